@@ -1,0 +1,215 @@
+// src/layers/module.cpp — see module.h.
+#include "layers/module.h"
+
+#include <functional>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+namespace graft {
+
+std::string join_name(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+Tensor& Module::register_parameter(const std::string& name, Tensor t) {
+  t.set_requires_grad(true);
+  params_.emplace_back(name, std::move(t));
+  return params_.back().second;
+}
+
+Tensor& Module::register_buffer(const std::string& name, Tensor t) {
+  buffers_.emplace_back(name, std::move(t));
+  return buffers_.back().second;
+}
+
+void Module::add_child(const std::string& name, ModulePtr m) {
+  if (!m) throw std::invalid_argument("register_module: module '" + name + "' is null");
+  for (auto& [n, c] : children_)
+    if (n == name) throw std::invalid_argument("register_module: '" + name + "' is registered twice");
+  children_.emplace_back(name, std::move(m));
+}
+
+void Module::collect(const std::string& prefix, bool params, bool buffers, bool trainable_only,
+                     NamedTensors& out) const {
+  if (params)
+    for (const auto& [n, t] : params_)
+      if (!trainable_only || t.requires_grad()) out.emplace_back(join_name(prefix, n), t);
+  if (buffers)
+    for (const auto& [n, t] : buffers_) out.emplace_back(join_name(prefix, n), t);
+  for (const auto& [n, c] : children_) c->collect(join_name(prefix, n), params, buffers, trainable_only, out);
+}
+
+NamedTensors Module::named_parameters(bool trainable_only) const {
+  NamedTensors out;
+  collect("", true, false, trainable_only, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool trainable_only) const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters(trainable_only)) out.push_back(t);
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect("", false, true, false, out);
+  return out;
+}
+
+NamedTensors Module::state_dict() const {
+  NamedTensors out;
+  collect("", true, true, false, out);
+  return out;
+}
+
+NamedModules Module::named_modules() const {
+  NamedModules out;
+  // The root has no shared_ptr to itself here; callers that need it hold one already.
+  std::function<void(const std::string&, const Module&)> walk = [&](const std::string& prefix, const Module& m) {
+    for (const auto& [n, c] : m.children_) {
+      std::string name = join_name(prefix, n);
+      out.emplace_back(name, c);
+      walk(name, *c);
+    }
+  };
+  walk("", *this);
+  return out;
+}
+
+int64_t Module::num_parameters(bool trainable_only) const {
+  int64_t n = 0;
+  for (auto& [name, t] : named_parameters(trainable_only)) n += t.numel();
+  return n;
+}
+
+LoadReport Module::load_state_dict(const NamedTensors& tensors, bool strict, const std::string& source) {
+  LoadReport report;
+  std::map<std::string, Tensor> given(tensors.begin(), tensors.end());
+  NamedTensors own = state_dict();
+  std::set<std::string> own_names;
+  for (auto& [name, t] : own) own_names.insert(name);
+
+  for (auto& [name, t] : own) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      report.missing.push_back(name);
+      continue;
+    }
+    const Tensor& src = it->second;
+    if (src.shape() != t.shape()) {
+      std::string msg = name + ": " + source + " has " + shape_str(src.shape()) + ", the model expects " +
+                        shape_str(t.shape());
+      if (strict)
+        throw std::runtime_error("load_state_dict: mis-shaped key " + msg +
+                                 ". Is the file for another architecture or number of classes? "
+                                 "Replace the head before loading, or load non-strictly.");
+      report.mismatched.push_back(msg);
+      continue;
+    }
+    if (src.dtype() == t.dtype()) {
+      Tensor dst = t;
+      dst.copy_(src);
+    } else if (t.dtype() == DType::Int64) {  // e.g. num_batches_tracked stored as float
+      std::vector<float> v = src.to_vector();
+      std::vector<int64_t> iv(v.begin(), v.end());
+      Tensor dst = t;
+      dst.copy_(Tensor::from_labels(iv).view(t.shape()));
+    } else {
+      std::vector<int64_t> iv = src.to_labels();
+      Tensor dst = t;
+      dst.copy_(Tensor::from_vector(t.shape(), std::vector<float>(iv.begin(), iv.end())));
+    }
+  }
+  for (auto& [name, t] : tensors)
+    if (!own_names.count(name)) report.unexpected.push_back(name);
+
+  if (strict && (!report.missing.empty() || !report.unexpected.empty())) {
+    std::string msg = "load_state_dict from " + source + ":";
+    auto list = [&](const char* what, const std::vector<std::string>& v) {
+      if (v.empty()) return;
+      msg += std::string(" ") + std::to_string(v.size()) + " " + what + " key(s): ";
+      for (size_t i = 0; i < v.size() && i < 8; ++i) msg += (i ? ", " : "") + v[i];
+      if (v.size() > 8) msg += ", ...";
+      msg += ";";
+    };
+    list("missing", report.missing);
+    list("unexpected", report.unexpected);
+    msg += " is the file for another architecture? (load non-strictly to skip replaced heads)";
+    throw std::runtime_error(msg);
+  }
+  return report;
+}
+
+ModulePtr Module::get(const std::string& dotted) const {
+  const Module* cur = this;
+  ModulePtr found;
+  size_t start = 0;
+  while (start <= dotted.size()) {
+    size_t dot = dotted.find('.', start);
+    std::string part = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    found.reset();
+    for (const auto& [n, c] : cur->children_)
+      if (n == part) found = c;
+    if (!found) {
+      std::string names;
+      for (const auto& [n, c] : cur->children_) names += (names.empty() ? "" : ", ") + n;
+      throw std::invalid_argument("no module named '" + dotted + "' ('" + part + "' not found; available here: " +
+                                  (names.empty() ? "none" : names) + ")");
+    }
+    cur = found.get();
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return found;
+}
+
+bool Module::has(const std::string& dotted) const {
+  try {
+    get(dotted);
+    return true;
+  } catch (const std::invalid_argument&) {
+    return false;
+  }
+}
+
+void Module::replace(const std::string& dotted, ModulePtr module) {
+  size_t dot = dotted.rfind('.');
+  Module* parent = this;
+  ModulePtr parent_holder;
+  if (dot != std::string::npos) {
+    parent_holder = get(dotted.substr(0, dot));
+    parent = parent_holder.get();
+  }
+  std::string leaf = dot == std::string::npos ? dotted : dotted.substr(dot + 1);
+  for (auto& [n, c] : parent->children_)
+    if (n == leaf) {
+      module->train(parent->training_);
+      c = std::move(module);
+      return;
+    }
+  get(dotted);  // throws with the list of names
+}
+
+void Module::set_requires_grad(bool on) {
+  for (auto& [n, t] : params_) t.set_requires_grad(on);
+  for (auto& [n, c] : children_) c->set_requires_grad(on);
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void Module::to(Device device) {
+  for (auto& [n, t] : state_dict()) {
+    if (t.device() == device) continue;
+    Tensor moved = t.to(device);
+    t.impl()->storage = moved.impl()->storage;
+    t.impl()->offset = moved.impl()->offset;
+    if (t.impl()->grad) t.impl()->grad = Tensor(t.impl()->grad).to(device).impl_ptr();
+  }
+}
+
+}  // namespace graft

@@ -1,0 +1,24 @@
+// src/layers/sequential.h — modules applied one after another, named "0", "1", ... as in
+// nn.Sequential, or with explicit names as nn.Sequential(OrderedDict(...)).
+#pragma once
+
+#include <initializer_list>
+
+#include "layers/module.h"
+
+namespace graft {
+
+class Sequential : public Module {
+ public:
+  Sequential() : Module("Sequential") {}
+  Sequential(std::initializer_list<ModulePtr> modules);
+  explicit Sequential(const NamedModules& named);
+  // Appends under the next index ("0", "1", ...) or under `name`.
+  Sequential& add(ModulePtr m);
+  Sequential& add(const std::string& name, ModulePtr m);
+  size_t size() const { return children().size(); }
+  ModulePtr operator[](size_t i) const { return children().at(i).second; }
+  Tensor forward(const Tensor& x) override;
+};
+
+}  // namespace graft

@@ -1,0 +1,1 @@
+"""Reference writers, one module per test area. Each exposes write(path)."""
