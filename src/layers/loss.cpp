@@ -129,7 +129,7 @@ void nll_backward_cpu(const int64_t* t, const float* w, const float* gl, const f
 
 // ---- cross-entropy ----------------------------------------------------------------------
 void cross_entropy_forward_cpu(const float* x, const int64_t* t, const float* w, int64_t N, int64_t L,
-                               Reduction r, float* loss, float* total_weight, float* lse) {
+                               Reduction r, float* loss, float* total_weight, float* row_max, float* row_logsum) {
   std::vector<double> l(N);
 #pragma omp parallel for if (N * L > 32768)
   for (int64_t i = 0; i < N; ++i) {
@@ -137,9 +137,9 @@ void cross_entropy_forward_cpu(const float* x, const int64_t* t, const float* w,
     const float m = *std::max_element(row, row + L);  // exp(x - m) <= 1: no overflow
     double s = 0;
     for (int64_t j = 0; j < L; ++j) s += std::exp(static_cast<double>(row[j]) - m);
-    const double row_lse = m + std::log(s);
-    lse[i] = static_cast<float>(row_lse);
-    l[i] = (w ? w[t[i]] : 1.0) * (row_lse - row[t[i]]);  // -log_softmax(x)[t]
+    row_max[i] = m;
+    row_logsum[i] = static_cast<float>(std::log(s));
+    l[i] = (w ? w[t[i]] : 1.0) * ((m - row[t[i]]) + std::log(s));  // -log_softmax(x)[t]
   }
   double wsum = 0;
   for (int64_t i = 0; i < N; ++i) wsum += w ? w[t[i]] : 1.0;
@@ -147,14 +147,14 @@ void cross_entropy_forward_cpu(const float* x, const int64_t* t, const float* w,
   reduce(l, wsum, r, loss);
 }
 
-void cross_entropy_backward_cpu(const float* x, const float* lse, const int64_t* t, const float* w,
+void cross_entropy_backward_cpu(const float* x, const float* row_max, const float* row_logsum, const int64_t* t, const float* w,
                                 const float* gl, const float* total_weight, int64_t N, int64_t L, Reduction r,
                                 float* gx) {
 #pragma omp parallel for if (N * L > 32768)
   for (int64_t i = 0; i < N; ++i) {
     const float g = (w ? w[t[i]] : 1.0f) * grad_of(gl, i, r, *total_weight);
     for (int64_t j = 0; j < L; ++j)  // (softmax - onehot) * w[t] * dL/dl_i
-      gx[i * L + j] = g * (std::exp(x[i * L + j] - lse[i]) - (j == t[i] ? 1.0f : 0.0f));
+      gx[i * L + j] = g * (std::exp((x[i * L + j] - row_max[i]) - row_logsum[i]) - (j == t[i] ? 1.0f : 0.0f));
   }
 }
 
@@ -244,23 +244,27 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
   const Device dev = logits.device();
   Tensor loss = Tensor::empty(output_shape(r, {N}), DType::Float32, dev);
   Tensor total_weight = Tensor::empty({}, DType::Float32, dev);
-  Tensor lse = Tensor::empty({N}, DType::Float32, dev);
+  // Row statistics for the backward: max and log(sum(exp(x - max))), kept apart because their
+  // sum (the log-sum-exp) rounded to float loses digits when logits are large (1000 + 0.3).
+  Tensor row_max = Tensor::empty({N}, DType::Float32, dev), row_logsum = Tensor::empty({N}, DType::Float32, dev);
   if (logits.is_cuda())
     cuda::cross_entropy_forward(logits.data(), target.data_ptr<int64_t>(), opt_ptr(weight), N, L, r, loss.data(),
-                                total_weight.data(), lse.data());
+                                total_weight.data(), row_max.data(), row_logsum.data());
   else
     cross_entropy_forward_cpu(logits.data(), target.data_ptr<int64_t>(), opt_ptr(weight), N, L, r, loss.data(),
-                              total_weight.data(), lse.data());
+                              total_weight.data(), row_max.data(), row_logsum.data());
 
   return record(loss, "cross_entropy", {logits},
-                [logits, lse, target, weight, total_weight, N, L, r, dev](const Tensor& gy) {
+                [logits, row_max, row_logsum, target, weight, total_weight, N, L, r, dev](const Tensor& gy) {
                   Tensor g = Tensor::empty({N, L}, DType::Float32, dev);
                   if (g.is_cuda())
-                    cuda::cross_entropy_backward(logits.data(), lse.data(), target.data_ptr<int64_t>(),
-                                                 opt_ptr(weight), gy.data(), total_weight.data(), N, L, r, g.data());
+                    cuda::cross_entropy_backward(logits.data(), row_max.data(), row_logsum.data(),
+                                                 target.data_ptr<int64_t>(), opt_ptr(weight), gy.data(),
+                                                 total_weight.data(), N, L, r, g.data());
                   else
-                    cross_entropy_backward_cpu(logits.data(), lse.data(), target.data_ptr<int64_t>(), opt_ptr(weight),
-                                               gy.data(), total_weight.data(), N, L, r, g.data());
+                    cross_entropy_backward_cpu(logits.data(), row_max.data(), row_logsum.data(),
+                                               target.data_ptr<int64_t>(), opt_ptr(weight), gy.data(),
+                                               total_weight.data(), N, L, r, g.data());
                   return std::vector<Tensor>{g};
                 });
 }
