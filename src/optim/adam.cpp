@@ -65,14 +65,9 @@ void Adam::step() {
       if (!has_update(p)) continue;
       Tensor grad = p.grad();
       ParamState& s = param_state(gi, i);
-      auto buffer = [&](const char* name) {  // zero-initialized on first use, as PyTorch
-        auto it = s.buffers.find(name);
-        if (it == s.buffers.end()) it = s.buffers.emplace(name, zeros_like(p)).first;
-        return it->second.data();
-      };
-      float* m = buffer("exp_avg");
-      float* v = buffer("exp_avg_sq");
-      float* v_max = amsgrad ? buffer("max_exp_avg_sq") : nullptr;
+      float* m = state_buffer(s, "exp_avg", p);  // zero-initialized on first use, as PyTorch
+      float* v = state_buffer(s, "exp_avg_sq", p);
+      float* v_max = amsgrad ? state_buffer(s, "max_exp_avg_sq", p) : nullptr;
       ++s.step;
       if (p.is_cuda())
         cuda::adam_update(p.data(), grad.data(), m, v, v_max, p.numel(), group.lr, beta1, beta2, eps,

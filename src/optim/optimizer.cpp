@@ -28,6 +28,15 @@ void Optimizer::zero_grad() {
     for (auto& p : group.params) p.zero_grad();
 }
 
+float* Optimizer::state_buffer(ParamState& s, const std::string& name, const Tensor& p, bool* created) {
+  auto it = s.buffers.find(name);
+  const bool is_new = it == s.buffers.end();
+  if (created) *created = is_new;
+  if (is_new) it = s.buffers.emplace(name, Tensor::zeros(p.shape(), DType::Float32, p.device())).first;
+  else if (it->second.device() != p.device()) it->second = it->second.to(p.device());
+  return it->second.data();
+}
+
 namespace {
 std::string key(size_t g, size_t i, const std::string& name) {
   return "state." + std::to_string(g) + "." + std::to_string(i) + "." + name;

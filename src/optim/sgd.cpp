@@ -40,14 +40,8 @@ void SGD::step() {
       if (!has_update(p)) continue;
       Tensor grad = p.grad();
       ParamState& s = param_state(gi, i);
-      bool first = false;
-      float* buf = nullptr;
-      if (momentum != 0) {
-        auto it = s.buffers.find("momentum_buffer");
-        first = it == s.buffers.end();
-        if (first) it = s.buffers.emplace("momentum_buffer", Tensor::empty(p.shape(), DType::Float32, p.device())).first;
-        buf = it->second.data();
-      }
+      bool first = false;  // no buffer yet: PyTorch's first step sets buf = d
+      float* buf = momentum != 0 ? state_buffer(s, "momentum_buffer", p, &first) : nullptr;
       if (p.is_cuda())
         cuda::sgd_update(p.data(), grad.data(), buf, p.numel(), group.lr, momentum, dampening, group.weight_decay,
                          nesterov, first);
