@@ -23,7 +23,8 @@ void sgd_update_cpu(float* p, const float* g, float* buf, int64_t n, float lr, f
 
 SGD::SGD(std::vector<ParamGroup> groups, float momentum_, float dampening_, bool nesterov_)
     : Optimizer(std::move(groups), "SGD"), momentum(momentum_), dampening(dampening_), nesterov(nesterov_) {
-  if (momentum < 0) throw std::invalid_argument("SGD: invalid momentum " + std::to_string(momentum) + " (must be >= 0)");
+  if (momentum < 0)
+    throw std::invalid_argument("SGD: invalid momentum " + std::to_string(momentum) + " (must be >= 0)");
   if (nesterov && (momentum <= 0 || dampening != 0))
     throw std::invalid_argument("SGD: nesterov momentum requires a momentum > 0 and zero dampening (got momentum " +
                                 std::to_string(momentum) + ", dampening " + std::to_string(dampening) + ")");
