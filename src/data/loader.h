@@ -44,7 +44,7 @@ struct LoaderOptions {
   bool skip_bad = false;
   // Runs in the worker thread right after a batch is built (e.g. copy to pinned memory and
   // start an asynchronous GPU upload); it may replace batch.inputs / batch.labels.
-  std::function<void(Batch&)> on_batch;
+  std::function<void(Batch&)> on_batch = nullptr;
 };
 
 class DataLoader {
