@@ -67,11 +67,11 @@ TEST_CASE("data: JPEG decode (stb_image vs PIL/libjpeg) differs by a few levels;
     REQUIRE(Shape{img.H, img.W, img.C} == f.shape_of(c + "/pixels"));
     Diff d = diff255(pixels(img), ref_pixels(f, c), 1.0);
     MESSAGE(name << ": stb vs PIL max |diff| " << d.max << " levels, mean " << d.mean);
-    // Different IDCTs (stb: integer jidctint-like; libjpeg-turbo: islow SIMD) and chroma
-    // upsampling differ by at most a few levels on a quality 85-90 file; a mean above 1 level
-    // or a max above 12 would mean a real decoding error (wrong colorspace or upsampling).
-    CHECK(d.mean < 1.0);
-    CHECK(d.max <= 12.0);
+    // stb and libjpeg-turbo use different integer IDCTs and chroma upsampling rounding:
+    // measured max 3 levels, mean 0.08-0.09 on these quality 85-90 files. A mean above 0.5 or
+    // a max above 8 would mean a real decoding error (wrong colorspace, upsampling or IDCT).
+    CHECK(d.mean < 0.5);
+    CHECK(d.max <= 8.0);
   }
 }
 
