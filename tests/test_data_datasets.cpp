@@ -89,9 +89,12 @@ TEST_CASE("data: corrupt images throw ImageError naming the file") {
   auto bytes = read_file_bytes(d / "good.jpg");
   std::ofstream(d / "truncated.jpg", std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size() / 2));
   write_text(d / "zero.png", "");
+  save_png(gradient(64, 64, 2), d / "good.png");
+  auto png_bytes = read_file_bytes(d / "good.png");
   write_text(d / "text.jpg", "this is not an image\n");
   CHECK_NOTHROW(load_image(d / "good.jpg"));
-  for (std::string name : {"truncated.jpg", "zero.png", "text.jpg", "does_not_exist.png"}) {
+  std::ofstream(d / "truncated.png", std::ios::binary).write(reinterpret_cast<const char*>(png_bytes.data()), long(png_bytes.size() / 2));
+  for (std::string name : {"truncated.jpg", "truncated.png", "zero.png", "text.jpg", "does_not_exist.png"}) {
     INFO(name);
     CHECK_THROWS_AS(load_image(d / name), ImageError);
     CHECK_THROWS_WITH(load_image(d / name), doctest::Contains((d / name).c_str()));

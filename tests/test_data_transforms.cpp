@@ -44,7 +44,7 @@ TEST_CASE("data: PNG, BMP, GIF, palette, alpha and 16-bit decode exactly like PI
   H5File f(path, H5File::Mode::Read);
   const std::string dir = image_dir(path);
   for (std::string name : {"photo.png", "photo.bmp", "gray.png", "palette.png", "rgba.png", "gray_alpha.png",
-                           "photo.gif", "gif_named.jpg", "rgb16.png", "gray16.png"}) {
+                           "photo.gif", "gif_named.jpg", "transparent.gif", "rgb16.png", "gray16.png"}) {
     std::string c = "decode_" + name;
     std::replace(c.begin(), c.end(), '.', '_');
     Image img = load_image(dir + name);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -49,6 +50,36 @@ Image from_16bit(const uint8_t* bytes, size_t n, const std::string& name) {
   }
   return img;
 }
+
+// GIF with a transparent palette index: stb makes those pixels transparent black, PIL's
+// convert("RGB") shows the palette color of that index. Finds that color by walking the GIF
+// blocks up to the first image (graphic control extension + local or global color table).
+bool gif_transparent_color(const uint8_t* b, size_t n, uint8_t rgb[3]) {
+  if (n < 13 || std::memcmp(b, "GIF8", 4) != 0) return false;
+  size_t pos = 13;
+  const uint8_t* table = nullptr;
+  if (b[10] & 0x80) {
+    table = b + pos;
+    pos += 3u << ((b[10] & 7) + 1);
+  }
+  int transparent = -1;
+  while (pos < n) {
+    if (b[pos] == 0x21 && pos + 2 < n) {  // extension: label, then sub-blocks
+      if (b[pos + 1] == 0xF9 && pos + 6 < n && (b[pos + 3] & 1)) transparent = b[pos + 6];
+      pos += 2;
+      while (pos < n && b[pos] != 0) pos += b[pos] + 1u;
+      ++pos;
+    } else if (b[pos] == 0x2C && pos + 9 < n) {  // image descriptor
+      if (b[pos + 9] & 0x80) table = b + pos + 10;
+      break;
+    } else {
+      return false;
+    }
+  }
+  if (transparent < 0 || !table || table + 3 * transparent + 3 > b + n) return false;
+  std::memcpy(rgb, table + 3 * transparent, 3);
+  return true;
+}
 }  // namespace
 
 Image decode_image(const uint8_t* bytes, size_t n, const std::string& name) {
@@ -68,6 +99,17 @@ Image decode_image(const uint8_t* bytes, size_t n, const std::string& name) {
                                      "or use the skip-bad option");
   }
   if (stbi_is_16_bit_from_memory(bytes, static_cast<int>(n))) return from_16bit(bytes, n, name);
+  uint8_t tcolor[3];
+  if (gif_transparent_color(bytes, n, tcolor)) {
+    std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(bytes, static_cast<int>(n), &w, &h, &c, 4));
+    if (!px) throw ImageError(name, std::string("corrupt or truncated GIF (") + stbi_failure_reason() + ")");
+    Image img(h, w, 3);
+    for (int64_t i = 0; i < int64_t(w) * h; ++i) {
+      const stbi_uc* p = px.get() + i * 4;
+      for (int k = 0; k < 3; ++k) img.data[size_t(i * 3 + k)] = p[3] == 0 ? tcolor[k] : p[k];
+    }
+    return img;
+  }
   // req_comp = 3: stb replicates gray, expands palettes and drops alpha — PIL's convert("RGB").
   std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(bytes, static_cast<int>(n), &w, &h, &c, 3));
   if (!px) throw ImageError(name, std::string("corrupt or truncated image (") + stbi_failure_reason() +

@@ -5,7 +5,8 @@
 // torchvision's pipeline and graft's see the same pixels:
 //   gray -> r=g=b; palette -> palette colors; alpha (RGBA, LA) -> alpha dropped, no compositing;
 //   16-bit RGB(A) -> high byte (v >> 8, PIL's "RGB;16B" unpacker);
-//   16-bit gray -> min(v, 255) (PIL opens it as mode "I" and clips when converting).
+//   16-bit gray -> min(v, 255) (PIL opens it as mode "I" and clips when converting);
+//   GIF: first frame; transparent pixels get their palette color (stb alone gives black).
 // The format comes from the content (magic bytes), never from the file name's extension.
 // Decoder: stb_image (libstb). PNG/BMP/GIF decode bit-exactly like PIL; JPEG uses a different
 // IDCT and chroma upsampling than libjpeg-turbo, so pixels differ by a few levels (measured

@@ -63,13 +63,15 @@ def write_images(folder):
         buf = io.BytesIO()
         photo(20, 30, seed=2).convert("P", palette=Image.ADAPTIVE).save(buf, format="GIF")
         f.write(buf.getvalue())
+    t = im.convert("P", palette=Image.ADAPTIVE, colors=16)
+    t.save(os.path.join(folder, "transparent.gif"), transparency=3)  # index 3 is transparent
     rng = np.random.default_rng(3)
     png16(os.path.join(folder, "rgb16.png"), rng.integers(0, 65536, (20, 30, 3)), 2)
     png16(os.path.join(folder, "gray16.png"), rng.integers(0, 1024, (20, 30)), 0)
 
 
 DECODE = ["photo.png", "photo.jpg", "photo_progressive.jpg", "photo.bmp", "gray.png", "palette.png",
-          "rgba.png", "gray_alpha.png", "photo.gif", "gif_named.jpg", "rgb16.png", "gray16.png"]
+          "rgba.png", "gray_alpha.png", "photo.gif", "gif_named.jpg", "transparent.gif", "rgb16.png", "gray16.png"]
 
 
 def write(path):
