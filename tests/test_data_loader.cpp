@@ -237,3 +237,25 @@ TEST_CASE("data: ColorJitter brightness factors stay in [1-b, 1+b]") {
   CHECK(lo < 60);
   CHECK(hi > 140);
 }
+
+TEST_CASE("data: loader file cache is reused by a later loader and invalidated by another pipeline") {
+  TempDir d("loader_filecache"), cache("loader_filecache_dir");
+  make_folder(d.path);
+  auto ds = std::make_shared<ImageFolder>(d.path.string());
+  auto pipe = Pipeline::parse("resize=18,center_crop=16,hflip");
+  LoaderOptions o{.batch_size = 6, .shuffle = true, .num_workers = 2, .seed = 9, .cache_dir = cache.path.string()};
+  std::vector<Batch> first;
+  {
+    DataLoader a(ds, pipe, o);
+    first = all_batches(a, 0);
+  }
+  int files = 0;
+  for (auto& e : fs::directory_iterator(cache.path)) files += e.path().extension() == ".u8";
+  CHECK(files == 24);
+  fs::remove_all(d.path / "class0");  // a later run that decoded would fail on these
+  DataLoader b(ds, pipe, o);
+  CHECK(same_batches(all_batches(b, 0), first));
+  // Another deterministic prefix: the cache is stale, so the loader must decode (and fail).
+  DataLoader c(ds, Pipeline::parse("resize=20,center_crop=16,hflip"), o);
+  CHECK_THROWS_WITH(all_batches(c, 0), doctest::Contains("class0"));
+}

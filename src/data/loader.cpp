@@ -5,8 +5,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
+
+namespace fs = std::filesystem;
 
 namespace graft {
 
@@ -26,6 +31,7 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline
   if (opt_.prefetch <= 0) throw std::invalid_argument("DataLoader: prefetch must be positive");
   workers_ = opt_.num_workers >= 0 ? opt_.num_workers : int(std::max(1u, std::thread::hardware_concurrency()));
   if (opt_.cache) cache_.resize(size_t(dataset_->size()));
+  if (!opt_.cache_dir.empty()) open_cache_dir();
 }
 
 DataLoader::~DataLoader() { stop(); }
@@ -60,19 +66,63 @@ void DataLoader::start_epoch(int64_t epoch) {
   for (int w = 0; w < workers_; ++w) threads_.emplace_back([this] { worker(); });
 }
 
-Image DataLoader::prepared(int64_t index, const Sample& s) {
-  const size_t k = pipeline_.deterministic_prefix();
-  Generator unused(0);  // deterministic steps draw nothing
-  if (!opt_.cache) return s.image;
-  {
+void DataLoader::open_cache_dir() {
+  fs::create_directories(opt_.cache_dir);
+  std::string key = "graft loader cache v1\nprefix:";
+  for (size_t i = 0; i < pipeline_.deterministic_prefix(); ++i) key += pipeline_.steps[i].text + ";";
+  key += "\nsize:" + std::to_string(dataset_->size());
+  if (dataset_->size() > 0) key += "\nfirst:" + dataset_->source(0) + "\nlast:" + dataset_->source(dataset_->size() - 1);
+  key += "\n";
+  const fs::path key_path = fs::path(opt_.cache_dir) / "cache_key.txt";
+  std::ifstream in(key_path);
+  std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (old == key) return;
+  for (auto& e : fs::directory_iterator(opt_.cache_dir))  // stale: another dataset or pipeline
+    if (e.path().extension() == ".u8") fs::remove(e.path());
+  std::ofstream out(key_path, std::ios::binary);
+  out << key;
+  if (!out) throw std::runtime_error("DataLoader: cannot write the cache key '" + key_path.string() + "'; check cache_dir");
+}
+
+bool DataLoader::cache_lookup(int64_t index, Image& out) {
+  if (opt_.cache) {
     std::lock_guard<std::mutex> lock(cache_mu_);
-    if (cache_[size_t(index)]) return *cache_[size_t(index)];
+    if (cache_[size_t(index)]) {
+      out = *cache_[size_t(index)];
+      return true;
+    }
   }
-  Image img = s.image;
-  for (size_t i = 0; i < k; ++i) img = pipeline_.steps[i].apply(img, unused);
-  std::lock_guard<std::mutex> lock(cache_mu_);
-  cache_[size_t(index)] = std::make_shared<const Image>(img);
-  return img;
+  if (opt_.cache_dir.empty()) return false;
+  std::ifstream in(fs::path(opt_.cache_dir) / (std::to_string(index) + ".u8"), std::ios::binary);
+  int64_t hwc[3];
+  if (!in || !in.read(reinterpret_cast<char*>(hwc), sizeof hwc)) return false;
+  Image img(hwc[0], hwc[1], hwc[2]);
+  if (!in.read(reinterpret_cast<char*>(img.data.data()), std::streamsize(img.data.size()))) return false;
+  if (opt_.cache) {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    cache_[size_t(index)] = std::make_shared<const Image>(img);
+  }
+  out = std::move(img);
+  return true;
+}
+
+void DataLoader::cache_store(int64_t index, const Image& img) {
+  if (opt_.cache) {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    cache_[size_t(index)] = std::make_shared<const Image>(img);
+  }
+  if (opt_.cache_dir.empty()) return;
+  // Written to a temporary name and renamed, so a reader never sees half a file.
+  const fs::path final_path = fs::path(opt_.cache_dir) / (std::to_string(index) + ".u8");
+  const fs::path tmp = final_path.string() + ".tmp" + std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()));
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    int64_t hwc[3] = {img.H, img.W, img.C};
+    out.write(reinterpret_cast<const char*>(hwc), sizeof hwc);
+    out.write(reinterpret_cast<const char*>(img.data.data()), std::streamsize(img.data.size()));
+    if (!out) throw std::runtime_error("DataLoader: cannot write cache file '" + tmp.string() + "' (disk full?)");
+  }
+  fs::rename(tmp, final_path);
 }
 
 Batch DataLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch, int64_t number) {
@@ -87,28 +137,31 @@ Batch DataLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch,
     Sample s;
     Tensor x;
     Generator gen(sample_seed(opt_.seed, epoch, idx));
-    bool cached = false;
-    if (opt_.cache) {
-      std::lock_guard<std::mutex> lock(cache_mu_);
-      cached = cache_[size_t(idx)] != nullptr;
-    }
     try {
-      if (cached) {
+      Image img;
+      const size_t k = caching() ? pipeline_.deterministic_prefix() : 0;
+      if (caching() && cache_lookup(idx, img)) {  // decode + deterministic steps skipped
         s.label = dataset_->label(idx);
         s.source = dataset_->source(idx);
       } else {
         s = dataset_->get(idx);
+        if (!s.tensor.defined()) {
+          Generator unused(0);  // deterministic steps draw nothing
+          img = std::move(s.image);
+          for (size_t i = 0; i < k; ++i) img = pipeline_.steps[i].apply(img, unused);
+          if (caching()) cache_store(idx, img);
+        }
       }
       if (s.tensor.defined()) {
         x = s.tensor;
       } else {
-        const size_t k = opt_.cache ? pipeline_.deterministic_prefix() : 0;
-        Image img = prepared(idx, s);
         img = pipeline_.apply_image(img, gen, k);
-        Pipeline tail;  // ToTensor + Normalize only
-        tail.mean = pipeline_.mean;
-        tail.std = pipeline_.std;
-        x = tail(img, gen);
+        x = Tensor::empty({img.C, img.H, img.W});
+        if (!pipeline_.mean.empty() && int64_t(pipeline_.mean.size()) != img.C)
+          throw std::invalid_argument("normalize: " + std::to_string(pipeline_.mean.size()) + " means for '" + s.source +
+                                      "' with " + std::to_string(img.C) + " channels");
+        to_chw_float(img, x.data(), pipeline_.mean.empty() ? nullptr : pipeline_.mean.data(),
+                     pipeline_.std.empty() ? nullptr : pipeline_.std.data());
       }
     } catch (const ImageError& e) {
       if (!opt_.skip_bad) throw;

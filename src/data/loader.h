@@ -6,7 +6,9 @@
 // sample's augmentation Generator is seeded from (seed, epoch, dataset index), so the batches
 // are bit-identical for any number of workers (0 = load in the calling thread).
 // Cache: with cache=true the output of the pipeline's leading deterministic steps (decode +
-// e.g. "resize=256") is kept in memory, so later epochs skip JPEG decoding.
+// e.g. "resize=256") is kept in memory, so later epochs skip JPEG decoding; with cache_dir it
+// is also written to one small file per sample (<index>.u8) that later runs reuse. A key file
+// (pipeline prefix, dataset size, first/last file) invalidates the folder when they change.
 // Bad images: by default the first unreadable image throws ImageError naming the file; with
 // skip_bad=true it is left out of its batch and listed in skipped() / skipped_report().
 #pragma once
@@ -41,6 +43,7 @@ struct LoaderOptions {
   int prefetch = 2;       // batches in flight per worker
   uint64_t seed = 0;
   bool cache = false;
+  std::string cache_dir = "";  // "" = no file cache
   bool skip_bad = false;
   // Runs in the worker thread right after a batch is built (e.g. copy to pinned memory and
   // start an asynchronous GPU upload); it may replace batch.inputs / batch.labels.
@@ -71,7 +74,10 @@ class DataLoader {
  private:
   void stop();
   void worker();
-  Image prepared(int64_t index, const Sample& s);  // cached leading deterministic steps
+  bool caching() const { return opt_.cache || !opt_.cache_dir.empty(); }
+  bool cache_lookup(int64_t index, Image& out);
+  void cache_store(int64_t index, const Image& img);
+  void open_cache_dir();
 
   std::shared_ptr<const Dataset> dataset_;
   Pipeline pipeline_;
