@@ -134,6 +134,10 @@ TEST_CASE("data: IdxDataset reads gzip and raw MNIST files") {
   gzwrite(g, lab.data(), unsigned(lab.size()));
   gzclose(g);
   IdxDataset ds(d / "raw-images", d / "labels.gz");
+  fs::copy_file(d / "raw-images", d / "t10k-images-idx3-ubyte");
+  fs::copy_file(d / "labels.gz", d / "t10k-labels-idx1-ubyte.gz");
+  CHECK(IdxDataset::from_folder(d.path.string(), false).size() == 3);
+  CHECK_THROWS_WITH(IdxDataset::from_folder(d.path.string(), true), doctest::Contains("train-images-idx3-ubyte"));
   REQUIRE(ds.size() == 3);
   CHECK(ds.label(0) == 7);
   CHECK(ds.label(2) == 9);

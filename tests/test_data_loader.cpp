@@ -259,3 +259,28 @@ TEST_CASE("data: loader file cache is reused by a later loader and invalidated b
   DataLoader c(ds, Pipeline::parse("resize=20,center_crop=16,hflip"), o);
   CHECK_THROWS_WITH(all_batches(c, 0), doctest::Contains("class0"));
 }
+
+TEST_CASE("data: loader batches IDX digits as [N,1,H,W] u8/255 and features as [N,F]") {
+  TempDir d("loader_tensors");
+  std::vector<uint8_t> img = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2};
+  for (int i = 0; i < 12; ++i) img.push_back(uint8_t(i * 20));
+  std::vector<uint8_t> lab = {0, 0, 8, 1, 0, 0, 0, 3, 4, 1, 2};
+  std::ofstream((d.path / "im").string(), std::ios::binary).write(reinterpret_cast<const char*>(img.data()), long(img.size()));
+  std::ofstream((d.path / "lb").string(), std::ios::binary).write(reinterpret_cast<const char*>(lab.data()), long(lab.size()));
+  auto idx = std::make_shared<IdxDataset>((d.path / "im").string(), (d.path / "lb").string());
+  DataLoader dl(idx, Pipeline::parse(""), {.batch_size = 2, .num_workers = 1});
+  auto bs = all_batches(dl, 0);
+  REQUIRE(bs.size() == 2);
+  CHECK(bs[0].inputs.shape() == Shape{2, 1, 2, 2});
+  // Image 1 holds bytes 4..7 = 80, 100, 120, 140 -> /255 (torchvision ToTensor of an "L" image).
+  CHECK(bs[0].inputs.to_vector()[5] == 100.0f / 255.0f);
+  CHECK(bs[0].labels.to_labels() == std::vector<int64_t>{4, 1});
+  Tensor feats = testing::random_tensor({5, 3}, 2);
+  save_features((d.path / "f.h5").string(), feats, {0, 1, 0, 1, 1}, {}, {"a", "b"});
+  auto fd = std::make_shared<FeaturesDataset>((d.path / "f.h5").string());
+  DataLoader fl(fd, Pipeline(), {.batch_size = 4, .num_workers = 2});
+  auto fb = all_batches(fl, 0);
+  REQUIRE(fb.size() == 2);
+  CHECK_CLOSE("features batch", fb[0].inputs, feats.slice(0, 4), 0, 0);
+  CHECK(fb[1].labels.to_labels() == std::vector<int64_t>{1});
+}

@@ -222,6 +222,19 @@ IdxDataset::IdxDataset(const std::string& images_path, const std::string& labels
     for (int64_t c = 0; c <= std::max<int64_t>(mx, 9); ++c) classes_.push_back(std::to_string(c));
 }
 
+IdxDataset IdxDataset::from_folder(const std::string& folder, bool train, bool three_channels,
+                                   std::vector<std::string> class_names) {
+  const std::string prefix = train ? "train" : "t10k";
+  auto find = [&](const std::string& stem) {
+    for (const char* ext : {"", ".gz"})
+      if (fs::exists(fs::path(folder) / (stem + ext))) return (fs::path(folder) / (stem + ext)).string();
+    throw std::runtime_error("IDX: no '" + stem + "' or '" + stem + ".gz' in '" + folder +
+                             "'; download the MNIST/Fashion-MNIST files into that folder");
+  };
+  const std::string images = find(prefix + "-images-idx3-ubyte");  // looked up first: error order
+  return IdxDataset(images, find(prefix + "-labels-idx1-ubyte"), three_channels, std::move(class_names));
+}
+
 Sample IdxDataset::get(int64_t i) const {
   check_index(i);
   Sample s;

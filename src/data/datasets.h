@@ -53,6 +53,10 @@ class IdxDataset : public Dataset {
   // class_names: default "0".."9" (pass kFashionMnistClasses for Fashion-MNIST).
   IdxDataset(const std::string& images_path, const std::string& labels_path, bool three_channels = false,
              std::vector<std::string> class_names = {});
+  // Finds "train-images-idx3-ubyte[.gz]" + "train-labels-idx1-ubyte[.gz]" (or "t10k-...")
+  // in a folder, as torchvision's MNIST/FashionMNIST raw folders hold them.
+  static IdxDataset from_folder(const std::string& folder, bool train, bool three_channels = false,
+                                std::vector<std::string> class_names = {});
   int64_t size() const override { return n_; }
   Sample get(int64_t i) const override;  // sample.image: 28x28x1 (or x3)
   int64_t label(int64_t i) const override { check_index(i); return labels_[i]; }
