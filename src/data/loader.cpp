@@ -190,6 +190,11 @@ Batch DataLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch,
   return b;
 }
 
+std::vector<int64_t> DataLoader::batch_indices(int64_t number) const {
+  const int64_t lo = number * opt_.batch_size, hi = std::min<int64_t>(lo + opt_.batch_size, int64_t(order_.size()));
+  return std::vector<int64_t>(order_.begin() + lo, order_.begin() + hi);
+}
+
 void DataLoader::worker() {
   const int64_t nb = num_batches();
   for (;;) {
@@ -202,8 +207,7 @@ void DataLoader::worker() {
     }
     std::pair<Batch, std::exception_ptr> r;
     try {
-      const int64_t lo = number * opt_.batch_size, hi = std::min<int64_t>(lo + opt_.batch_size, int64_t(order_.size()));
-      r.first = make_batch(std::vector<int64_t>(order_.begin() + lo, order_.begin() + hi), epoch_, number);
+      r.first = make_batch(batch_indices(number), epoch_, number);
       if (opt_.on_batch && r.first.inputs.defined()) opt_.on_batch(r.first);
     } catch (...) {
       r.second = std::current_exception();
@@ -228,8 +232,7 @@ bool DataLoader::next(Batch& out) {
       if (workers_ == 0) {
         int64_t number = consumed_;
         lock.unlock();
-        const int64_t lo = number * opt_.batch_size, hi = std::min<int64_t>(lo + opt_.batch_size, int64_t(order_.size()));
-        r.first = make_batch(std::vector<int64_t>(order_.begin() + lo, order_.begin() + hi), epoch_, number);
+        r.first = make_batch(batch_indices(number), epoch_, number);
         if (opt_.on_batch && r.first.inputs.defined()) opt_.on_batch(r.first);
         lock.lock();
       } else {

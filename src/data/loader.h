@@ -74,6 +74,7 @@ class DataLoader {
  private:
   void stop();
   void worker();
+  std::vector<int64_t> batch_indices(int64_t number) const;  // dataset indices of batch `number`
   bool caching() const { return opt_.cache || !opt_.cache_dir.empty(); }
   bool cache_lookup(int64_t index, Image& out);
   void cache_store(int64_t index, const Image& img);
