@@ -113,6 +113,7 @@ TEST_CASE("data: CsvDataset with string and integer labels; missing files listed
   CHECK(s.get(3).image.W == 8);
   write_text(d / "ints.csv", "file,y\n0.png,3\n1.png,0\r\n2.png,3\n");
   CsvDataset n(d / "ints.csv", d / "img");
+  CHECK(open_dataset(d / "img/labels.csv")->num_classes() == 3);
   CHECK(n.labels() == std::vector<int64_t>{3, 0, 3});
   CHECK(n.num_classes() == 4);
   std::string rows = "f,l\n";
@@ -137,6 +138,7 @@ TEST_CASE("data: IdxDataset reads gzip and raw MNIST files") {
   fs::copy_file(d / "raw-images", d / "t10k-images-idx3-ubyte");
   fs::copy_file(d / "labels.gz", d / "t10k-labels-idx1-ubyte.gz");
   CHECK(IdxDataset::from_folder(d.path.string(), false).size() == 3);
+  CHECK(open_dataset(d.path.string(), false)->size() == 3);  // an IDX folder
   CHECK_THROWS_WITH(IdxDataset::from_folder(d.path.string(), true), doctest::Contains("train-images-idx3-ubyte"));
   REQUIRE(ds.size() == 3);
   CHECK(ds.label(0) == 7);
@@ -162,6 +164,7 @@ TEST_CASE("data: FeaturesDataset round trip through save_features") {
   CHECK(ds.class_names() == std::vector<std::string>{"x", "y", "z"});
   CHECK(ds.label(3) == 2);
   CHECK(ds.source(1) == "b.jpg");
+  CHECK(open_dataset(d / "f.h5")->num_classes() == 3);
   CHECK_CLOSE("row 2", ds.get(2).tensor, feats.slice(2, 3).view({4}), 0, 0);
   CHECK_THROWS_WITH(FeaturesDataset(d / "none.h5"), doctest::Contains("none.h5"));
 }

@@ -284,6 +284,20 @@ std::string FeaturesDataset::source(int64_t i) const {
   return size_t(i) < files_.size() ? files_[i] : path_ + "#" + std::to_string(i);
 }
 
+std::shared_ptr<Dataset> open_dataset(const std::string& path, bool train) {
+  const std::string ext = lower(fs::path(path).extension().string());
+  if (ext == ".csv") return std::make_shared<CsvDataset>(path);
+  if (ext == ".h5" || ext == ".hdf5") return std::make_shared<FeaturesDataset>(path);
+  std::error_code ec;
+  if (!fs::is_directory(path, ec))
+    throw std::runtime_error("open_dataset: '" + path + "' is neither a folder of class folders, a .csv list, an IDX "
+                             "folder nor a .h5 features file");
+  const std::string stem = std::string(train ? "train" : "t10k") + "-images-idx3-ubyte";
+  if (fs::exists(fs::path(path) / stem) || fs::exists(fs::path(path) / (stem + ".gz")))
+    return std::make_shared<IdxDataset>(IdxDataset::from_folder(path, train));
+  return std::make_shared<ImageFolder>(path);
+}
+
 void save_features(const std::string& h5_path, const Tensor& features, const std::vector<int64_t>& labels,
                    const std::vector<std::string>& files, const std::vector<std::string>& class_names) {
   check_dim("save_features", "features", features, 2);

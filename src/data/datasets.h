@@ -96,6 +96,11 @@ class FeaturesDataset : public Dataset {
 }  // namespace graft
 
 namespace graft {
+// Picks the dataset type from the path: a .csv file -> CsvDataset; .h5/.hdf5 -> FeaturesDataset;
+// a folder holding "<train|t10k>-images-idx3-ubyte[.gz]" -> IdxDataset (train selects which);
+// any other folder -> ImageFolder. Throws naming the path when none applies.
+std::shared_ptr<Dataset> open_dataset(const std::string& path, bool train = true);
+
 // Writes a file FeaturesDataset reads (h5py-compatible): features [N,F], labels [N] int64,
 // files (strings, may be empty), attribute class_names.
 void save_features(const std::string& h5_path, const Tensor& features, const std::vector<int64_t>& labels,
