@@ -1,0 +1,162 @@
+// src/data/pipeline.cpp — the spec parser; see pipeline.h.
+#include "data/pipeline.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace graft {
+
+namespace {
+const char* kAccepted =
+    "accepted items: resize=N|HxW, center_crop=N|HxW, random_resized_crop=N|HxW[:scale_lo:scale_hi], "
+    "hflip[=p], vflip[=p], rotation=DEG, color_jitter=b[:c[:s[:h]]], normalize=imagenet|m0:m1:m2/s0:s1:s2";
+
+[[noreturn]] void bad(const std::string& item, const std::string& why) {
+  throw std::invalid_argument("transform spec item '" + item + "': " + why + " (" + kAccepted + ")");
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, sep)) out.push_back(cur);
+  if (!s.empty() && s.back() == sep) out.push_back("");
+  return out;
+}
+
+double number(const std::string& item, const std::string& s) {
+  try {
+    size_t used = 0;
+    double v = std::stod(s, &used);
+    if (used != s.size()) throw std::invalid_argument(s);
+    return v;
+  } catch (const std::exception&) {
+    bad(item, "'" + s + "' is not a number");
+  }
+}
+
+// "224" -> {224, 224} (square; for resize: shorter side, flagged by h < 0), "64x48" -> {64, 48}.
+std::pair<int64_t, int64_t> size_of(const std::string& item, const std::string& s) {
+  auto parts = split(s, 'x');
+  if (parts.size() > 2 || parts.empty()) bad(item, "size '" + s + "' must be N or HxW");
+  std::vector<int64_t> v;
+  for (auto& p : parts) {
+    double d = number(item, p);
+    if (d < 1 || d != double(int64_t(d))) bad(item, "size '" + p + "' must be a positive integer");
+    v.push_back(int64_t(d));
+  }
+  return parts.size() == 1 ? std::pair{-v[0], v[0]} : std::pair{v[0], v[1]};
+}
+}  // namespace
+
+Pipeline Pipeline::parse(const std::string& spec) {
+  Pipeline p;
+  for (std::string item : split(spec, ',')) {
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    std::string key = item.substr(0, eq), val = eq == std::string::npos ? "" : item.substr(eq + 1);
+    auto need_value = [&] { if (val.empty()) bad(item, "needs a value, e.g. " + key + "=224"); };
+    TransformStep st{item, false, {}};
+    if (key == "resize") {
+      need_value();
+      auto [h, w] = size_of(item, val);
+      if (h < 0) st.apply = [w = w](const Image& im, Generator&) { return resize_shorter(im, w); };
+      else st.apply = [h = h, w = w](const Image& im, Generator&) { return resize(im, h, w); };
+    } else if (key == "center_crop") {
+      need_value();
+      auto [h, w] = size_of(item, val);
+      h = h < 0 ? -h : h;
+      st.apply = [h, w](const Image& im, Generator&) { return center_crop(im, h, w); };
+    } else if (key == "random_resized_crop") {
+      need_value();
+      auto parts = split(val, ':');
+      auto [h, w] = size_of(item, parts[0]);
+      h = h < 0 ? -h : h;
+      std::pair<float, float> scale{0.08f, 1.0f};
+      if (parts.size() == 3) scale = {float(number(item, parts[1])), float(number(item, parts[2]))};
+      else if (parts.size() != 1) bad(item, "expected N, HxW or N:scale_lo:scale_hi");
+      if (!(0 < scale.first && scale.first <= scale.second && scale.second <= 1)) bad(item, "scale must satisfy 0 < lo <= hi <= 1");
+      st.random = true;
+      st.apply = [h, w, scale](const Image& im, Generator& g) { return random_resized_crop(im, h, w, g, scale); };
+    } else if (key == "hflip" || key == "vflip") {
+      double prob = val.empty() ? 0.5 : number(item, val);
+      if (prob < 0 || prob > 1) bad(item, "probability must be in [0, 1]");
+      bool horizontal = key == "hflip";
+      st.random = true;
+      st.apply = [prob, horizontal](const Image& im, Generator& g) {
+        if (g.uniform() >= prob) return im;  // torchvision: flip if torch.rand(1) < p
+        return horizontal ? hflip(im) : vflip(im);
+      };
+    } else if (key == "rotation" || key == "rotate") {
+      need_value();
+      double deg = number(item, val);
+      st.random = true;
+      st.apply = [deg](const Image& im, Generator& g) { return rotate(im, g.uniform(float(-deg), float(deg))); };
+    } else if (key == "color_jitter") {
+      need_value();
+      auto parts = split(val, ':');
+      if (parts.size() > 4) bad(item, "at most 4 values b:c:s:h");
+      float v[4] = {0, 0, 0, 0};
+      for (size_t i = 0; i < parts.size(); ++i) v[i] = float(number(item, parts[i]));
+      if (v[3] > 0.5f) bad(item, "hue must be in [0, 0.5]");
+      ColorJitterParams cj{v[0], v[1], v[2], v[3]};
+      st.random = true;
+      st.apply = [cj](const Image& im, Generator& g) { return color_jitter(im, cj, g); };
+    } else if (key == "normalize") {
+      need_value();
+      if (val == "imagenet") {
+        p.mean.assign(kImagenetMean.begin(), kImagenetMean.end());
+        p.std.assign(kImagenetStd.begin(), kImagenetStd.end());
+      } else {
+        auto ms = split(val, '/');
+        if (ms.size() != 2) bad(item, "expected normalize=imagenet or m0:m1:m2/s0:s1:s2");
+        p.mean.clear();
+        p.std.clear();
+        for (auto& s : split(ms[0], ':')) p.mean.push_back(float(number(item, s)));
+        for (auto& s : split(ms[1], ':')) p.std.push_back(float(number(item, s)));
+        if (p.mean.size() != p.std.size()) bad(item, "as many means as stds are needed");
+      }
+      continue;
+    } else if (key == "to_tensor") {
+      continue;  // implicit
+    } else {
+      bad(item, "unknown transform '" + key + "'");
+    }
+    p.steps.push_back(std::move(st));
+  }
+  return p;
+}
+
+Image Pipeline::apply_image(const Image& img, Generator& gen, size_t from) const {
+  if (from >= steps.size()) return img;
+  Image cur = steps[from].apply(img, gen);
+  for (size_t i = from + 1; i < steps.size(); ++i) cur = steps[i].apply(cur, gen);
+  return cur;
+}
+
+Tensor Pipeline::operator()(const Image& img, Generator& gen) const {
+  Image out = apply_image(img, gen);
+  Tensor t = Tensor::empty({out.C, out.H, out.W});
+  if (!mean.empty() && int64_t(mean.size()) != out.C)
+    throw std::invalid_argument("normalize: " + std::to_string(mean.size()) + " means for an image with " +
+                                std::to_string(out.C) + " channels");
+  to_chw_float(out, t.data(), mean.empty() ? nullptr : mean.data(), std.empty() ? nullptr : std.data());
+  return t;
+}
+
+size_t Pipeline::deterministic_prefix() const {
+  size_t n = 0;
+  while (n < steps.size() && !steps[n].random) ++n;
+  return n;
+}
+
+std::string Pipeline::str() const {
+  std::string s;
+  for (auto& st : steps) s += (s.empty() ? "" : ",") + st.text;
+  if (!mean.empty()) s += std::string(s.empty() ? "" : ",") + "normalize";
+  return s;
+}
+
+}  // namespace graft
