@@ -43,10 +43,12 @@ std::string format_duration(double seconds) {
 
 std::string format_bar(int64_t done, int64_t total, int width) {
   double f = total > 0 ? std::clamp(static_cast<double>(done) / total, 0.0, 1.0) : 0.0;
-  int filled = static_cast<int>(f * width);  // whole cells done
-  std::string bar = "[" + std::string(filled, '=');
-  if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
-  return bar + "]";
+  int filled = static_cast<int>(f * width);  // whole cells done; the last one drawn as the arrow head
+  // Appended piece by piece: GCC 12 gives a false -Wrestrict for "literal" + std::string&&.
+  std::string bar(1, '[');
+  if (filled > 0) bar.append(filled - 1, '=').push_back(filled == width ? '=' : '>');
+  bar.append(width - filled, ' ').push_back(']');
+  return bar;
 }
 
 std::string format_progress_line(const ProgressState& s, int bar_width) {
@@ -119,7 +121,11 @@ void ProgressBar::update(int64_t done, double loss) {
 }
 
 void ProgressBar::finish(const std::string& summary) {
-  if (tty_ && last_len_ > 0) write("\r" + std::string(last_len_, ' ') + "\r");
+  if (tty_ && last_len_ > 0) {
+    std::string clear(1, '\r');
+    clear.append(last_len_, ' ').push_back('\r');
+    write(clear);
+  }
   write(summary + "\n");
 }
 

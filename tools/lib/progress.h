@@ -19,7 +19,8 @@ namespace graft::tools {
 
 // "0:07", "1:05", "1:02:03" (hours only when needed); "?:??" for negative or non-finite.
 std::string format_duration(double seconds);
-// "[=====>    ]" with `width` cells between the brackets; full bar "[==========]".
+// `width` cells between brackets, floor(done/total*width) of them filled, the last filled one
+// drawn as the arrow head: 120/200 in 10 cells -> "[=====>    ]"; done -> "[==========]".
 std::string format_bar(int64_t done, int64_t total, int width);
 
 struct ProgressState {
