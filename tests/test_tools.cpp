@@ -12,8 +12,10 @@
 #include "checkpoint.h"
 #include "layers/linear.h"
 #include "layers/activation.h"
+#include "layers/loss.h"
 #include "layers/sequential.h"
 #include "metrics.h"
+#include "optim/sgd.h"
 #include "progress.h"
 #include "report.h"
 #include "spec.h"
@@ -457,7 +459,7 @@ TEST_CASE("checkpoint: round trip of weights, optimizer state, counters and RNG"
   st.architecture = "spec:conv(8,5)";
   st.epoch = 4, st.best_valid_loss = 0.25, st.epochs_since_best = 1, st.best_epoch = 3, st.settings = "--lr 0.1";
   st.history = {{1, 0.9, 0.5, 1.0, 0.4, 0.1, 3.0}, {2, 0.8, 0.6, std::nan(""), 0.5, 0.1, 3.5}};
-  save_training_checkpoint(path, model, optim, st, {{"default", &gen}, {"loader", &loader}});
+  save_training_checkpoint_tensors(path, model, optim, st, {{"default", &gen}, {"loader", &loader}});
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
   std::vector<uint64_t> expected;
   for (int i = 0; i < 10; ++i) expected.push_back(gen.next());
@@ -468,7 +470,7 @@ TEST_CASE("checkpoint: round trip of weights, optimizer state, counters and RNG"
   Sequential model2{std::make_shared<Linear>(3, 2)};
   Generator gen2(999), loader2(1);
   NamedTensors optim2;
-  TrainingState back = load_training_checkpoint(path, "spec:conv(8,5)", model2, &optim2, {{"default", &gen2}, {"loader", &loader2}});
+  TrainingState back = load_training_checkpoint_tensors(path, "spec:conv(8,5)", model2, &optim2, {{"default", &gen2}, {"loader", &loader2}});
   CHECK_CLOSE("weight", model2.state_dict()[0].second, w_saved, 0, 0);  // an exact copy
   for (int i = 0; i < 10; ++i) CHECK(gen2.next() == expected[i]);     // continues identically
   CHECK(loader2.next() == loader_next);
@@ -486,13 +488,55 @@ TEST_CASE("checkpoint: round trip of weights, optimizer state, counters and RNG"
   CHECK(std::isnan(back.history[1].valid_loss));
 }
 
+TEST_CASE("checkpoint: a run interrupted and resumed ends with the same weights as one that was not") {
+  // Dropout draws from the default generator and the inputs too, SGD keeps momentum buffers:
+  // resuming must restore all three to reproduce the uninterrupted run bit for bit.
+  TempDir dir("resume");
+  std::string path = dir.file("last.h5");
+  const char* spec = "linear(6) relu dropout(0.5) linear(3)";
+  auto train_steps = [](Module& m, Optimizer& opt, int steps) {
+    for (int i = 0; i < steps; ++i) {
+      Tensor x = Tensor::empty({4, 5});
+      uniform_(x, -1, 1);
+      Tensor loss = cross_entropy(m(x), Tensor::from_labels({0, 1, 2, 1}));
+      loss.backward();
+      opt.step();
+      opt.zero_grad();
+    }
+  };
+  manual_seed(1);
+  auto a = build_spec_model(spec, {5});
+  SGD opt_a(a.model->parameters(), 0.1f, 0.9f);
+  train_steps(*a.model, opt_a, 3);
+  TrainingState st;
+  st.architecture = spec;
+  st.epoch = 3;
+  save_training_checkpoint(path, *a.model, &opt_a, st, {{"default", &default_generator()}});
+  train_steps(*a.model, opt_a, 3);  // the uninterrupted run
+
+  manual_seed(77);  // a new process: other initial weights, other random stream
+  auto b = build_spec_model(spec, {5});
+  SGD opt_b(b.model->parameters(), 0.1f, 0.9f);
+  TrainingState back = load_training_checkpoint(path, spec, *b.model, &opt_b, {{"default", &default_generator()}});
+  CHECK(back.epoch == 3);
+  train_steps(*b.model, opt_b, 3);
+  auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) CHECK_CLOSE(pa[i].first, pb[i].second, pa[i].second, 0, 0);  // identical ops: exact
+
+  SGD no_momentum(b.model->parameters(), 0.1f);  // never stepped: nothing to restore into it
+  TrainingState empty_opt = st;
+  save_training_checkpoint(path, *a.model, nullptr, empty_opt, {});
+  CHECK_THROWS_WITH(load_training_checkpoint(path, spec, *b.model, &no_momentum, {}), doctest::Contains("no optimizer state"));
+}
+
 TEST_CASE("checkpoint: another architecture or a plain weights file is refused clearly") {
   TempDir dir("ckpt_arch");
   std::string path = dir.file("best.h5");
   Sequential model{std::make_shared<Linear>(3, 2)};
   TrainingState st;
   st.architecture = "vgg16";
-  save_training_checkpoint(path, model, {}, st, {});
+  save_training_checkpoint_tensors(path, model, {}, st, {});
   CHECK_THROWS_WITH(load_checkpoint(path, "resnet18"),
                     doctest::Contains("was saved from a 'vgg16' model, but this run builds a 'resnet18' model"));
   CHECK(load_checkpoint(path, "vgg16").model.size() == 2);

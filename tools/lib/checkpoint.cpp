@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "layers/module.h"
+#include "optim/optimizer.h"
 
 namespace graft::tools {
 
@@ -96,15 +97,15 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& expected_
   return c;
 }
 
-void save_training_checkpoint(const std::string& path, const Module& model, const NamedTensors& optimizer_state,
+void save_training_checkpoint_tensors(const std::string& path, const Module& model, const NamedTensors& optimizer_state,
                               TrainingState state, const std::vector<std::pair<std::string, Generator*>>& generators) {
   state.rng.clear();
   for (const auto& [name, gen] : generators) state.rng.emplace_back(name, generator_state(*gen));
   save_checkpoint(path, Checkpoint{std::move(state), model.state_dict(), optimizer_state});
 }
 
-TrainingState load_training_checkpoint(const std::string& path, const std::string& architecture, Module& model,
-                                       NamedTensors* optimizer_state,
+TrainingState load_training_checkpoint_tensors(const std::string& path, const std::string& architecture,
+                                               Module& model, NamedTensors* optimizer_state,
                                        const std::vector<std::pair<std::string, Generator*>>& generators) {
   Checkpoint c = load_checkpoint(path, architecture);
   model.load_state_dict(c.model, /*strict=*/true, "checkpoint " + path);
@@ -119,6 +120,24 @@ TrainingState load_training_checkpoint(const std::string& path, const std::strin
   }
   if (optimizer_state) *optimizer_state = std::move(c.optimizer);
   return c.state;
+}
+
+void save_training_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
+                              TrainingState state, const std::vector<std::pair<std::string, Generator*>>& generators) {
+  save_training_checkpoint_tensors(path, model, optimizer ? optimizer->state() : NamedTensors{}, std::move(state), generators);
+}
+
+TrainingState load_training_checkpoint(const std::string& path, const std::string& architecture, Module& model,
+                                       Optimizer* optimizer,
+                                       const std::vector<std::pair<std::string, Generator*>>& generators) {
+  NamedTensors optim;
+  TrainingState s = load_training_checkpoint_tensors(path, architecture, model, &optim, generators);
+  if (optimizer) {
+    if (optim.empty())
+      throw std::runtime_error("checkpoint " + path + " holds no optimizer state; it cannot resume training exactly");
+    optimizer->load_state(optim);
+  }
+  return s;
 }
 
 EarlyStopping::Decision EarlyStopping::update(double valid_loss) {

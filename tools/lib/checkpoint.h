@@ -63,12 +63,22 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& expected_
 
 // Conveniences for training code: collect from / restore into a model and generators.
 // The optimizer state is passed as named tensors (Optimizer::state() / load_state()).
-void save_training_checkpoint(const std::string& path, const Module& model, const NamedTensors& optimizer_state,
+void save_training_checkpoint_tensors(const std::string& path, const Module& model, const NamedTensors& optimizer_state,
                               TrainingState state, const std::vector<std::pair<std::string, Generator*>>& generators);
 // Loads the model weights (strict), restores the generators, returns the state; the optimizer
 // tensors are put in *optimizer_state (if not null) for Optimizer::load_state.
+TrainingState load_training_checkpoint_tensors(const std::string& path, const std::string& architecture,
+                                               Module& model, NamedTensors* optimizer_state,
+                                       const std::vector<std::pair<std::string, Generator*>>& generators);
+// The same with an Optimizer (may be null: no optimizer state saved / restored). Resuming:
+//   build the model and optimizer as for a new run, then
+//   TrainingState s = load_training_checkpoint(path, arch, *model, opt.get(), {{"default", &default_generator()}});
+//   EarlyStopping es(patience); es.restore(s.best_valid_loss, s.epochs_since_best);
+//   for (int64_t epoch = s.epoch + 1; epoch <= epochs; ++epoch) ...   (schedulers: step s.epoch times)
+void save_training_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
+                              TrainingState state, const std::vector<std::pair<std::string, Generator*>>& generators);
 TrainingState load_training_checkpoint(const std::string& path, const std::string& architecture, Module& model,
-                                       NamedTensors* optimizer_state,
+                                       Optimizer* optimizer,
                                        const std::vector<std::pair<std::string, Generator*>>& generators);
 
 // Early stopping on validation loss (mode "min"), as in the seeds' training loops:
