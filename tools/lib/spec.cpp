@@ -83,7 +83,7 @@ std::string signature(const Kind& k) {
 class Binder {
  public:
   Binder(const std::string& what, const std::string& spec, const SpecToken& t, const Kind& k, int64_t num_classes)
-      : what_(what), spec_(spec), t_(t), k_(k), n_(num_classes) {
+      : what_(what), spec_(spec), t_(t), n_(num_classes) {
     if (t.args.size() > k.params.size())
       fail(k.params.empty() ? k.name + " takes no arguments" :
            "too many arguments (" + std::to_string(t.args.size()) + "); expected " + signature(k));
@@ -157,7 +157,6 @@ class Binder {
  private:
   const std::string &what_, &spec_;
   const SpecToken& t_;
-  const Kind& k_;
   int64_t n_;
   std::map<std::string, std::string> values_;
 };
