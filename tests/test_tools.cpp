@@ -119,6 +119,13 @@ TEST_CASE("args: --help skips validation and the text lists options, defaults an
   CHECK(h.find("Examples:\n  # train for five epochs\n  graft train --data flowers --epochs 5") != std::string::npos);
 }
 
+TEST_CASE("args: shell quoting for the command line in reports") {
+  CHECK(shell_join({"graft", "train", "--head", "linear(n) logsoftmax", "--out", "run 1/x", "it's", ""}) ==
+        "graft train --head 'linear(n) logsoftmax' --out 'run 1/x' 'it'\\''s' ''");
+  auto a = train_parser().parse({"--data", "my pets"});
+  CHECK(a.summary().rfind("--data 'my pets' --epochs 10 --lr 0.001 --optimizer adam", 0) == 0);
+}
+
 TEST_CASE("args: edit distance") {
   CHECK(edit_distance("kitten", "sitting") == 3);  // the textbook example
   CHECK(edit_distance("", "abc") == 3);
@@ -289,6 +296,23 @@ TEST_CASE("metrics: top-k, confusion matrix and per-class accuracy by hand") {
   CHECK(r.top1 == doctest::Approx(1.0 / 3));
   CHECK(r.topk == doctest::Approx(2.0 / 3));
   CHECK(r.confusion.at(2, 3) == 1);
+}
+
+TEST_CASE("metrics: top-k probabilities for predict") {
+  // logits log(1..4): softmax = (0.1, 0.2, 0.3, 0.4); the best two are 3 and 2.
+  float row[4] = {0.0f, std::log(2.0f), std::log(3.0f), std::log(4.0f)};
+  auto top = topk_probabilities(row, 4, 2);
+  REQUIRE(top.size() == 2);
+  CHECK(top[0].first == 3);
+  CHECK(top[0].second == doctest::Approx(0.4).epsilon(1e-6));  // float32 logs: ~1e-7 relative
+  CHECK(top[1].first == 2);
+  CHECK(top[1].second == doctest::Approx(0.3).epsilon(1e-6));
+  float binary[1] = {std::log(3.0f)};  // sigmoid(log 3) = 3/4
+  auto b = topk_probabilities(binary, 1, 5);
+  REQUIRE(b.size() == 2);
+  CHECK(b[0].first == 1);
+  CHECK(b[0].second == doctest::Approx(0.75).epsilon(1e-6));
+  CHECK(b[1].second == doctest::Approx(0.25).epsilon(1e-6));
 }
 
 TEST_CASE("metrics: cross-entropy by hand") {

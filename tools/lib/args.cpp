@@ -38,6 +38,18 @@ std::string closest_match(const std::string& word, const std::vector<std::string
   return best_d <= limit ? best : "";
 }
 
+std::string shell_join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    bool plain = !w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                   "-_./=:,+@%") == std::string::npos;
+    std::string q = "'";
+    for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);  // ' -> '\''
+    out += (out.empty() ? "" : " ") + (plain ? w : q + "'");
+  }
+  return out;
+}
+
 namespace {
 
 const char* type_metavar(ArgParser::Type t) {
@@ -293,9 +305,9 @@ const std::vector<std::string>& Args::positional(const std::string& name) const 
 }
 
 std::string Args::summary() const {
-  std::string s;
-  for (const auto& [n, v] : ordered_) s += (s.empty() ? "--" : " --") + n + " " + (v.empty() ? "''" : v);
-  return s;
+  std::vector<std::string> words;
+  for (const auto& [n, v] : ordered_) words.insert(words.end(), {"--" + n, v});
+  return shell_join(words);
 }
 
 }  // namespace graft::tools

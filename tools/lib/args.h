@@ -39,6 +39,10 @@ size_t edit_distance(const std::string& a, const std::string& b);
 // max(1, |word|/3), or `word` is a prefix of it), else "".
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 
+// Joins words into one shell command line, single-quoting those that need it, for reports:
+// {"graft", "train", "--head", "linear(n) logsoftmax"} -> "graft train --head 'linear(n) logsoftmax'".
+std::string shell_join(const std::vector<std::string>& words);
+
 class Args;
 
 class ArgParser {
@@ -102,7 +106,7 @@ class Args {
   bool flag(const std::string& name) const;
   // A positional's words (one word unless `many`; empty if optional and absent).
   const std::vector<std::string>& positional(const std::string& name) const;
-  // "--epochs 10 --lr 0.001 ..." for reports: every option with its final value.
+  // "--epochs 10 --lr 0.001 ..." for reports: every option with its final value (shell-quoted).
   std::string summary() const;
   // Name/value pairs of every option (defaults included), in declaration order.
   const std::vector<std::pair<std::string, std::string>>& values() const { return ordered_; }

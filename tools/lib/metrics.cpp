@@ -78,6 +78,20 @@ std::vector<int64_t> topk_row(const float* row, int64_t L, int64_t k) {
   return idx;
 }
 
+std::vector<std::pair<int64_t, double>> topk_probabilities(const float* row, int64_t L, int64_t k) {
+  std::vector<std::pair<int64_t, double>> out;
+  if (L == 1) {
+    double p1 = 1 / (1 + std::exp(-static_cast<double>(row[0])));
+    out = p1 >= 0.5 ? decltype(out){{1, p1}, {0, 1 - p1}} : decltype(out){{0, 1 - p1}, {1, p1}};
+    out.resize(std::clamp<int64_t>(k, 0, 2));
+    return out;
+  }
+  double m = *std::max_element(row, row + L), s = 0;  // softmax with the max subtracted
+  for (int64_t j = 0; j < L; ++j) s += std::exp(static_cast<double>(row[j]) - m);
+  for (int64_t j : topk_row(row, L, k)) out.emplace_back(j, std::exp(static_cast<double>(row[j]) - m) / s);
+  return out;
+}
+
 double topk_accuracy(const Tensor& logits, const Tensor& labels, int64_t k) {
   std::vector<float> x;
   std::vector<int64_t> y;

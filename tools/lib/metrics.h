@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -23,6 +24,10 @@ namespace graft::tools {
 
 // Indices of the k largest values of one row, largest first (ties: lower index first).
 std::vector<int64_t> topk_row(const float* row, int64_t L, int64_t k);
+
+// The k most probable classes of one row of logits with their softmax probabilities, most
+// probable first (for `graft predict`). For L = 1: class 1 with sigmoid(x), class 0 with 1 - it.
+std::vector<std::pair<int64_t, double>> topk_probabilities(const float* row, int64_t L, int64_t k);
 
 // logits: [N,L], labels: [N] int64 -> fraction in [0,1]. k is clamped to L.
 double topk_accuracy(const Tensor& logits, const Tensor& labels, int64_t k);
