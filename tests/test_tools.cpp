@@ -126,9 +126,38 @@ TEST_CASE("args: shell quoting for the command line in reports") {
   CHECK(a.summary().rfind("--data 'my pets' --epochs 10 --lr 0.001 --optimizer adam", 0) == 0);
 }
 
+TEST_CASE("args: the dispatcher's exit codes") {
+  std::vector<Command> cmds = {
+      {"train", "train", [](const std::vector<std::string>& w) { return static_cast<int>(w.size()); }},
+      {"eval", "evaluate", [](const std::vector<std::string>&) -> int { throw ArgError("graft eval: bad option"); }},
+      {"split", "split", [](const std::vector<std::string>&) -> int { throw std::runtime_error("no such folder"); }}};
+  std::FILE* sink = std::tmpfile();  // keeps the test log clean; read back below
+  REQUIRE(sink);
+  auto run = [&](std::vector<const char*> argv) {
+    return dispatch(static_cast<int>(argv.size()), argv.data(), cmds, sink, sink);
+  };
+  CHECK(run({"graft", "train", "a", "b"}) == 2);  // the command's own return value (2 words)
+  CHECK(run({"graft", "train"}) == 0);
+  CHECK(run({"graft", "trian"}) == 2);            // unknown command
+  CHECK(run({"graft"}) == 2);                     // no command
+  CHECK(run({"graft", "--help"}) == 0);
+  CHECK(run({"graft", "eval"}) == 2);             // a usage error
+  CHECK(run({"graft", "split"}) == 1);            // a runtime error
+  std::rewind(sink);
+  std::string text;
+  for (int c; (c = std::fgetc(sink)) != EOF;) text += static_cast<char>(c);
+  std::fclose(sink);
+  CHECK(text.find("graft: unknown command 'trian' (did you mean 'train'?)") != std::string::npos);
+  CHECK(text.find("  eval   evaluate\n") != std::string::npos);
+  CHECK(text.find("graft eval: bad option\n") != std::string::npos);
+  CHECK(text.find("graft split: error: no such folder\n") != std::string::npos);
+}
+
 TEST_CASE("args: edit distance") {
   CHECK(edit_distance("kitten", "sitting") == 3);  // the textbook example
   CHECK(edit_distance("", "abc") == 3);
+  CHECK(edit_distance("trian", "train") == 1);  // one swap
+  CHECK(edit_distance("ca", "abc") == 3);       // no substring edited twice (OSA, not full Damerau: 2)
   CHECK(closest_match("epoch", {"epochs", "lr"}) == "epochs");
   CHECK(closest_match("xyz", {"epochs", "lr"}).empty());
 }

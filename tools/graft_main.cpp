@@ -1,14 +1,15 @@
 // tools/graft_main.cpp — `graft <command> [options]`: dispatch to the subcommands.
-#include <cstdio>
-#include <cstring>
-#include <exception>
-#include <string>
+//
+// Each subcommand lives in its own file (tools/cmd_<name>.cpp) as a function of its words that
+// returns the exit code; add it to the table below. tools/lib/args.h has the dispatcher and the
+// option parser they share.
+#include <vector>
+
+#include "args.h"
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-    std::printf("usage: graft <command> [options]\n\ncommands:\n  (none yet)\n");
-    return argc < 2 ? 2 : 0;
-  }
-  std::fprintf(stderr, "graft: unknown command '%s' (see graft --help)\n", argv[1]);
-  return 2;
+  static const std::vector<graft::tools::Command> commands = {
+      // {"train", "train or fine-tune a classifier", cmd_train},  (as the subcommands land)
+  };
+  return graft::tools::dispatch(argc, argv, commands);
 }

@@ -5,25 +5,24 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
 namespace graft::tools {
 
 size_t edit_distance(const std::string& a, const std::string& b) {
-  // One row of the classic dynamic programme: d[j] = distance(a[0..i), b[0..j)).
-  std::vector<size_t> d(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) d[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = d[0];
-    d[0] = i;
+  // d[i][j] = distance between a[0..i) and b[0..j); a swap of two neighbours costs 1, so the
+  // common typo "trian" is 1 away from "train" (optimal string alignment distance).
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
     for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = d[j];
-      d[j] = std::min({d[j] + 1, d[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
-  }
-  return d[b.size()];
+  return d[a.size()][b.size()];
 }
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
@@ -308,6 +307,45 @@ std::string Args::summary() const {
   std::vector<std::string> words;
   for (const auto& [n, v] : ordered_) words.insert(words.end(), {"--" + n, v});
   return shell_join(words);
+}
+
+// ---- dispatch -----------------------------------------------------------------------------
+
+int dispatch(int argc, const char* const* argv, const std::vector<Command>& commands, std::FILE* out,
+             std::FILE* err) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  auto usage = [&] {
+    std::string s = "usage: graft <command> [options]   (graft <command> --help for its options)\n\ncommands:\n";
+    size_t w = 0;
+    for (const auto& c : commands) w = std::max(w, c.name.size());
+    for (const auto& c : commands) s += "  " + c.name + std::string(w - c.name.size() + 2, ' ') + c.summary + "\n";
+    return s;
+  };
+  if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
+    std::fputs(usage().c_str(), words.empty() ? err : out);
+    return words.empty() ? 2 : 0;
+  }
+  const Command* cmd = nullptr;
+  std::vector<std::string> names;
+  for (const auto& c : commands) {
+    names.push_back(c.name);
+    if (c.name == words[0]) cmd = &c;
+  }
+  if (!cmd) {
+    std::string hint = closest_match(words[0], names);
+    std::fprintf(err, "graft: unknown command '%s'%s\n", words[0].c_str(),
+                 hint.empty() ? " (see graft --help)" : (" (did you mean '" + hint + "'?)").c_str());
+    return 2;
+  }
+  try {
+    return cmd->run(std::vector<std::string>(words.begin() + 1, words.end()));
+  } catch (const ArgError& e) {
+    std::fprintf(err, "%s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(err, "graft %s: error: %s\n", cmd->name.c_str(), e.what());
+    return 1;
+  }
 }
 
 }  // namespace graft::tools

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -33,7 +34,7 @@ struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Levenshtein edit distance (insertions, deletions, substitutions each cost 1).
+// Edit distance: insertions, deletions, substitutions and swaps of two neighbours cost 1 each.
 size_t edit_distance(const std::string& a, const std::string& b);
 // The candidate closest to `word` if it is close enough to be a likely typo (distance at most
 // max(1, |word|/3), or `word` is a prefix of it), else "".
@@ -121,5 +122,19 @@ class Args {
   std::map<std::string, std::vector<std::string>> positionals_;
   [[noreturn]] void missing(const std::string& name) const;
 };
+
+// ---- the top-level dispatcher -----------------------------------------------------------------
+// `graft <command> [options]`: each subcommand is a function of the words after its name that
+// returns the exit code. dispatch() prints the command list for `graft`/`graft --help`, suggests
+// the closest command for a typo ("graft: unknown command 'trian' (did you mean 'train'?)"), and
+// turns exceptions into one-line messages: ArgError -> exit 2, any other std::exception ->
+// "graft train: error: <what>" and exit 1.
+struct Command {
+  std::string name, summary;
+  int (*run)(const std::vector<std::string>& words);
+};
+// Help goes to `out`, errors to `err`.
+int dispatch(int argc, const char* const* argv, const std::vector<Command>& commands, std::FILE* out = stdout,
+             std::FILE* err = stderr);
 
 }  // namespace graft::tools
