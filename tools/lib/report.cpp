@@ -187,7 +187,7 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
     << "\" viewBox=\"0 0 " << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  o << "<text x=\"" << width / 2 << "\" y=\"16\" text-anchor=\"middle\" font-size=\"13\">" << html_escape(title) << "</text>\n";
+  o << "<text x=\"" << ml << "\" y=\"16\" font-size=\"13\">" << html_escape(title) << "</text>\n";
   o << "<rect x=\"" << ml << "\" y=\"" << mt << "\" width=\"" << pw << "\" height=\"" << ph
     << "\" fill=\"none\" stroke=\"#999\"/>\n";
   for (double y = y0; y <= y1 + ystep * 1e-6; y += ystep) {  // horizontal grid + labels
@@ -211,9 +211,10 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
         o << "<circle class=\"point\" cx=\"" << fmt("%.1f", X(x)) << "\" cy=\"" << fmt("%.1f", Y(y)) << "\" r=\"3\" fill=\""
           << s.color << "\"><title>" << html_escape(s.name) << " " << fmt("%g", x) << ": " << fmt("%.4g", y)
           << "</title></circle>\n";
-    double ly = mt + 12 + 14 * i;  // legend, top right inside the plot
-    o << "<line x1=\"" << ml + pw - 80 << "\" x2=\"" << ml + pw - 62 << "\" y1=\"" << ly - 4 << "\" y2=\"" << ly - 4
-      << "\" stroke=\"" << s.color << "\" stroke-width=\"2\"/><text x=\"" << ml + pw - 58 << "\" y=\"" << ly << "\">"
+    // Legend in the top margin, right-aligned, one 70-pixel entry per series (never over the data).
+    double lx = ml + pw - 70.0 * (series.size() - i), ly = mt - 8;
+    o << "<line x1=\"" << lx << "\" x2=\"" << lx + 18 << "\" y1=\"" << ly - 4 << "\" y2=\"" << ly - 4
+      << "\" stroke=\"" << s.color << "\" stroke-width=\"2\"/><text x=\"" << lx + 22 << "\" y=\"" << ly << "\">"
       << html_escape(s.name) << "</text>\n";
   }
   o << "</svg>\n";
