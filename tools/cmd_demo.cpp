@@ -16,6 +16,7 @@
 #include <string>
 
 #include "autograd/engine.h"
+#include "args.h"
 #include "commands.h"
 #include "data/datasets.h"
 #include "data/split.h"
@@ -155,38 +156,28 @@ std::vector<ParamGroup> one_group(Module& m, float lr) { return {ParamGroup{m.pa
 
 }  // namespace
 
-int cmd_demo(int argc, char** argv) {
-  std::string data_dir = "/usr/share/datasets/fashion-mnist", out_dir = "demo-out";
-  int64_t per_class = 100, pretrain_epochs = 2, epochs = 30;
-  uint64_t seed = 0;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument("graft demo: option " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--data") data_dir = value();
-    else if (a == "--out") out_dir = value();
-    else if (a == "--per-class") per_class = std::stoll(value());
-    else if (a == "--pretrain-epochs") pretrain_epochs = std::stoll(value());
-    else if (a == "--epochs") epochs = std::stoll(value());
-    else if (a == "--seed") seed = std::stoull(value());
-    else if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: graft demo [--data DIR] [--out DIR] [--per-class N] [--pretrain-epochs N] [--epochs N] [--seed S]\n\n"
-          "Transfer learning on Fashion-MNIST (Debian package dataset-fashion-mnist), on the CPU:\n"
-          "pretrain a small CNN on 5 classes, then learn the other 5 from N labelled images per class\n"
-          "three ways (frozen backbone + new head, fine-tuning, from scratch) and compare test accuracy.\n\n"
-          "  --data DIR            IDX files (default /usr/share/datasets/fashion-mnist)\n"
-          "  --out DIR             where the pretrained model is saved (default demo-out)\n"
-          "  --per-class N         labelled images per class for the new task (default 100)\n"
-          "  --pretrain-epochs N   epochs on the 30,000 pretraining images (default 2)\n"
-          "  --epochs N            epochs for each method on the new task (default 30)\n");
-      return 0;
-    } else {
-      throw std::invalid_argument("graft demo: unknown option '" + a + "' (see graft demo --help)");
-    }
+int cmd_demo(const std::vector<std::string>& words) {
+  tools::ArgParser parser("graft demo",
+                          "Transfer learning on Fashion-MNIST (Debian package dataset-fashion-mnist), on the CPU:\n"
+                          "pretrain a small CNN on 5 classes, then learn the other 5 from a few labelled images per\n"
+                          "class three ways (frozen backbone + new head, fine-tuning, from scratch) and compare.");
+  parser.add_string("data", "/usr/share/datasets/fashion-mnist", "folder with the IDX files")
+      .add_string("out", "demo-out", "where the pretrained model and the report are written")
+      .add_int("per-class", 100, "labelled images per class for the new task")
+      .add_int("pretrain-epochs", 2, "epochs over the 30,000 pretraining images")
+      .add_int("epochs", 30, "epochs for each method on the new task")
+      .add_int("seed", 0, "random seed (initialization, shuffling, which images are labelled)")
+      .add_example("graft demo", "the full demo (a few minutes on two cores)")
+      .add_example("graft demo --per-class 20 --pretrain-epochs 1", "fewer labels: transfer matters more");
+  tools::Args args = parser.parse(words);
+  if (args.help()) {
+    std::fputs(parser.help().c_str(), stdout);
+    return 0;
   }
+  const std::string data_dir = args.get("data"), out_dir = args.get("out");
+  const int64_t per_class = args.get_int("per-class"), pretrain_epochs = args.get_int("pretrain-epochs"),
+                epochs = args.get_int("epochs");
+  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
   if (!std::filesystem::exists(data_dir))
     throw std::runtime_error("graft demo: no Fashion-MNIST at '" + data_dir +
                              "': install it with `apt-get install dataset-fashion-mnist` or pass --data DIR");

@@ -1,8 +1,11 @@
 // tools/commands.h — the subcommands of the `graft` program, one file each (tools/cmd_*.cpp).
-// Each takes the arguments after the command name (argv[0] is the command) and returns the
-// process exit code; errors are thrown and reported by main.
+// Each takes the words after the command name and returns the process exit code; errors are
+// thrown (tools::ArgError for usage errors) and reported by tools::dispatch.
 #pragma once
 
+#include <string>
+#include <vector>
+
 namespace graft {
-int cmd_demo(int argc, char** argv);
+int cmd_demo(const std::vector<std::string>& words);
 }  // namespace graft
