@@ -8,13 +8,28 @@
 //   3. give the tolerance a comment saying why it is that value.
 // Without a GPU (or in a CPU-only build) every case prints one "skipped: no CUDA GPU" line and
 // returns, so the suite still passes; cuda_available() is the only switch.
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "autograd/ops.h"
+#include "layers/activation.h"
+#include "layers/adaptive_avg_pool2d.h"
+#include "layers/batch_norm2d.h"
 #include "layers/bias.h"
+#include "layers/concat.h"
+#include "layers/conv2d.h"
+#include "layers/dropout.h"
 #include "layers/linear.h"
+#include "layers/loss.h"
+#include "layers/pool2d.h"
+#include "layers/softmax.h"
+#include "optim/adam.h"
+#include "optim/sgd.h"
 #include "tensor/cuda_allocator.h"
 #include "tensor/device.h"
 #include "tensor/elementwise.h"
@@ -34,14 +49,16 @@ namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-// Runs f on CPU copies and on CUDA copies of `inputs` (float inputs require grad), checks the
-// outputs agree, back-propagates the same random grad_output on both and checks every gradient.
+// Runs f on CPU copies and on CUDA copies of `inputs`, checks the outputs agree,
+// back-propagates the same random grad_output on both and checks every gradient. The first
+// `n_grad` inputs require grad (if float); the rest are constants (targets, class weights).
 void compare_devices(const std::string& what, const Fn& f, const std::vector<Tensor>& inputs, double rtol,
-                     double atol, uint64_t grad_seed = 99) {
+                     double atol, size_t n_grad = SIZE_MAX) {
   std::vector<Tensor> cpu, gpu;
-  for (const Tensor& t : inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
     Tensor c = t.clone(), g = t.to(Device::CUDA);
-    if (t.dtype() == DType::Float32) {
+    if (t.dtype() == DType::Float32 && i < n_grad) {
       c.set_requires_grad(true);
       g.set_requires_grad(true);
     }
@@ -52,7 +69,7 @@ void compare_devices(const std::string& what, const Fn& f, const std::vector<Ten
   CHECK(yg.is_cuda());
   CHECK_CLOSE((what + " forward"), yg, yc, rtol, atol);
   if (!yc.requires_grad()) return;
-  Tensor gy = testing::random_tensor(yc.shape(), grad_seed);
+  Tensor gy = testing::random_tensor(yc.shape(), 99);
   yc.backward(gy);
   yg.backward(gy.to(Device::CUDA));
   for (size_t i = 0; i < cpu.size(); ++i) {
@@ -247,4 +264,268 @@ TEST_CASE("cuda: linear and bias forward and backward match the CPU") {
   CHECK_CLOSE("add_bias_", gy, y, 0, 0);  // one float add per element: exact
   // Both accumulate in double over 4*5*6 terms and round once.
   CHECK_CLOSE("bias_grad", bias_grad(gy, 3), bias_grad(y, 3), 1e-6, 1e-7);
+}
+
+// ---- cuDNN convolution ----------------------------------------------------------------------------
+
+namespace {
+// cuDNN may pick Winograd or FFT algorithms (even in FMA math); their rounding differs from a
+// direct float32 sum by up to ~1e-5 of the output's magnitude for these small sums (<= 36
+// products of values in [-1,1]), so 1e-4 relative + 1e-5 absolute is tight yet safe.
+constexpr double kConvRtol = 1e-4, kConvAtol = 1e-5;
+
+void check_conv(const std::string& what, const Shape& xs, const Shape& ws, bool bias, const Conv2dParams& p) {
+  Tensor x = testing::random_tensor(xs, 11), w = testing::random_tensor(ws, 12);
+  if (bias) {
+    Tensor b = testing::random_tensor({ws[0]}, 13);
+    compare_devices(what, [p](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], p); }, {x, w, b},
+                    kConvRtol, kConvAtol);
+  } else {
+    compare_devices(what, [p](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], Tensor(), p); }, {x, w},
+                    kConvRtol, kConvAtol);
+  }
+}
+}  // namespace
+
+TEST_CASE("cuda: conv2d (cuDNN) forward, backward-data and backward-filter match im2col") {
+  SKIP_WITHOUT_CUDA();
+  check_conv("conv 3x3 pad 1", {2, 3, 8, 7}, {4, 3, 3, 3}, true, {1, 1, 1, 1, 1, 1});
+  check_conv("conv 3x3 stride 2 no bias", {2, 3, 9, 9}, {5, 3, 3, 3}, false, {2, 2, 1, 1, 1, 1});
+  check_conv("conv 1x1", {3, 4, 5, 5}, {6, 4, 1, 1}, true, {1, 1, 0, 0, 1, 1});
+  check_conv("conv 7x7 stride 2 pad 3 (ResNet stem)", {1, 3, 16, 16}, {4, 3, 7, 7}, false, {2, 2, 3, 3, 1, 1});
+  check_conv("conv dilated, non-square", {2, 2, 10, 8}, {3, 2, 3, 2}, true, {1, 2, 2, 1, 2, 1});
+  // The second call with the same shapes reuses the cached algorithm (and must still be right).
+  check_conv("conv 3x3 pad 1 again", {2, 3, 8, 7}, {4, 3, 3, 3}, true, {1, 1, 1, 1, 1, 1});
+}
+
+TEST_CASE("cuda: TF32 is off by default and can be switched on") {
+  SKIP_WITHOUT_CUDA();
+  REQUIRE(!cuda::allow_tf32());
+  cuda::set_allow_tf32(true);
+  CHECK(cuda::allow_tf32());
+  // TF32 keeps 10 mantissa bits (relative rounding 2^-11 ~ 5e-4 per operand): a sum of 27
+  // products of values in [-1,1] is off by ~1e-3 absolute at worst.
+  Tensor x = testing::random_tensor({2, 3, 8, 8}, 1), w = testing::random_tensor({4, 3, 3, 3}, 2);
+  Conv2dParams p{1, 1, 1, 1, 1, 1};
+  Tensor y_tf32 = conv2d(x.to(Device::CUDA), w.to(Device::CUDA), Tensor(), p);
+  cuda::set_allow_tf32(false);
+  CHECK_CLOSE("conv2d with TF32", y_tf32, conv2d(x, w, Tensor(), p), 1e-2, 5e-3);
+}
+
+// ---- pooling ------------------------------------------------------------------------------------
+
+TEST_CASE("cuda: max and average pooling match the CPU, ceil_mode and padding included") {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = testing::random_tensor({2, 3, 9, 8}, 21);
+  const std::vector<Pool2dParams> cases = {
+      {2, 2, 2, 2, 0, 0, false, true},  // VGG
+      {3, 3, 2, 2, 1, 1, false, true},  // ResNet stem
+      {3, 3, 2, 2, 0, 0, true, true},   // ceil_mode: a partial last window
+      {3, 2, 2, 2, 1, 1, true, false},  // ceil_mode + padding, real-pixel divisor
+  };
+  for (const Pool2dParams& p : cases) {
+    INFO("kernel " << p.kernel_h << "x" << p.kernel_w << " stride " << p.stride_h << " pad " << p.pad_h
+                   << " ceil " << p.ceil_mode << " count_include_pad " << p.count_include_pad);
+    // Max: the same comparisons in the same order, so the forward is exact; the backward adds
+    // overlapping windows' gradients with atomics in any order: 1 ulp (~1.2e-7 relative).
+    compare_devices("max_pool2d", [p](const std::vector<Tensor>& in) { return max_pool2d(in[0], p); }, {x}, 1e-6,
+                    1e-7);
+    // Avg: the CPU's summation order on both devices: only the final division may round apart.
+    compare_devices("avg_pool2d", [p](const std::vector<Tensor>& in) { return avg_pool2d(in[0], p); }, {x}, 1e-6,
+                    1e-7);
+  }
+}
+
+TEST_CASE("cuda: adaptive average pooling matches the CPU (overlapping bins and global)") {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = testing::random_tensor({2, 3, 7, 5}, 22);
+  // Same summation order as the CPU loops: identical up to the rounding of one division.
+  compare_devices("adaptive 3x2", [](const std::vector<Tensor>& in) { return adaptive_avg_pool2d(in[0], 3, 2); }, {x},
+                  1e-6, 1e-7);
+  compare_devices("adaptive 1x1", [](const std::vector<Tensor>& in) { return adaptive_avg_pool2d(in[0], 1, 1); }, {x},
+                  1e-6, 1e-7);
+}
+
+// ---- batch norm (cuDNN) ---------------------------------------------------------------------------
+
+TEST_CASE("cuda: batch_norm2d (cuDNN) training and eval match the CPU, running stats included") {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = testing::random_tensor({4, 3, 5, 6}, 31, -2.0f, 3.0f);
+  Tensor w = testing::random_tensor({3}, 32, 0.5f, 1.5f), b = testing::random_tensor({3}, 33);
+  // cuDNN accumulates in float, the CPU in double: statistics over M = 120 values agree to ~1e-6
+  // relative; normalized outputs and gradients (|values| ~ 1..3) to a few 1e-6.
+  constexpr double rtol = 1e-4, atol = 1e-5;
+  Tensor rm_c = testing::random_tensor({3}, 34), rv_c = testing::random_tensor({3}, 35, 0.5f, 2.0f);
+  Tensor rm_g = rm_c.to(Device::CUDA), rv_g = rv_c.to(Device::CUDA);
+  compare_devices(
+      "batch_norm2d training",
+      [&](const std::vector<Tensor>& in) {
+        const bool gpu = in[0].is_cuda();
+        return batch_norm2d(in[0], in[1], in[2], gpu ? rm_g : rm_c, gpu ? rv_g : rv_c, true, 0.1f, 1e-5f);
+      },
+      {x, w, b}, rtol, atol);
+  // running_var uses the unbiased variance on both devices (cuDNN does it itself).
+  CHECK_CLOSE("running_mean", rm_g, rm_c, rtol, atol);
+  CHECK_CLOSE("running_var", rv_g, rv_c, rtol, atol);
+  compare_devices(
+      "batch_norm2d eval",
+      [&](const std::vector<Tensor>& in) {
+        const bool gpu = in[0].is_cuda();
+        return batch_norm2d(in[0], in[1], in[2], gpu ? rm_g : rm_c, gpu ? rv_g : rv_c, false, 0.1f, 1e-5f);
+      },
+      {x, w, b}, rtol, atol);
+}
+
+// ---- activations, softmax, dropout, concat --------------------------------------------------------
+
+TEST_CASE("cuda: relu, sigmoid, softmax and log_softmax match the CPU") {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = testing::random_tensor({5, 7, 3}, 41, -4.0f, 4.0f);
+  // relu is exact; sigmoid's expf may differ from std::exp by 1-2 ulp (~2e-7 relative).
+  compare_devices("relu", [](const std::vector<Tensor>& in) { return relu(in[0]); }, {x}, 0, 0);
+  compare_devices("sigmoid", [](const std::vector<Tensor>& in) { return sigmoid(in[0]); }, {x}, 1e-6, 1e-7);
+  // Rows with a large offset check the max subtraction. Both devices work in double inside.
+  Tensor logits = testing::random_tensor({4, 10}, 42, -5.0f, 5.0f);
+  logits.data()[3] = 900.0f;
+  compare_devices("softmax", [](const std::vector<Tensor>& in) { return softmax(in[0]); }, {logits}, 1e-6, 1e-7);
+  compare_devices("log_softmax", [](const std::vector<Tensor>& in) { return log_softmax(in[0]); }, {logits}, 1e-6,
+                  1e-6);
+}
+
+TEST_CASE("cuda: dropout keeps 1-p of the elements, scaled, reproducibly") {
+  SKIP_WITHOUT_CUDA();
+  const float p = 0.3f;
+  const int64_t n = 100000;
+  Tensor x = Tensor::ones({n}, Device::CUDA).set_requires_grad(true);
+  Generator g1(7), g2(7);
+  Tensor y1 = dropout(x, p, true, g1), y2 = dropout(x, p, true, g2);
+  std::vector<float> v1 = y1.to_vector(), v2 = y2.to_vector();
+  CHECK(v1 == v2);  // same seed, same mask
+  int64_t kept = 0;
+  bool values_ok = true;
+  for (float v : v1) {
+    if (v != 0.0f) ++kept;
+    values_ok = values_ok && (v == 0.0f || std::fabs(v - 1.0f / (1.0f - p)) < 1e-6f);
+  }
+  CHECK(values_ok);
+  // Binomial(n, 0.7): sd = sqrt(n p (1-p)) ~ 145; 5 sd from the mean fails with odds ~ 1e-6.
+  CHECK(std::llabs(kept - 70000) < 5 * 145);
+  // Backward: dx = dy * mask, i.e. the same pattern for dy = 1.
+  y1.backward(Tensor::ones({n}, Device::CUDA));
+  CHECK(x.grad().to_vector() == v1);
+  // Eval mode and p = 0 are the identity.
+  CHECK_CLOSE("dropout eval", dropout(x, p, false, g1), x, 0, 0);
+}
+
+TEST_CASE("cuda: concat_channels and its backward match the CPU") {
+  SKIP_WITHOUT_CUDA();
+  Tensor a = testing::random_tensor({2, 3, 4, 5}, 51), b = testing::random_tensor({2, 1, 4, 5}, 52),
+         c = testing::random_tensor({2, 2, 4, 5}, 53);
+  // Pure copies: exact.
+  compare_devices("concat_channels", [](const std::vector<Tensor>& in) { return concat_channels(in); }, {a, b, c}, 0,
+                  0);
+}
+
+// ---- losses -------------------------------------------------------------------------------------
+
+TEST_CASE("cuda: losses match the CPU for every reduction") {
+  SKIP_WITHOUT_CUDA();
+  Tensor logits = testing::random_tensor({6, 5}, 61, -3.0f, 3.0f);
+  Tensor target = Tensor::from_labels({0, 4, 2, 2, 1, 3});
+  Tensor weight = testing::random_tensor({5}, 62, 0.5f, 2.0f);
+  Tensor probs = testing::random_tensor({6, 5}, 63, 0.02f, 0.98f);
+  Tensor bin_target = testing::random_tensor({6, 5}, 64, 0.0f, 1.0f);
+  Tensor pos_weight = testing::random_tensor({5}, 65, 0.5f, 3.0f);
+  // Per-element losses and sums in double on both devices; exp/log of float arguments in the
+  // backward may differ by ~1 ulp: 1e-6 relative.
+  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+    INFO("reduction " << reduction_name(r));
+    for (bool weighted : {false, true}) {
+      INFO("class weights " << weighted);
+      compare_devices(
+          "cross_entropy",
+          [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1], weighted ? in[2] : Tensor(), r); },
+          {logits, target, weight}, 1e-6, 1e-6, 1);
+      compare_devices(
+          "nll_loss(log_softmax)",
+          [&](const std::vector<Tensor>& in) {
+            return nll_loss(log_softmax(in[0]), in[1], weighted ? in[2] : Tensor(), r);
+          },
+          {logits, target, weight}, 1e-6, 1e-6, 1);
+    }
+    compare_devices("bce_loss", [&](const std::vector<Tensor>& in) { return bce_loss(in[0], in[1], Tensor(), r); },
+                    {probs, bin_target}, 1e-6, 1e-6, 1);
+    compare_devices("bce_with_logits",
+                    [&](const std::vector<Tensor>& in) { return bce_with_logits(in[0], in[1], in[2], r); },
+                    {logits, bin_target, pos_weight}, 1e-6, 1e-6, 1);
+  }
+}
+
+// ---- optimizers ---------------------------------------------------------------------------------
+
+namespace {
+// Three steps of `make_opt` on the same parameters and gradients on both devices.
+template <class MakeOpt>
+void compare_optimizer(const std::string& what, MakeOpt make_opt) {
+  Tensor pc = testing::random_tensor({37, 3}, 71), pg = pc.to(Device::CUDA);
+  pc.set_requires_grad(true);
+  pg.set_requires_grad(true);
+  auto oc = make_opt(pc), og = make_opt(pg);
+  for (int step = 0; step < 3; ++step) {
+    Tensor gy = testing::random_tensor({37, 3}, 80 + step);
+    oc.zero_grad();
+    og.zero_grad();
+    sum(pc * gy * pc).backward();
+    sum(pg * gy.to(Device::CUDA) * pg).backward();
+    oc.step();
+    og.step();
+  }
+  // The same float operations in the same order; nvcc may fuse a*b+c into one FMA: a few ulp
+  // after three steps.
+  CHECK_CLOSE(what, pg, pc, 1e-5, 1e-6);
+}
+}  // namespace
+
+TEST_CASE("cuda: fused SGD and Adam updates match the CPU") {
+  SKIP_WITHOUT_CUDA();
+  compare_optimizer("SGD momentum nesterov wd",
+                    [](Tensor& p) { return SGD({p}, 0.1f, 0.9f, 0.0f, 1e-2f, true); });
+  compare_optimizer("SGD plain", [](Tensor& p) { return SGD({p}, 0.05f); });
+  compare_optimizer("Adam wd amsgrad",
+                    [](Tensor& p) { return Adam({p}, 1e-2f, 0.9f, 0.999f, 1e-8f, 1e-2f, true); });
+  compare_optimizer("AdamW", [](Tensor& p) { return AdamW({p}, 1e-2f); });
+}
+
+// ---- a small network end to end -------------------------------------------------------------------
+
+TEST_CASE("cuda: conv-bn-relu-pool-linear-cross_entropy network matches the CPU") {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = testing::random_tensor({4, 3, 12, 12}, 91);
+  Tensor w1 = testing::random_tensor({6, 3, 3, 3}, 92, -0.5f, 0.5f), b1 = testing::random_tensor({6}, 93);
+  Tensor g1 = testing::random_tensor({6}, 94, 0.5f, 1.5f), be1 = testing::random_tensor({6}, 95);
+  Tensor fw = testing::random_tensor({5, 6 * 2 * 2}, 96), fb = testing::random_tensor({5}, 97);
+  Tensor labels = Tensor::from_labels({1, 0, 4, 2});
+  auto net = [&](const std::vector<Tensor>& in) {
+    Tensor rm = Tensor::zeros({6}, DType::Float32, in[0].device()), rv = Tensor::ones({6}, in[0].device());
+    Tensor h = conv2d(in[0], in[1], in[2], {1, 1, 1, 1, 1, 1});
+    h = relu(batch_norm2d(h, in[3], in[4], rm, rv, true, 0.1f, 1e-5f));
+    h = max_pool2d(h, {3, 3, 2, 2, 1, 1, false, true});  // 12 -> 6
+    h = adaptive_avg_pool2d(h, 2, 2);
+    return cross_entropy(linear(flatten(h), in[5], in[6]), in[7]);
+  };
+  // Layer tolerances compound through six layers (cuDNN vs im2col, float vs double statistics).
+  compare_devices("network", net, {x, w1, b1, g1, be1, fw, fb, labels}, 1e-4, 1e-5);
+}
+
+TEST_CASE("cuda: repeated conv training steps reuse memory (no cudaMalloc after the first)") {
+  SKIP_WITHOUT_CUDA();
+  Tensor x = testing::random_tensor({2, 3, 16, 16}, 1).to(Device::CUDA);
+  Tensor w = testing::random_tensor({8, 3, 3, 3}, 2).to(Device::CUDA).set_requires_grad(true);
+  int64_t after_first = 0;
+  for (int step = 0; step < 3; ++step) {
+    w.zero_grad();
+    sum(relu(conv2d(x, w, Tensor(), {1, 1, 1, 1, 1, 1}))).backward();
+    if (step == 0) after_first = cuda::memory_stats().cuda_malloc_calls;
+  }
+  CHECK(cuda::memory_stats().cuda_malloc_calls == after_first);
 }

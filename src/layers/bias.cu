@@ -10,8 +10,7 @@
 namespace graft::cuda {
 
 __global__ void add_bias_kernel(float* y, const float* b, int64_t C, int64_t inner, int64_t total) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] += b[(i / inner) % C];
+  CUDA_KERNEL_LOOP(i, total) y[i] += b[(i / inner) % C];
 }
 
 __global__ void bias_grad_kernel(const float* gy, float* gb, int64_t N, int64_t C, int64_t inner) {

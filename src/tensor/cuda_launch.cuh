@@ -13,6 +13,11 @@ namespace graft::cuda {
 
 constexpr int kThreads = 256;
 
+// for (i = this thread's first index; i < n; i += all threads of the grid)  — Caffe's name.
+#define CUDA_KERNEL_LOOP(i, n)                                                                 \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n);                   \
+       i += int64_t(gridDim.x) * blockDim.x)
+
 // Enough blocks to fill the GPU several times over, never more than the work needs.
 inline int grid_for(int64_t n, int threads = kThreads) {
   int64_t want = (n + threads - 1) / threads;

@@ -16,37 +16,34 @@ namespace graft::cuda {
 
 // ---- kernels ------------------------------------------------------------------------------------
 
-#define GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
-
 __global__ void add_kernel(const float* a, const float* b, float* y, int64_t n) {
-  GRID_STRIDE(i, n) y[i] = a[i] + b[i];
+  CUDA_KERNEL_LOOP(i, n) y[i] = a[i] + b[i];
 }
 __global__ void sub_kernel(const float* a, const float* b, float* y, int64_t n) {
-  GRID_STRIDE(i, n) y[i] = a[i] - b[i];
+  CUDA_KERNEL_LOOP(i, n) y[i] = a[i] - b[i];
 }
 __global__ void mul_kernel(const float* a, const float* b, float* y, int64_t n) {
-  GRID_STRIDE(i, n) y[i] = a[i] * b[i];
+  CUDA_KERNEL_LOOP(i, n) y[i] = a[i] * b[i];
 }
 __global__ void axpby_kernel(float* y, float alpha, const float* x, float beta, int64_t n) {
   // beta == 0 must not read y: it may hold NaN garbage from an uninitialized buffer.
   if (beta == 0.0f) {
-    GRID_STRIDE(i, n) y[i] = alpha * x[i];
+    CUDA_KERNEL_LOOP(i, n) y[i] = alpha * x[i];
   } else {
-    GRID_STRIDE(i, n) y[i] = alpha * x[i] + beta * y[i];
+    CUDA_KERNEL_LOOP(i, n) y[i] = alpha * x[i] + beta * y[i];
   }
 }
 __global__ void scale_kernel(const float* a, float s, float* y, int64_t n) {
-  GRID_STRIDE(i, n) y[i] = s * a[i];
+  CUDA_KERNEL_LOOP(i, n) y[i] = s * a[i];
 }
 __global__ void fill_kernel(float* p, int64_t n, float value) {
-  GRID_STRIDE(i, n) p[i] = value;
+  CUDA_KERNEL_LOOP(i, n) p[i] = value;
 }
 
 // Pass 1: each block writes the double sum of its grid-stride share to partial[blockIdx.x].
 __global__ void sum_partial_kernel(const float* a, double* partial, int64_t n) {
   double s = 0.0;
-  GRID_STRIDE(i, n) s += a[i];
+  CUDA_KERNEL_LOOP(i, n) s += a[i];
   s = block_sum(s);
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
@@ -61,7 +58,7 @@ __global__ void sum_final_kernel(const double* partial, int blocks, float* out) 
 __global__ void max_abs_partial_kernel(const float* a, float* partial, int64_t n) {
   float m = 0.0f;
   // fmaxf ignores NaN operands, like std::fmax in the CPU path: same answer on both devices.
-  GRID_STRIDE(i, n) m = fmaxf(m, fabsf(a[i]));
+  CUDA_KERNEL_LOOP(i, n) m = fmaxf(m, fabsf(a[i]));
   m = block_max_all(m, 0.0f);
   if (threadIdx.x == 0) partial[blockIdx.x] = m;
 }
@@ -71,8 +68,6 @@ __global__ void max_abs_final_kernel(const float* partial, int blocks, float* ou
   m = block_max_all(m, 0.0f);
   if (threadIdx.x == 0) out[0] = m;
 }
-
-#undef GRID_STRIDE
 
 // ---- launchers ----------------------------------------------------------------------------------
 
