@@ -381,9 +381,10 @@ TEST_CASE("cuda: batch_norm2d (cuDNN) training and eval match the CPU, running s
 TEST_CASE("cuda: relu, sigmoid, softmax and log_softmax match the CPU") {
   SKIP_WITHOUT_CUDA();
   Tensor x = testing::random_tensor({5, 7, 3}, 41, -4.0f, 4.0f);
-  // relu is exact; sigmoid's expf may differ from std::exp by 1-2 ulp (~2e-7 relative).
+  // relu is exact. sigmoid's expf may differ from std::exp by 2 ulp (~2.4e-7 relative); in the
+  // backward y * (1 - y) turns that into up to ~1e-5 relative where y is near 1 (x ~ 4).
   compare_devices("relu", [](const std::vector<Tensor>& in) { return relu(in[0]); }, {x}, 0, 0);
-  compare_devices("sigmoid", [](const std::vector<Tensor>& in) { return sigmoid(in[0]); }, {x}, 1e-6, 1e-7);
+  compare_devices("sigmoid", [](const std::vector<Tensor>& in) { return sigmoid(in[0]); }, {x}, 2e-5, 1e-7);
   // Rows with a large offset check the max subtraction. Both devices work in double inside.
   Tensor logits = testing::random_tensor({4, 10}, 42, -5.0f, 5.0f);
   logits.data()[3] = 900.0f;
@@ -498,7 +499,7 @@ TEST_CASE("cuda: fused SGD and Adam updates match the CPU") {
 
 // ---- a small network end to end -------------------------------------------------------------------
 
-TEST_CASE("cuda: conv-bn-relu-pool-linear-cross_entropy network matches the CPU") {
+TEST_CASE("cuda: conv-bn-relu-avgpool-linear-cross_entropy network matches the CPU") {
   SKIP_WITHOUT_CUDA();
   Tensor x = testing::random_tensor({4, 3, 12, 12}, 91);
   Tensor w1 = testing::random_tensor({6, 3, 3, 3}, 92, -0.5f, 0.5f), b1 = testing::random_tensor({6}, 93);
@@ -509,7 +510,10 @@ TEST_CASE("cuda: conv-bn-relu-pool-linear-cross_entropy network matches the CPU"
     Tensor rm = Tensor::zeros({6}, DType::Float32, in[0].device()), rv = Tensor::ones({6}, in[0].device());
     Tensor h = conv2d(in[0], in[1], in[2], {1, 1, 1, 1, 1, 1});
     h = relu(batch_norm2d(h, in[3], in[4], rm, rv, true, 0.1f, 1e-5f));
-    h = max_pool2d(h, {3, 3, 2, 2, 1, 1, false, true});  // 12 -> 6
+    // Average, not max, pooling here: the devices' conv outputs differ in the last bits, and a
+    // near-tie in a max window could route a gradient to a different pixel (max pooling is
+    // checked on identical inputs above).
+    h = avg_pool2d(h, {3, 3, 2, 2, 1, 1, false, true});  // 12 -> 6
     h = adaptive_avg_pool2d(h, 2, 2);
     return cross_entropy(linear(flatten(h), in[5], in[6]), in[7]);
   };
