@@ -39,8 +39,9 @@ TEST_CASE("cross_entropy: finite-difference gradients (mean/sum/none, with and w
     for (bool weighted : {false, true}) {
       CAPTURE(reduction_name(r));
       CAPTURE(weighted);
-      expect_gradcheck([&](const Tensor& x) { return to_scalar(cross_entropy(x, target, weighted ? weight : Tensor(), r), r, 12); },
-                       testing::random_tensor({4, 4}, 10, -2, 2));
+      expect_gradcheck(
+          [&](const Tensor& x) { return to_scalar(cross_entropy(x, target, weighted ? weight : Tensor(), r), r, 12); },
+          testing::random_tensor({4, 4}, 10, -2, 2));
     }
 }
 
@@ -51,8 +52,9 @@ TEST_CASE("nll_loss: finite-difference gradients (mean/sum/none, with and withou
     for (bool weighted : {false, true}) {
       CAPTURE(reduction_name(r));
       CAPTURE(weighted);
-      expect_gradcheck([&](const Tensor& x) { return to_scalar(nll_loss(x, target, weighted ? weight : Tensor(), r), r, 22); },
-                       testing::random_tensor({3, 3}, 20, -3, 0));
+      expect_gradcheck(
+          [&](const Tensor& x) { return to_scalar(nll_loss(x, target, weighted ? weight : Tensor(), r), r, 22); },
+          testing::random_tensor({3, 3}, 20, -3, 0));
     }
 }
 
@@ -64,8 +66,9 @@ TEST_CASE("bce_loss: finite-difference gradients (mean/sum/none, with and withou
       CAPTURE(reduction_name(r));
       CAPTURE(weighted);
       // probabilities in [0.2, 0.8]: p +- eps stays inside (0, 1), away from the clamp
-      expect_gradcheck([&](const Tensor& p) { return to_scalar(bce_loss(p, target, weighted ? weight : Tensor(), r), r, 33); },
-                       testing::random_tensor({2, 3}, 30, 0.2f, 0.8f));
+      expect_gradcheck(
+          [&](const Tensor& p) { return to_scalar(bce_loss(p, target, weighted ? weight : Tensor(), r), r, 33); },
+          testing::random_tensor({2, 3}, 30, 0.2f, 0.8f));
     }
 }
 
@@ -76,8 +79,11 @@ TEST_CASE("bce_with_logits: finite-difference gradients (mean/sum/none, with and
     for (bool weighted : {false, true}) {
       CAPTURE(reduction_name(r));
       CAPTURE(weighted);
-      expect_gradcheck([&](const Tensor& x) { return to_scalar(bce_with_logits(x, target, weighted ? pos_weight : Tensor(), r), r, 43); },
-                       testing::random_tensor({2, 3}, 40, -3, 3));
+      expect_gradcheck(
+          [&](const Tensor& x) {
+            return to_scalar(bce_with_logits(x, target, weighted ? pos_weight : Tensor(), r), r, 43);
+          },
+          testing::random_tensor({2, 3}, 40, -3, 3));
     }
 }
 
@@ -88,15 +94,18 @@ using LossFn = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, Reduction
 // Runs one case of losses.h5: the loss and dL/dx against torch.nn.functional.
 // Tolerance: float32 inputs; graft accumulates in double, PyTorch in float over at most 12
 // terms, and log/exp differ by an ulp or two between libms -> 1e-5 relative, 1e-6 absolute.
-void check_reference(const H5File& f, const std::string& name, LossFn fn, Reduction r, const char* weight_key = "weight") {
+void check_reference(const H5File& f, const std::string& name, LossFn fn, Reduction r,
+                     const char* weight_key = "weight") {
   CAPTURE(name);
   Tensor x = f.read(name + "/x").set_requires_grad(true);
   Tensor target = f.read(name + "/target");
   Tensor w = f.contains(name + "/" + weight_key) ? f.read(name + "/" + weight_key) : Tensor();
   Tensor loss = fn(x, target, w, r);
   CHECK_CLOSE((name + " loss"), loss, f.read(name + "/loss"), 1e-5, 1e-6);
-  if (r == Reduction::None) loss.backward(f.read(name + "/grad_loss"));
-  else loss.backward();
+  if (r == Reduction::None)
+    loss.backward(f.read(name + "/grad_loss"));
+  else
+    loss.backward();
   CHECK_CLOSE((name + " grad_x"), x.grad(), f.read(name + "/grad_x"), 1e-5, 1e-6);
   if (std::getenv("GRAFT_REPORT_ERRORS")) {  // worst errors, for reports
     auto cl = testing::compare(loss, f.read(name + "/loss"), 1e-5, 1e-6);

@@ -43,8 +43,8 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, const Tensor&
 // `loss`: one float for Mean/Sum (every row uses grad_loss[0]), one per sample for None.
 // Labels outside [0, L) must be reported as an error, not read out of bounds.
 namespace cuda {
-void nll_forward(const float* log_probs, const int64_t* target, const float* weight, int64_t N, int64_t L,
-                 Reduction r, float* loss, float* total_weight);
+void nll_forward(const float* log_probs, const int64_t* target, const float* weight, int64_t N, int64_t L, Reduction r,
+                 float* loss, float* total_weight);
 void nll_backward(const int64_t* target, const float* weight, const float* grad_loss, const float* total_weight,
                   int64_t N, int64_t L, Reduction r, float* grad_log_probs);
 // row_max, row_logsum: [N] each, saved for the backward: max_j x[i,j] and
@@ -58,10 +58,10 @@ void bce_forward(const float* probs, const float* target, const float* weight, i
 void bce_backward(const float* probs, const float* target, const float* weight, const float* grad_loss, int64_t n,
                   Reduction r, float* grad_probs);
 // pos_weight[i % L] applies to element i.
-void bce_with_logits_forward(const float* logits, const float* target, const float* pos_weight, int64_t n,
-                             int64_t L, Reduction r, float* loss);
-void bce_with_logits_backward(const float* logits, const float* target, const float* pos_weight,
-                              const float* grad_loss, int64_t n, int64_t L, Reduction r, float* grad_logits);
+void bce_with_logits_forward(const float* logits, const float* target, const float* pos_weight, int64_t n, int64_t L,
+                             Reduction r, float* loss);
+void bce_with_logits_backward(const float* logits, const float* target, const float* pos_weight, const float* grad_loss,
+                              int64_t n, int64_t L, Reduction r, float* grad_logits);
 }  // namespace cuda
 
 }  // namespace graft

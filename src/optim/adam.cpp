@@ -21,8 +21,10 @@ void adam_update_cpu(float* p, const float* g, float* m, float* v, float* v_max,
   for (int64_t i = 0; i < n; ++i) {
     float gi = g[i];
     if (wd != 0) {
-      if (decoupled) p[i] *= decay;
-      else gi = gi + wd * p[i];
+      if (decoupled)
+        p[i] *= decay;
+      else
+        gi = gi + wd * p[i];
     }
     m[i] = m[i] * b1 + (1 - b1) * gi;
     v[i] = v[i] * b2 + (1 - b2) * gi * gi;
@@ -65,28 +67,21 @@ void Adam::step() {
       if (!has_update(p)) continue;
       Tensor grad = p.grad();
       ParamState& s = param_state(gi, i);
-      auto buffer = [&](const char* name) {  // zero-initialized on first use, as PyTorch
-        auto it = s.buffers.find(name);
-        if (it == s.buffers.end()) it = s.buffers.emplace(name, zeros_like(p)).first;
-        return it->second.data();
-      };
-      float* m = buffer("exp_avg");
-      float* v = buffer("exp_avg_sq");
-      float* v_max = amsgrad ? buffer("max_exp_avg_sq") : nullptr;
+      float* m = state_buffer(s, "exp_avg", p);  // zero-initialized on first use, as PyTorch
+      float* v = state_buffer(s, "exp_avg_sq", p);
+      float* v_max = amsgrad ? state_buffer(s, "max_exp_avg_sq", p) : nullptr;
       ++s.step;
       if (p.is_cuda())
         cuda::adam_update(p.data(), grad.data(), m, v, v_max, p.numel(), group.lr, beta1, beta2, eps,
                           group.weight_decay, decoupled_, s.step);
       else
-        adam_update_cpu(p.data(), grad.data(), m, v, v_max, p.numel(), group.lr, beta1, beta2, eps,
-                        group.weight_decay, decoupled_, s.step);
+        adam_update_cpu(p.data(), grad.data(), m, v, v_max, p.numel(), group.lr, beta1, beta2, eps, group.weight_decay,
+                        decoupled_, s.step);
     }
   }
 }
 
 NamedTensors Adam::state() const { return save_state(); }
-void Adam::load_state(const NamedTensors& state) {
-  restore_state(state, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"});
-}
+void Adam::load_state(const NamedTensors& state) { restore_state(state, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}); }
 
 }  // namespace graft

@@ -28,6 +28,17 @@ void Optimizer::zero_grad() {
     for (auto& p : group.params) p.zero_grad();
 }
 
+float* Optimizer::state_buffer(ParamState& s, const std::string& name, const Tensor& p, bool* created) {
+  auto it = s.buffers.find(name);
+  const bool is_new = it == s.buffers.end();
+  if (created) *created = is_new;
+  if (is_new)
+    it = s.buffers.emplace(name, Tensor::zeros(p.shape(), DType::Float32, p.device())).first;
+  else if (it->second.device() != p.device())
+    it->second = it->second.to(p.device());
+  return it->second.data();
+}
+
 namespace {
 std::string key(size_t g, size_t i, const std::string& name) {
   return "state." + std::to_string(g) + "." + std::to_string(i) + "." + name;
@@ -65,7 +76,8 @@ void Optimizer::restore_state(const NamedTensors& state, const std::vector<std::
     // "param_groups.<g>.<field>" or "state.<g>.<i>.<name>"
     std::vector<std::string> parts;
     size_t start = 0;
-    for (size_t dot; (dot = k.find('.', start)) != std::string::npos; start = dot + 1) parts.push_back(k.substr(start, dot - start));
+    for (size_t dot; (dot = k.find('.', start)) != std::string::npos; start = dot + 1)
+      parts.push_back(k.substr(start, dot - start));
     parts.push_back(k.substr(start));
     auto index = [&](const std::string& s, size_t limit, const char* what) -> size_t {
       size_t v = 0;
@@ -80,9 +92,12 @@ void Optimizer::restore_state(const NamedTensors& state, const std::vector<std::
     if (parts.size() == 3 && parts[0] == "param_groups") {
       size_t g = index(parts[1], groups_.size(), "group");
       if (t.numel() != 1 || t.dtype() != DType::Float32) bad(k, "expected a float32 scalar, got " + t.str());
-      if (parts[2] == "lr") groups_[g].lr = t.item();
-      else if (parts[2] == "weight_decay") groups_[g].weight_decay = t.item();
-      else bad(k, "unknown group field '" + parts[2] + "' (expected lr or weight_decay)");
+      if (parts[2] == "lr")
+        groups_[g].lr = t.item();
+      else if (parts[2] == "weight_decay")
+        groups_[g].weight_decay = t.item();
+      else
+        bad(k, "unknown group field '" + parts[2] + "' (expected lr or weight_decay)");
     } else if (parts.size() == 4 && parts[0] == "state") {
       size_t g = index(parts[1], groups_.size(), "group");
       size_t i = index(parts[2], groups_[g].params.size(), "parameter");

@@ -54,8 +54,9 @@ class Optimizer {
   ParamState& param_state(size_t group, size_t index) { return state_[group][index]; }
   // True when step() should update this parameter.
   static bool has_update(const Tensor& p) { return p.defined() && p.requires_grad() && p.grad().defined(); }
-  // A zero buffer shaped and placed like p.
-  static Tensor zeros_like(const Tensor& p) { return Tensor::zeros(p.shape(), DType::Float32, p.device()); }
+  // The named state buffer of parameter p, created zero-filled on first use (`created` says so)
+  // and kept on p's device (a model moved with Module::to after load_state keeps working).
+  float* state_buffer(ParamState& s, const std::string& name, const Tensor& p, bool* created = nullptr);
 
   // The common (de)serialization behind state()/load_state(); `buffer_names` are the buffers
   // this optimizer knows (anything else in a checkpoint is an error).

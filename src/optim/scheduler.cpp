@@ -18,7 +18,8 @@ void LRScheduler::step() {
 }
 
 void LRScheduler::set_last_epoch(int64_t epoch) {
-  if (epoch < 0) throw std::invalid_argument("LRScheduler::set_last_epoch: epoch must be >= 0, got " + std::to_string(epoch));
+  if (epoch < 0)
+    throw std::invalid_argument("LRScheduler::set_last_epoch: epoch must be >= 0, got " + std::to_string(epoch));
   epoch_ = epoch;
   apply();
 }
@@ -54,7 +55,8 @@ CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max_, float
 
 double CosineAnnealingLR::lr_at(double base_lr, int64_t epoch) const {
   const double e = eta_min;
-  return e + (base_lr - e) * (1 + std::cos(std::numbers::pi * static_cast<double>(epoch) / static_cast<double>(T_max))) / 2;
+  return e +
+         (base_lr - e) * (1 + std::cos(std::numbers::pi * static_cast<double>(epoch) / static_cast<double>(T_max))) / 2;
 }
 
 }  // namespace graft

@@ -19,7 +19,7 @@ class LRScheduler {
  public:
   explicit LRScheduler(Optimizer& optimizer);
   virtual ~LRScheduler() = default;
-  void step();                    // next epoch: sets every group's lr
+  void step();                        // next epoch: sets every group's lr
   std::vector<float> get_lr() const;  // the groups' current learning rates (PyTorch's get_last_lr)
   int64_t last_epoch() const { return epoch_; }
   void set_last_epoch(int64_t epoch);  // resuming from a checkpoint: jump to `epoch` and set the lrs

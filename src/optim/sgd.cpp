@@ -23,7 +23,8 @@ void sgd_update_cpu(float* p, const float* g, float* buf, int64_t n, float lr, f
 
 SGD::SGD(std::vector<ParamGroup> groups, float momentum_, float dampening_, bool nesterov_)
     : Optimizer(std::move(groups), "SGD"), momentum(momentum_), dampening(dampening_), nesterov(nesterov_) {
-  if (momentum < 0) throw std::invalid_argument("SGD: invalid momentum " + std::to_string(momentum) + " (must be >= 0)");
+  if (momentum < 0)
+    throw std::invalid_argument("SGD: invalid momentum " + std::to_string(momentum) + " (must be >= 0)");
   if (nesterov && (momentum <= 0 || dampening != 0))
     throw std::invalid_argument("SGD: nesterov momentum requires a momentum > 0 and zero dampening (got momentum " +
                                 std::to_string(momentum) + ", dampening " + std::to_string(dampening) + ")");
@@ -40,14 +41,8 @@ void SGD::step() {
       if (!has_update(p)) continue;
       Tensor grad = p.grad();
       ParamState& s = param_state(gi, i);
-      bool first = false;
-      float* buf = nullptr;
-      if (momentum != 0) {
-        auto it = s.buffers.find("momentum_buffer");
-        first = it == s.buffers.end();
-        if (first) it = s.buffers.emplace("momentum_buffer", Tensor::empty(p.shape(), DType::Float32, p.device())).first;
-        buf = it->second.data();
-      }
+      bool first = false;  // no buffer yet: PyTorch's first step sets buf = d
+      float* buf = momentum != 0 ? state_buffer(s, "momentum_buffer", p, &first) : nullptr;
       if (p.is_cuda())
         cuda::sgd_update(p.data(), grad.data(), buf, p.numel(), group.lr, momentum, dampening, group.weight_decay,
                          nesterov, first);

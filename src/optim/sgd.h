@@ -32,8 +32,8 @@ class SGD : public Optimizer {
 namespace cuda {
 // p, g, buf: n floats on the device; buf is unused (may be null) when momentum == 0.
 // first: buf holds garbage and must be set to d (PyTorch's first step).
-void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float dampening,
-                float wd, bool nesterov, bool first);
+void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float dampening, float wd,
+                bool nesterov, bool first);
 }  // namespace cuda
 
 }  // namespace graft
