@@ -25,6 +25,8 @@
 // algorithms that ran in FMA math are accepted: true float32, as the CPU reference.
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -47,11 +49,19 @@ struct AlgoChoice {
   size_t workspace = 0;
 };
 
-using Key = std::array<int64_t, 15>;
+using Key = std::array<int64_t, 16>;
 
-Key make_key(Pass pass, const Shape& x, const Shape& w, const Conv2dParams& p) {
+// `aligned`: whether all buffers are 16-byte aligned. Some algorithms need it, and a tensor
+// sliced along the batch can start anywhere, so the choice is cached separately (as PyTorch).
+Key make_key(Pass pass, const Shape& x, const Shape& w, const Conv2dParams& p, bool aligned) {
   return {static_cast<int64_t>(pass), x[0], x[1], x[2], x[3], w[0], w[2], w[3], p.pad_h, p.pad_w, p.stride_h,
-          p.stride_w, p.dil_h, p.dil_w, allow_tf32() ? 1 : 0};
+          p.stride_w, p.dil_h, p.dil_w, allow_tf32() ? 1 : 0, aligned ? 1 : 0};
+}
+
+bool aligned16(std::initializer_list<const void*> ptrs) {
+  for (const void* q : ptrs)
+    if (reinterpret_cast<uintptr_t>(q) % 16 != 0) return false;
+  return true;
 }
 
 std::mutex g_cache_mutex;
@@ -125,7 +135,7 @@ std::string describe(const char* op, const Shape& x, const Shape& w, const Conv2
 // y is gy and the pointers of the tensor being computed are the Find output).
 AlgoChoice choose(Pass pass, ConvDescs& d, const Shape& xs, const Tensor& w, const Conv2dParams& p, const void* x_in,
                   void* x_out, const void* w_in, void* w_out, const void* y_in, void* y_out, const char* op) {
-  const Key key = make_key(pass, xs, w.shape(), p);
+  const Key key = make_key(pass, xs, w.shape(), p, aligned16({x_in, x_out, w_in, w_out, y_in, y_out}));
   {
     std::lock_guard<std::mutex> lock(g_cache_mutex);
     auto it = g_cache.find(key);
