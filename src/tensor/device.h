@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "tensor/tensor.h"
 
@@ -28,6 +29,11 @@ void free(void* ptr, size_t bytes);
 void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 void fill(float* p, int64_t n, float value);
 bool available();
+// One line naming the GPU ("NVIDIA H100 80GB HBM3, sm_90, 79.1 GiB, 132 SMs"), or saying why
+// CUDA cannot be used ("graft was built without CUDA", "no CUDA-capable device is detected").
+std::string device_summary();
+// Waits until all queued GPU work is done (for timing; graft syncs by itself where it reads back).
+void synchronize();
 // Throws "op: graft was built without CUDA ..." — used by every CUDA stub.
 [[noreturn]] void not_built(const char* op);
 }  // namespace cuda

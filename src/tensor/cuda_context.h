@@ -1,0 +1,36 @@
+// src/tensor/cuda_context.h — the process-wide CUDA state graft runs on.
+//
+// One stream, one cuBLAS handle and one cuDNN handle, both bound to that stream, plus one
+// scratch workspace for cuDNN that grows to the largest request and is then reused.
+// Design note: a single stream makes every kernel, copy and library call stream-ordered, so
+// the caching allocator can hand a freed block to the next request without any event or
+// synchronization (the next user's work is queued behind the previous user's). The host only
+// waits when it reads a value back (Tensor::item, to_vector, max_abs).
+// Internal header for the CUDA build (includes the CUDA headers); the public, build-independent
+// functions are in device.h, cuda_allocator.h and gemm.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/cuda_check.h"
+
+namespace graft::cuda {
+
+// Created on first use (device 0). Throws with the CUDA error text if no GPU can be used.
+cudaStream_t stream();
+cublasHandle_t cublas();
+cudnnHandle_t cudnn();
+
+// Device scratch memory of at least `bytes`, valid until the next workspace() call with a
+// larger size. Stream ordering makes it safe to reuse as soon as the call that used it has
+// been queued.
+void* workspace(size_t bytes);
+
+// Number of streaming multiprocessors (for sizing grid-stride launches).
+int sm_count();
+
+// Waits for everything queued on graft's stream.
+void synchronize_stream();
+
+}  // namespace graft::cuda
