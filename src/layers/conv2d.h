@@ -1,0 +1,49 @@
+// src/layers/conv2d.h — 2-D convolution (cross-correlation, as PyTorch's nn.Conv2d).
+//
+//   y[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * x[n, c, p*sh - ph + r*dh, q*sw - pw + s*dw]
+//   (x is zero outside [0,H) x [0,W]),  P = (H + 2ph - dh(R-1) - 1) / sh + 1, same for Q.
+//   backward: dx = col2im(w^T dy),  dw = sum over n of dy_n cols_n^T,  db = sum over n,p,q of dy.
+//
+// x: [N,C,H,W], w: [K,C,R,S], b: [K] -> y: [N,K,P,Q]. The CPU path is im2col + GEMM
+// (conv2d.cpp); the CUDA path (cuDNN) is declared below and lives in conv2d_cudnn.cpp.
+#pragma once
+
+#include <utility>
+
+#include "layers/module.h"
+
+namespace graft {
+
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+};
+
+// x: [N,C,H,W], w: [K,C,R,S], b: [K] or undefined -> y: [N,K,P,Q]
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
+
+class Conv2d : public Module {  // type "Conv2d"
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
+         int64_t padding = 0, bool bias = true, int64_t dilation = 1);
+  Conv2d(int64_t in_channels, int64_t out_channels, std::pair<int64_t, int64_t> kernel,
+         std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0},
+         bool bias = true, std::pair<int64_t, int64_t> dilation = {1, 1});
+  Tensor forward(const Tensor& x) override;
+  // "3, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)" as PyTorch prints it.
+  std::string extra_repr() const override;
+
+  int64_t in_channels, out_channels;
+  Conv2dParams params;
+  Tensor weight, bias;  // weight: [K,C,R,S], bias: [K] (undefined when bias=false)
+};
+
+namespace cuda {  // outputs preallocated by the caller with the right shape
+// x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q] (overwritten)
+void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);
+// gy: [N,K,P,Q], w: [K,C,R,S] -> gx: [N,C,H,W] (overwritten)
+void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
+// gy: [N,K,P,Q], x: [N,C,H,W] -> gw: [K,C,R,S] (overwritten)
+void conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tensor& gw, const Conv2dParams& p);
+}  // namespace cuda  (bias is handled by add_bias_ / bias_grad, bias.h)
+
+}  // namespace graft
