@@ -1,0 +1,18 @@
+// src/layers/batch_norm2d_cuda_stub.cpp — CUDA batch norm in a CPU-only build: fail loudly.
+#include "layers/batch_norm2d.h"
+#include "tensor/device.h"
+
+namespace graft::cuda {
+void batch_norm2d_forward_training(const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&, float, float,
+                                   Tensor&, Tensor&, Tensor&) {
+  not_built("batch_norm2d");
+}
+void batch_norm2d_forward_inference(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, float,
+                                    Tensor&) {
+  not_built("batch_norm2d");
+}
+void batch_norm2d_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, float, Tensor&,
+                           Tensor&, Tensor&) {
+  not_built("batch_norm2d");
+}
+}  // namespace graft::cuda
