@@ -43,7 +43,7 @@ TEST_CASE("conv2d: finite-difference gradients") {
     INFO(r.message);
     CHECK(r.ok);
   }
-  SUBCASE("5x5 kernel, stride 2, padding 2, dilation 2 on 7x7") {
+  SUBCASE("3x3 kernel dilated to 5x5, stride 2, padding 2 on 7x7") {
     auto r = check_conv_grads({2, 3, 7, 7}, {2, 3, 3, 3}, false, {2, 2, 2, 2, 2, 2});
     INFO(r.message);
     CHECK(r.ok);

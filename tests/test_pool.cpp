@@ -77,7 +77,7 @@ TEST_CASE("max_pool2d: ties go to the first maximum, as PyTorch") {
 }
 
 TEST_CASE("adaptive_avg_pool2d: hand-worked bins and finite-difference gradients") {
-  // H=5 -> 3 bins: [0,2) [1,4) [3,5); a row 0..4 averages to 0.5, 2, 3.5.
+  // W=5 -> 3 bins: [0,2) [1,4) [3,5) (floor(j*5/3), ceil((j+1)*5/3)); a row 0..4 averages to 0.5, 2, 3.5.
   Tensor row = Tensor::from_vector({1, 1, 1, 5}, {0, 1, 2, 3, 4});
   CHECK(adaptive_avg_pool2d(row, 1, 3).to_vector() == std::vector<float>{0.5f, 2.0f, 3.5f});
   Tensor x = testing::random_tensor({2, 3, 5, 6}, 3);

@@ -99,9 +99,15 @@ void col2im(const float* cols, float* x, const ConvGeometry& g) {
   }
 }
 
+// The column matrix [C*R*S, P*Q] of one image (none for pointwise convolutions). A Tensor, not
+// a std::vector: uninitialized (im2col writes every entry) and 64-byte aligned for Eigen.
+Tensor column_buffer(const ConvGeometry& g) {
+  return g.pointwise() ? Tensor() : Tensor::empty({g.rows(), g.cols()});
+}
+
 // x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q]
 void conv2d_forward_cpu(const Tensor& x, const Tensor& w, Tensor& y, const ConvGeometry& g) {
-  std::vector<float> buffer(g.pointwise() ? 0 : g.rows() * g.cols());
+  Tensor buffer = column_buffer(g);
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = x.data() + n * g.C * g.H * g.W;
     const float* cols = xn;
@@ -117,7 +123,7 @@ void conv2d_forward_cpu(const Tensor& x, const Tensor& w, Tensor& y, const ConvG
 
 // gy: [N,K,P,Q], w: [K,C,R,S] -> gx: [N,C,H,W]
 void conv2d_backward_input_cpu(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
-  std::vector<float> buffer(g.pointwise() ? 0 : g.rows() * g.cols());
+  Tensor buffer = column_buffer(g);
   for (int64_t n = 0; n < g.N; ++n) {
     float* gxn = gx.data() + n * g.C * g.H * g.W;
     float* dcols = g.pointwise() ? gxn : buffer.data();
@@ -131,7 +137,7 @@ void conv2d_backward_input_cpu(const Tensor& gy, const Tensor& w, Tensor& gx, co
 // gy: [N,K,P,Q], x: [N,C,H,W] -> gw: [K,C,R,S]
 void conv2d_backward_weight_cpu(const Tensor& gy, const Tensor& x, Tensor& gw, const ConvGeometry& g) {
   if (g.N == 0) gw.zero_();
-  std::vector<float> buffer(g.pointwise() ? 0 : g.rows() * g.cols());
+  Tensor buffer = column_buffer(g);
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = x.data() + n * g.C * g.H * g.W;
     const float* cols = xn;
