@@ -40,7 +40,11 @@ class BatchNorm2d : public Module {
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 };
 
-namespace cuda {  // outputs preallocated by the caller; save_mean / save_invstd: [C]
+// Outputs preallocated by the caller; save_mean / save_invstd: [C] (batch mean, 1/sqrt(var+eps)).
+// w and b are always defined (the op substitutes ones/zeros); in training, running_mean and
+// running_var may be undefined (then they are not updated). The eval-mode backward needs no
+// kernel of its own: it reuses batch_norm2d_forward_inference and bias_grad (bias.h).
+namespace cuda {
 void batch_norm2d_forward_training(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& running_mean,
                                    Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,
                                    Tensor& save_invstd);
