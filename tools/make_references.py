@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # module name in tools/references/ -> output file
-SECTIONS = ["layers", "layers_b", "optim", "models", "transforms"]
+SECTIONS = ["layers", "layers_b", "optim", "models", "transforms", "losses"]
 
 
 def main():

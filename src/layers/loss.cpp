@@ -17,27 +17,31 @@ namespace graft {
 
 const char* reduction_name(Reduction r) {
   switch (r) {
-    case Reduction::Mean: return "mean";
-    case Reduction::Sum: return "sum";
-    case Reduction::None: return "none";
+    case Reduction::Mean:
+      return "mean";
+    case Reduction::Sum:
+      return "sum";
+    case Reduction::None:
+      return "none";
   }
   return "?";
 }
 
 namespace {
 
-[[noreturn]] void fail(const std::string& op, const std::string& what) { throw std::invalid_argument(op + ": " + what); }
+[[noreturn]] void fail(const std::string& op, const std::string& what) {
+  throw std::invalid_argument(op + ": " + what);
+}
 
 void check_float(const char* op, const char* what, const Tensor& t) {
-  if (t.dtype() != DType::Float32)
-    fail(op, std::string(what) + " must be float32, got " + t.str());
+  if (t.dtype() != DType::Float32) fail(op, std::string(what) + " must be float32, got " + t.str());
 }
 
 // The target of a loss is data, not a parameter: refuse to silently drop its gradient.
 void check_no_grad(const char* op, const char* what, const Tensor& t) {
   if (t.defined() && t.requires_grad() && grad_enabled())
-    fail(op, std::string("no gradient is computed with respect to ") + what + " (" + t.str() +
-                 "); pass " + what + ".detach()");
+    fail(op, std::string("no gradient is computed with respect to ") + what + " (" + t.str() + "); pass " + what +
+                 ".detach()");
 }
 
 // Checks shared by nll_loss and cross_entropy: x [N,L], target Int64 [N], weight [L].
@@ -49,8 +53,8 @@ void check_class_inputs(const char* op, const Tensor& x, const Tensor& target, c
     fail(op, "target must hold Int64 class indices of shape [" + std::to_string(N) + "], got " + target.str() +
                  " (build it with Tensor::from_labels; use bce_with_logits for float targets)");
   if (target.shape() != Shape{N})
-    fail(op, "target must have shape [" + std::to_string(N) + "] (one label per row of input " +
-                 shape_str(x.shape()) + "), got " + shape_str(target.shape()));
+    fail(op, "target must have shape [" + std::to_string(N) + "] (one label per row of input " + shape_str(x.shape()) +
+                 "), got " + shape_str(target.shape()));
   check_same_device(op, x, target);
   if (weight.defined()) {
     check_float(op, "weight", weight);
@@ -76,8 +80,8 @@ void check_labels(const char* op, const Tensor& target, int64_t L) {
 void check_binary_inputs(const char* op, const Tensor& x, const Tensor& target, const Tensor& weight) {
   check_float(op, "input", x);
   if (target.dtype() != DType::Float32)
-    fail(op, "target must be float32 (0/1 or probabilities) with the input's shape " + shape_str(x.shape()) +
-                 ", got " + target.str());
+    fail(op, "target must be float32 (0/1 or probabilities) with the input's shape " + shape_str(x.shape()) + ", got " +
+                 target.str());
   check_same_shape(op, x, target);
   check_same_device(op, x, target);
   if (weight.defined()) {
@@ -108,8 +112,8 @@ inline float grad_of(const float* grad_loss, int64_t i, Reduction r, double deno
 }
 
 // ---- NLL --------------------------------------------------------------------------------
-void nll_forward_cpu(const float* lp, const int64_t* t, const float* w, int64_t N, int64_t L, Reduction r,
-                     float* loss, float* total_weight) {
+void nll_forward_cpu(const float* lp, const int64_t* t, const float* w, int64_t N, int64_t L, Reduction r, float* loss,
+                     float* total_weight) {
   std::vector<double> l(N);
   double wsum = 0;
   for (int64_t i = 0; i < N; ++i) {
@@ -128,8 +132,8 @@ void nll_backward_cpu(const int64_t* t, const float* w, const float* gl, const f
 }
 
 // ---- cross-entropy ----------------------------------------------------------------------
-void cross_entropy_forward_cpu(const float* x, const int64_t* t, const float* w, int64_t N, int64_t L,
-                               Reduction r, float* loss, float* total_weight, float* lse) {
+void cross_entropy_forward_cpu(const float* x, const int64_t* t, const float* w, int64_t N, int64_t L, Reduction r,
+                               float* loss, float* total_weight, float* row_max, float* row_logsum) {
   std::vector<double> l(N);
 #pragma omp parallel for if (N * L > 32768)
   for (int64_t i = 0; i < N; ++i) {
@@ -137,9 +141,9 @@ void cross_entropy_forward_cpu(const float* x, const int64_t* t, const float* w,
     const float m = *std::max_element(row, row + L);  // exp(x - m) <= 1: no overflow
     double s = 0;
     for (int64_t j = 0; j < L; ++j) s += std::exp(static_cast<double>(row[j]) - m);
-    const double row_lse = m + std::log(s);
-    lse[i] = static_cast<float>(row_lse);
-    l[i] = (w ? w[t[i]] : 1.0) * (row_lse - row[t[i]]);  // -log_softmax(x)[t]
+    row_max[i] = m;
+    row_logsum[i] = static_cast<float>(std::log(s));
+    l[i] = (w ? w[t[i]] : 1.0) * ((m - row[t[i]]) + std::log(s));  // -log_softmax(x)[t]
   }
   double wsum = 0;
   for (int64_t i = 0; i < N; ++i) wsum += w ? w[t[i]] : 1.0;
@@ -147,14 +151,14 @@ void cross_entropy_forward_cpu(const float* x, const int64_t* t, const float* w,
   reduce(l, wsum, r, loss);
 }
 
-void cross_entropy_backward_cpu(const float* x, const float* lse, const int64_t* t, const float* w,
-                                const float* gl, const float* total_weight, int64_t N, int64_t L, Reduction r,
-                                float* gx) {
+void cross_entropy_backward_cpu(const float* x, const float* row_max, const float* row_logsum, const int64_t* t,
+                                const float* w, const float* gl, const float* total_weight, int64_t N, int64_t L,
+                                Reduction r, float* gx) {
 #pragma omp parallel for if (N * L > 32768)
   for (int64_t i = 0; i < N; ++i) {
     const float g = (w ? w[t[i]] : 1.0f) * grad_of(gl, i, r, *total_weight);
     for (int64_t j = 0; j < L; ++j)  // (softmax - onehot) * w[t] * dL/dl_i
-      gx[i * L + j] = g * (std::exp(x[i * L + j] - lse[i]) - (j == t[i] ? 1.0f : 0.0f));
+      gx[i * L + j] = g * (std::exp((x[i * L + j] - row_max[i]) - row_logsum[i]) - (j == t[i] ? 1.0f : 0.0f));
   }
 }
 
@@ -185,8 +189,8 @@ inline double stable_sigmoid(double x) {
   return e / (1.0 + e);
 }
 
-void bce_with_logits_forward_cpu(const float* x, const float* t, const float* pw, int64_t n, int64_t L,
-                                 Reduction r, float* loss) {
+void bce_with_logits_forward_cpu(const float* x, const float* t, const float* pw, int64_t n, int64_t L, Reduction r,
+                                 float* loss) {
   std::vector<double> l(n);
   for (int64_t i = 0; i < n; ++i) {
     const double xi = x[i], ti = t[i];
@@ -231,8 +235,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
       cuda::nll_backward(target.data_ptr<int64_t>(), opt_ptr(weight), gy.data(), total_weight.data(), N, L, r,
                          g.data());
     else
-      nll_backward_cpu(target.data_ptr<int64_t>(), opt_ptr(weight), gy.data(), total_weight.data(), N, L, r,
-                       g.data());
+      nll_backward_cpu(target.data_ptr<int64_t>(), opt_ptr(weight), gy.data(), total_weight.data(), N, L, r, g.data());
     return std::vector<Tensor>{g};
   });
 }
@@ -244,25 +247,28 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
   const Device dev = logits.device();
   Tensor loss = Tensor::empty(output_shape(r, {N}), DType::Float32, dev);
   Tensor total_weight = Tensor::empty({}, DType::Float32, dev);
-  Tensor lse = Tensor::empty({N}, DType::Float32, dev);
+  // Row statistics for the backward: max and log(sum(exp(x - max))), kept apart because their
+  // sum (the log-sum-exp) rounded to float loses digits when logits are large (1000 + 0.3).
+  Tensor row_max = Tensor::empty({N}, DType::Float32, dev), row_logsum = Tensor::empty({N}, DType::Float32, dev);
   if (logits.is_cuda())
     cuda::cross_entropy_forward(logits.data(), target.data_ptr<int64_t>(), opt_ptr(weight), N, L, r, loss.data(),
-                                total_weight.data(), lse.data());
+                                total_weight.data(), row_max.data(), row_logsum.data());
   else
     cross_entropy_forward_cpu(logits.data(), target.data_ptr<int64_t>(), opt_ptr(weight), N, L, r, loss.data(),
-                              total_weight.data(), lse.data());
+                              total_weight.data(), row_max.data(), row_logsum.data());
 
-  return record(loss, "cross_entropy", {logits},
-                [logits, lse, target, weight, total_weight, N, L, r, dev](const Tensor& gy) {
-                  Tensor g = Tensor::empty({N, L}, DType::Float32, dev);
-                  if (g.is_cuda())
-                    cuda::cross_entropy_backward(logits.data(), lse.data(), target.data_ptr<int64_t>(),
-                                                 opt_ptr(weight), gy.data(), total_weight.data(), N, L, r, g.data());
-                  else
-                    cross_entropy_backward_cpu(logits.data(), lse.data(), target.data_ptr<int64_t>(), opt_ptr(weight),
-                                               gy.data(), total_weight.data(), N, L, r, g.data());
-                  return std::vector<Tensor>{g};
-                });
+  return record(
+      loss, "cross_entropy", {logits},
+      [logits, row_max, row_logsum, target, weight, total_weight, N, L, r, dev](const Tensor& gy) {
+        Tensor g = Tensor::empty({N, L}, DType::Float32, dev);
+        if (g.is_cuda())
+          cuda::cross_entropy_backward(logits.data(), row_max.data(), row_logsum.data(), target.data_ptr<int64_t>(),
+                                       opt_ptr(weight), gy.data(), total_weight.data(), N, L, r, g.data());
+        else
+          cross_entropy_backward_cpu(logits.data(), row_max.data(), row_logsum.data(), target.data_ptr<int64_t>(),
+                                     opt_ptr(weight), gy.data(), total_weight.data(), N, L, r, g.data());
+        return std::vector<Tensor>{g};
+      });
 }
 
 Tensor bce_loss(const Tensor& probs, const Tensor& target, const Tensor& weight, Reduction r) {
@@ -308,8 +314,7 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, const Tensor&
   return record(loss, "bce_with_logits", {logits}, [logits, target, pos_weight, n, L, r, dev](const Tensor& gy) {
     Tensor g = Tensor::empty(logits.shape(), DType::Float32, dev);
     if (g.is_cuda())
-      cuda::bce_with_logits_backward(logits.data(), target.data(), opt_ptr(pos_weight), gy.data(), n, L, r,
-                                     g.data());
+      cuda::bce_with_logits_backward(logits.data(), target.data(), opt_ptr(pos_weight), gy.data(), n, L, r, g.data());
     else
       bce_with_logits_backward_cpu(logits.data(), target.data(), opt_ptr(pos_weight), gy.data(), n, L, r, g.data());
     return std::vector<Tensor>{g};

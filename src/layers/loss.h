@@ -11,7 +11,8 @@
 // weights) and by the number of elements for BCE.
 //
 // Design note: cross_entropy is ONE op (not log_softmax followed by nll_loss): the forward keeps
-// only the per-row log-sum-exp, the backward rebuilds softmax from it. Subtracting the row max
+// only two numbers per row (max and log-sum-exp of the shifted row), the backward rebuilds
+// softmax from them. Subtracting the row max
 // makes logits of 1000 safe. The kernels reduce themselves and keep the Mean denominator
 // ("total weight") in a device scalar, so a CUDA step never copies a number to the host.
 #pragma once
@@ -42,24 +43,25 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, const Tensor&
 // `loss`: one float for Mean/Sum (every row uses grad_loss[0]), one per sample for None.
 // Labels outside [0, L) must be reported as an error, not read out of bounds.
 namespace cuda {
-void nll_forward(const float* log_probs, const int64_t* target, const float* weight, int64_t N, int64_t L,
-                 Reduction r, float* loss, float* total_weight);
+void nll_forward(const float* log_probs, const int64_t* target, const float* weight, int64_t N, int64_t L, Reduction r,
+                 float* loss, float* total_weight);
 void nll_backward(const int64_t* target, const float* weight, const float* grad_loss, const float* total_weight,
                   int64_t N, int64_t L, Reduction r, float* grad_log_probs);
-// lse: [N] per-row log-sum-exp, saved for the backward.
+// row_max, row_logsum: [N] each, saved for the backward: max_j x[i,j] and
+// log(sum_j exp(x[i,j] - max)); softmax = exp((x - row_max) - row_logsum).
 void cross_entropy_forward(const float* logits, const int64_t* target, const float* weight, int64_t N, int64_t L,
-                           Reduction r, float* loss, float* total_weight, float* lse);
-void cross_entropy_backward(const float* logits, const float* lse, const int64_t* target, const float* weight,
-                            const float* grad_loss, const float* total_weight, int64_t N, int64_t L, Reduction r,
-                            float* grad_logits);
+                           Reduction r, float* loss, float* total_weight, float* row_max, float* row_logsum);
+void cross_entropy_backward(const float* logits, const float* row_max, const float* row_logsum, const int64_t* target,
+                            const float* weight, const float* grad_loss, const float* total_weight, int64_t N,
+                            int64_t L, Reduction r, float* grad_logits);
 void bce_forward(const float* probs, const float* target, const float* weight, int64_t n, Reduction r, float* loss);
 void bce_backward(const float* probs, const float* target, const float* weight, const float* grad_loss, int64_t n,
                   Reduction r, float* grad_probs);
 // pos_weight[i % L] applies to element i.
-void bce_with_logits_forward(const float* logits, const float* target, const float* pos_weight, int64_t n,
-                             int64_t L, Reduction r, float* loss);
-void bce_with_logits_backward(const float* logits, const float* target, const float* pos_weight,
-                              const float* grad_loss, int64_t n, int64_t L, Reduction r, float* grad_logits);
+void bce_with_logits_forward(const float* logits, const float* target, const float* pos_weight, int64_t n, int64_t L,
+                             Reduction r, float* loss);
+void bce_with_logits_backward(const float* logits, const float* target, const float* pos_weight, const float* grad_loss,
+                              int64_t n, int64_t L, Reduction r, float* grad_logits);
 }  // namespace cuda
 
 }  // namespace graft

@@ -10,11 +10,11 @@ void nll_backward(const int64_t*, const float*, const float*, const float*, int6
   not_built("nll_backward");
 }
 void cross_entropy_forward(const float*, const int64_t*, const float*, int64_t, int64_t, Reduction, float*, float*,
-                           float*) {
+                           float*, float*) {
   not_built("cross_entropy_forward");
 }
-void cross_entropy_backward(const float*, const float*, const int64_t*, const float*, const float*, const float*,
-                            int64_t, int64_t, Reduction, float*) {
+void cross_entropy_backward(const float*, const float*, const float*, const int64_t*, const float*, const float*,
+                            const float*, int64_t, int64_t, Reduction, float*) {
   not_built("cross_entropy_backward");
 }
 void bce_forward(const float*, const float*, const float*, int64_t, Reduction, float*) { not_built("bce_forward"); }
