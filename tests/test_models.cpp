@@ -19,6 +19,8 @@
 #include "models/classifier.h"
 #include "models/models.h"
 #include "models/summary.h"
+#include "optim/adam.h"
+#include "optim/sgd.h"
 #include "testing.h"
 
 using namespace graft;
@@ -133,7 +135,87 @@ void check_parity(const std::string& arch) {
   for (auto& [kind, v] : worst_scaled) MESSAGE(arch << " worst |graft - torch| / max|torch|, " << kind << ": " << v);
 }
 
+// The transfer-learning setup: converted weights, a replaced head (initial values from
+// torch), everything else frozen (frozen batch norm in eval mode), dropout off, 3 steps.
+// Tolerance 1e-4 of each tensor's scale: the head's inputs are the frozen backbone's features
+// (eval-mode forward, ~1e-6 agreement), and 3 small updates add a few ulps each.
+void check_head_training(const std::string& arch, const HeadSpec& spec, bool nll) {
+  REQUIRE_REFERENCE(path, "models.h5");
+  REQUIRE_REFERENCE(weights, "models_" + arch + ".h5");
+  H5File f(path, H5File::Mode::Read);
+  const std::string g = arch + "/";
+  Tensor x = f.read(g + "x"), target = f.read(g + "head_target");
+  // One model for both optimizers: the backbone is frozen (checked below) and the head is new.
+  auto model = make_model(arch);
+  load_weights(*model, weights);
+  NamedTensors backbone_before;
+  for (auto& [name, t] : model->state_dict()) backbone_before.emplace_back(name, t.clone());
+  for (const std::string opt_name : {"sgd", "adam"}) {
+    const std::string head = replace_head(*model, arch, spec);
+    NamedTensors head_init;
+    for (auto& [name, p] : model->named_parameters())
+      if (name.rfind(head + ".", 0) == 0) head_init.emplace_back(name, f.read(g + "head/" + name));
+    LoadReport rep = model->load_state_dict(head_init, false);
+    REQUIRE(rep.unexpected.empty());
+    model->freeze();
+    model->get(head)->unfreeze();
+    model->train();  // frozen batch norm stays in eval mode (ImageClassifier::frozen_bn_eval)
+    dropout_off(*model);
+    std::vector<Tensor> params = model->parameters(true);
+    REQUIRE(params.size() == head_init.size());
+    std::unique_ptr<Optimizer> opt;
+    if (opt_name == "sgd")
+      opt = std::make_unique<SGD>(params, 0.01f, 0.9f);
+    else
+      opt = std::make_unique<Adam>(params, 1e-3f);
+    std::vector<float> losses;
+    for (int step = 0; step < 3; ++step) {
+      opt->zero_grad();
+      Tensor out = model->forward(x);
+      Tensor loss = nll ? nll_loss(out, target) : cross_entropy(out, target);
+      loss.backward();
+      opt->step();
+      losses.push_back(loss.item());
+    }
+    CHECK_SCALED("optimizer steps", arch + " " + opt_name + " losses", Tensor::from_vector({3}, losses),
+                 f.read(g + opt_name + "/losses"), 1e-4);
+    // Adam divides every gradient element by its own running RMS, so an element whose gradient
+    // is a near-total cancellation between the 2 images (|g| far below the tensor's scale,
+    // relative rounding error large) still moves by ~lr per step; its rounding shows up as a
+    // fraction of lr, not of the tensor's scale. Allow 0.1 lr for that (measured worst 0.026 lr
+    // on VGG16's head); a wrong sign or a missing bias correction moves elements by >= lr.
+    const double adam_atol = opt_name == "adam" ? 0.1 * 1e-3 : 0.0;
+    for (auto& [name, p] : model->named_parameters(true)) {
+      Tensor expected = f.read(g + opt_name + "/" + name);
+      note_scaled("optimizer steps", p, expected);
+      CHECK_CLOSE((arch + " " + opt_name + " " + name), p, expected, 1e-4,
+                  std::max(1e-4 * max_abs(expected), adam_atol));
+    }
+    // The frozen backbone, batch norm statistics included, did not move at all.
+    NamedTensors after = model->state_dict();
+    for (auto& [name, t] : backbone_before) {
+      if (name.rfind(head + ".", 0) == 0 || t.dtype() != DType::Float32) continue;
+      for (auto& [n2, t2] : after)
+        if (n2 == name) CHECK_CLOSE(("frozen " + name), t2, t, 0, 0);
+    }
+  }
+  for (auto& [kind, v] : worst_scaled) MESSAGE(arch << " worst |graft - torch| / max|torch|, " << kind << ": " << v);
+}
+
 }  // namespace
+
+TEST_CASE("models: resnet18 new fc, frozen backbone: 3 SGD-momentum and 3 Adam steps match torch") {
+  worst_scaled.clear();
+  check_head_training("resnet18", {{}, 10, 0.0f, false}, false);
+}
+TEST_CASE("models: densenet121 new classifier, frozen backbone: 3 SGD-momentum and 3 Adam steps match torch") {
+  worst_scaled.clear();
+  check_head_training("densenet121", {{64}, 10, 0.5f, false}, false);
+}
+TEST_CASE("models: vgg16 new classifier.6, frozen backbone: 3 SGD-momentum and 3 Adam steps match torch") {
+  worst_scaled.clear();
+  check_head_training("vgg16", {{256}, 100, 0.4f, true}, true);
+}
 
 TEST_CASE("models: state_dict keys are torchvision's, in torchvision's order") {
   REQUIRE_REFERENCE(path, "models.h5");

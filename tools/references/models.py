@@ -74,7 +74,7 @@ def put_strings(f, name, values):
 def case_model(f, out_path, arch):
     torch.manual_seed(SEED[arch])
     model = build_model(arch)
-    sd = model.state_dict()
+    sd = {k: v.clone() for k, v in model.state_dict().items()}  # state_dict() aliases the live tensors
     wpath = weights_path(out_path, arch)
     from torchvision.models._meta import _IMAGENET_CATEGORIES
     write_graft_h5(wpath, sd, arch, list(_IMAGENET_CATEGORIES), source=f"random-seed={SEED[arch]}")
