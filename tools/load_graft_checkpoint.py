@@ -75,8 +75,27 @@ def load_graft_checkpoint(path, arch=None):
     return model
 
 
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description="Load a graft HDF5 file into torchvision (and optionally run it).")
+    ap.add_argument("file", help="graft weights file (.h5)")
+    ap.add_argument("--forward", nargs=2, metavar=("IN_H5", "OUT_H5"),
+                    help="run model.eval() on dataset 'x' of IN_H5 and write the output as dataset 'y' of OUT_H5 "
+                         "(graft's tests use this to check the C++ -> PyTorch direction)")
+    args = ap.parse_args(argv)
+    m = load_graft_checkpoint(args.file)
+    print(f"loaded {args.file}: {type(m).__name__}, {sum(p.numel() for p in m.parameters()):,} parameters")
+    if args.forward:
+        with h5py.File(args.forward[0], "r") as f:
+            x = torch.from_numpy(np.asarray(f["x"][()]))
+        with torch.no_grad():
+            y = m.eval()(x)
+        tmp = args.forward[1] + ".tmp"
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("y", data=y.numpy().astype(np.float32))
+        import os
+        os.replace(tmp, args.forward[1])
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: load_graft_checkpoint.py FILE.h5")
-    m = load_graft_checkpoint(sys.argv[1])
-    print(f"loaded {sys.argv[1]}: {type(m).__name__}, {sum(p.numel() for p in m.parameters()):,} parameters")
+    main()
