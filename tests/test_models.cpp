@@ -18,10 +18,12 @@
 #include "layers/linear.h"
 #include "layers/loss.h"
 #include "models/classifier.h"
+#include "models/densenet.h"
 #include "models/models.h"
 #include "models/summary.h"
 #include "optim/adam.h"
 #include "optim/sgd.h"
+#include "tensor/random.h"
 #include "testing.h"
 
 using namespace graft;
@@ -403,4 +405,35 @@ TEST_CASE("models: a graft checkpoint loads into torchvision and computes the sa
   // Same weights, same float32 eval-mode arithmetic up to summation order (see check_parity).
   CHECK_SCALED("round trip", "torchvision output of graft's checkpoint", y, f.read("y"), 1e-4);
   for (auto& p : {ckpt, in, out}) std::filesystem::remove(p);
+}
+
+TEST_CASE("models: densenet121 checkpointed dense layers give torchvision's plain results") {
+  // Same weights, memory_efficient on (recompute) vs off (torchvision's default): outputs,
+  // every gradient and the running statistics (updated once, not twice) must agree. The
+  // recompute repeats the same float operations, so they agree to rounding (1e-6 of scale).
+  auto run = [](bool efficient, bool train_only_block4) {
+    manual_seed(7);  // the same weights for both runs
+    auto m = std::dynamic_pointer_cast<DenseNet>(make_model("densenet121", 10));
+    m->set_memory_efficient(efficient);
+    if (train_only_block4) {
+      m->freeze();
+      m->get("features.denseblock4")->unfreeze();
+      m->frozen_bn_eval = false;  // frozen norms keep training-mode statistics here
+    }
+    m->train();
+    Tensor y = m->forward(testing::random_tensor({2, 3, 32, 32}, 8));
+    sum(y * testing::random_tensor({2, 10}, 9)).backward();
+    NamedTensors out = {{"y", y.detach()}};
+    for (auto& [n, p] : m->named_parameters())
+      if (p.grad().defined()) out.emplace_back("grad " + n, p.grad());
+    for (auto& [n, b] : m->named_buffers())
+      if (b.dtype() == DType::Float32) out.emplace_back(n, b);
+    return out;
+  };
+  for (bool only4 : {false, true}) {
+    NamedTensors a = run(true, only4), b = run(false, only4);
+    REQUIRE(names_of(a) == names_of(b));
+    CHECK(a.size() > (only4 ? 300u : 600u));
+    for (size_t i = 0; i < a.size(); ++i) CHECK_SCALED("modes", a[i].first, a[i].second, b[i].second, 1e-6);
+  }
 }

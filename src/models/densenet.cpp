@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "layers/activation.h"
 #include "layers/adaptive_avg_pool2d.h"
@@ -35,13 +36,61 @@ DenseLayer::DenseLayer(int64_t in, int64_t growth, int64_t bn_size) : Module("_D
   register_module("conv2", conv(bn_size * growth, growth, 3, 1, 1));
 }
 
-Tensor DenseLayer::forward(const Tensor& x) {
+Tensor DenseLayer::bottleneck(const Tensor& x) {
   Tensor h = run_child(*this, "norm1", x);
   h = run_child(*this, "relu1", h);
-  h = run_child(*this, "conv1", h);  // bottleneck [N, bn_size*growth, H, W]
-  h = run_child(*this, "norm2", h);
+  return run_child(*this, "conv1", h);  // [N, bn_size*growth, H, W]
+}
+
+Tensor DenseLayer::head(const Tensor& b) {
+  Tensor h = run_child(*this, "norm2", b);
   h = run_child(*this, "relu2", h);
   return run_child(*this, "conv2", h);  // [N, growth, H, W]
+}
+
+Tensor DenseLayer::forward(const Tensor& x) { return head(bottleneck(x)); }
+
+Tensor DenseLayer::forward_features(const std::vector<Tensor>& features, bool memory_efficient) {
+  if (!memory_efficient) return forward(concat_channels(features));
+  return head(checkpointed_bottleneck(features));
+}
+
+// Checkpoint: forward without a graph; the backward node holds only `features` (kept by the
+// block anyway) and recomputes the bottleneck with a graph to differentiate it. The recompute
+// runs norm1 in the same mode, so in training it normalizes with the same batch statistics;
+// its second update of the running statistics is undone (they are restored from a copy).
+Tensor DenseLayer::checkpointed_bottleneck(const std::vector<Tensor>& features) {
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = bottleneck(concat_channels(features));
+  }
+  std::vector<Tensor> inputs = features;  // + parameters, so that a trainable layer on frozen
+  for (auto& [name, p] : named_parameters())  // features still records the node
+    if (name.rfind("norm1.", 0) == 0 || name.rfind("conv1.", 0) == 0) inputs.push_back(p);
+  const size_t nf = features.size(), ni = inputs.size();
+  return record(out, "dense_bottleneck_checkpoint", inputs, [this, features, nf, ni](const Tensor& gy) {
+    NamedTensors stats;  // norm1's running statistics before the recompute
+    for (auto& [name, b] : get("norm1")->named_buffers()) stats.emplace_back(name, b.clone());
+    std::vector<Tensor> detached;
+    for (const Tensor& f : features) {
+      Tensor d = f.detach();
+      if (f.requires_grad()) d.set_requires_grad(true);
+      detached.push_back(d);
+    }
+    const bool was_enabled = grad_enabled();
+    set_grad_enabled(true);
+    Tensor y = bottleneck(concat_channels(detached));
+    set_grad_enabled(was_enabled);
+    auto buffers = get("norm1")->named_buffers();
+    for (size_t i = 0; i < buffers.size(); ++i) buffers[i].second.copy_(stats[i].second);
+    // Parameters of norm1/conv1 receive their gradients (accumulated) in this nested sweep.
+    if (y.requires_grad()) backward(y, gy);
+    std::vector<Tensor> grads(ni);
+    for (size_t i = 0; i < nf; ++i)
+      if (detached[i].requires_grad()) grads[i] = detached[i].grad();
+    return grads;
+  });
 }
 
 DenseBlock::DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bn_size) : Module("_DenseBlock") {
@@ -51,7 +100,10 @@ DenseBlock::DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bn_si
 
 Tensor DenseBlock::forward(const Tensor& x) {
   std::vector<Tensor> features = {x};
-  for (auto& [name, layer] : children()) features.push_back(call(*layer, concat_channels(features)));
+  for (auto& [name, layer] : children()) {
+    auto* dense = dynamic_cast<DenseLayer*>(layer.get());
+    features.push_back(dense ? dense->forward_features(features, memory_efficient) : call(*layer, concat_channels(features)));
+  }
   return concat_channels(features);
 }
 
@@ -89,6 +141,11 @@ Tensor DenseNet::forward(const Tensor& x) {
   h = relu(h);
   h = flatten(adaptive_avg_pool2d(h, 1, 1));   // [N,1024]
   return run_child(*this, "classifier", h);
+}
+
+void DenseNet::set_memory_efficient(bool on) {
+  for (auto& [name, m] : named_modules())
+    if (auto* block = dynamic_cast<DenseBlock*>(m.get())) block->memory_efficient = on;
 }
 
 std::shared_ptr<DenseNet> densenet121(int64_t num_classes) {

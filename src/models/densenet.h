@@ -11,14 +11,18 @@
 //   Transition: norm - relu - conv 1x1 (halves the channels) - pool (avg 2x2/2)
 // x: [N,3,H,W] -> logits [N,num_classes]. 7,978,856 parameters for 1000 classes.
 //
-// Design note (memory): each dense layer concatenates all features before it, like
-// torchvision (memory_efficient=False). The concatenations a block keeps for backward grow
-// quadratically with its layer count (block 3: 24 inputs of 256..992 channels at 14x14 on a
-// 224 image, ~9 MB per image for all of them), which is fine at DenseNet121's depth and keeps
-// the code and the gradients exactly torchvision's. The alternative — one preallocated
-// [N, C_final, H, W] buffer per block that every layer writes its k channels into — would need
-// channel-strided views that graft's contiguous tensors do not have; it is the upgrade path
-// if deeper DenseNets are ever added.
+// Design note (memory): torchvision's default concatenates, in every dense layer, all the
+// features before it, and autograd keeps each concatenation (norm1's input) and its
+// norm1/relu1 outputs for backward: (C0 + i k) channels for layer i, so a block's saved
+// activations grow quadratically with its layer count. graft does what torchvision's
+// memory_efficient=True does: the bottleneck conv1(relu1(norm1(cat(features)))) is
+// checkpointed — computed without recording a graph, and recomputed in backward from the
+// feature list, which the block holds anyway. What stays alive per layer is then its own
+// 128 + 32 channels: memory linear in depth, for ~25% more compute in training the blocks
+// (and none when they are frozen or under NoGradGuard: no graph, no recompute). A
+// preallocated per-block buffer would avoid the copies as well, but needs channel-strided
+// views that graft's contiguous tensors do not have. DenseBlock::memory_efficient = false
+// gives torchvision's default behaviour (same numbers, faster, quadratic memory).
 // Init as torchvision: convs kaiming_normal (fan_in), batch norm 1/0, classifier bias 0.
 #pragma once
 
@@ -33,6 +37,14 @@ class DenseLayer : public Module {
  public:
   DenseLayer(int64_t in, int64_t growth, int64_t bn_size);
   Tensor forward(const Tensor& x) override;
+  // The same on the list of previous features [N, C_j, H, W] (sum C_j = in); checkpointed
+  // bottleneck when memory_efficient (see the design note).
+  Tensor forward_features(const std::vector<Tensor>& features, bool memory_efficient);
+
+ private:
+  Tensor bottleneck(const Tensor& x);  // conv1(relu1(norm1(x))): [N,in,H,W] -> [N,bn_size*growth,H,W]
+  Tensor checkpointed_bottleneck(const std::vector<Tensor>& features);
+  Tensor head(const Tensor& b);        // conv2(relu2(norm2(b))) -> [N,growth,H,W]
 };
 
 // x: [N, in, H, W] -> [N, in + layers * growth, H, W]
@@ -40,6 +52,7 @@ class DenseBlock : public Module {
  public:
   DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bn_size);
   Tensor forward(const Tensor& x) override;
+  bool memory_efficient = true;
 };
 
 class DenseNet : public ImageClassifier {
@@ -47,6 +60,7 @@ class DenseNet : public ImageClassifier {
   DenseNet(int64_t growth, const std::vector<int64_t>& block_config, int64_t init_features, int64_t bn_size,
            int64_t num_classes = 1000, const std::string& arch = "densenet121");
   Tensor forward(const Tensor& x) override;
+  void set_memory_efficient(bool on);  // on every DenseBlock (default on)
 };
 
 std::shared_ptr<DenseNet> densenet121(int64_t num_classes = 1000);
