@@ -16,49 +16,39 @@ void check_binary(const char* op, const Tensor& a, const Tensor& b) {
 }
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) {
-  check_binary("add", a, b);
+namespace {
+
+// y = op(a, b) elementwise: the one CPU loop shared by add, sub and mul; `cuda_op` is the
+// matching launcher in elementwise.cu.
+template <class Op>
+Tensor binary(const char* name, const Tensor& a, const Tensor& b, Op op,
+              void (*cuda_op)(const float*, const float*, float*, int64_t)) {
+  check_binary(name, a, b);
   Tensor y = Tensor::empty(a.shape(), DType::Float32, a.device());
-  int64_t n = a.numel();
+  const int64_t n = a.numel();
   if (a.is_cuda()) {
-    cuda::add(a.data(), b.data(), y.data(), n);
+    cuda_op(a.data(), b.data(), y.data(), n);
     return y;
   }
   const float *pa = a.data(), *pb = b.data();
   float* py = y.data();
 #pragma omp parallel for if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i];
+  for (int64_t i = 0; i < n; ++i) py[i] = op(pa[i], pb[i]);
   return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary("add", a, b, [](float x, float y) { return x + y; }, cuda::add);
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  check_binary("sub", a, b);
-  Tensor y = Tensor::empty(a.shape(), DType::Float32, a.device());
-  int64_t n = a.numel();
-  if (a.is_cuda()) {
-    cuda::sub(a.data(), b.data(), y.data(), n);
-    return y;
-  }
-  const float *pa = a.data(), *pb = b.data();
-  float* py = y.data();
-#pragma omp parallel for if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) py[i] = pa[i] - pb[i];
-  return y;
+  return binary("sub", a, b, [](float x, float y) { return x - y; }, cuda::sub);
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  check_binary("mul", a, b);
-  Tensor y = Tensor::empty(a.shape(), DType::Float32, a.device());
-  int64_t n = a.numel();
-  if (a.is_cuda()) {
-    cuda::mul(a.data(), b.data(), y.data(), n);
-    return y;
-  }
-  const float *pa = a.data(), *pb = b.data();
-  float* py = y.data();
-#pragma omp parallel for if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
-  return y;
+  return binary("mul", a, b, [](float x, float y) { return x * y; }, cuda::mul);
 }
 
 Tensor scale(const Tensor& a, float s) {
