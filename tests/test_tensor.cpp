@@ -13,6 +13,8 @@ TEST_CASE("tensor: creation, shape and copies share or own storage as documented
   CHECK(a.numel() == 6);
   CHECK(a.size(-1) == 3);
   CHECK(shape_str(a.shape()) == "[2, 3]");
+  CHECK(a.strides() == Shape{3, 1});
+  CHECK(Tensor::zeros({2, 3, 4, 5}).strides() == Shape{60, 20, 5, 1});  // [C*H*W, H*W, W, 1]
   Tensor v = a.view({3, -1});
   CHECK(v.shape() == Shape{3, 2});
   v.data()[0] = 10;  // a view shares storage

@@ -105,6 +105,12 @@ int64_t Tensor::size(int64_t d) const {
   return impl_->shape[i];
 }
 
+Shape Tensor::strides() const {
+  Shape st(shape().size(), 1);
+  for (int64_t i = static_cast<int64_t>(st.size()) - 2; i >= 0; --i) st[i] = st[i + 1] * impl_->shape[i + 1];
+  return st;
+}
+
 DType Tensor::dtype() const {
   check_defined("Tensor::dtype");
   return impl_->dtype;

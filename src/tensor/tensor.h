@@ -86,6 +86,9 @@ class Tensor {
   int64_t dim() const { return static_cast<int64_t>(shape().size()); }
   int64_t size(int64_t d) const;  // negative d counts from the end
   int64_t numel() const { return shape_numel(shape()); }
+  // Elements to step over per index of each dimension. Always the contiguous row-major
+  // strides: [N,C,H,W] -> [C*H*W, H*W, W, 1].
+  Shape strides() const;
   DType dtype() const;
   Device device() const;
   bool is_cuda() const { return device() == Device::CUDA; }
