@@ -2,7 +2,9 @@
 //
 // For every docs/*.md (and README.md):
 //   1. every relative Markdown link [text](target) resolves to an existing file or folder,
-//      relative to the .md file (anchors "#..." are ignored, web links are not checked);
+//      relative to the .md file, and an anchor into a .md file ("usage.md#graft-demo",
+//      "#1-storage-and-shapes") names one of its headings (GitHub's slugs); web links are not
+//      checked;
 //   2. when such a link's text names a function or class in backticks, [`im2col`](../src/...),
 //      that name occurs in the linked file (so a renamed function breaks the test, not the tour);
 //   3. every repository path mentioned in the text — src/..., tools/..., tests/..., docs/...,
@@ -16,6 +18,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -58,7 +61,7 @@ std::string read_file(const fs::path& p) {
 
 std::vector<fs::path> markdown_files() {
   std::vector<fs::path> out;
-  const fs::path root = source_root();
+  const fs::path root = fs::canonical(source_root());
   if (fs::exists(root / "README.md")) out.push_back(root / "README.md");
   for (const auto& e : fs::directory_iterator(root / "docs"))
     if (e.path().extension() == ".md") out.push_back(e.path());
@@ -100,6 +103,32 @@ std::string code_name(const std::string& text) {
   return colons == std::string::npos ? name : name.substr(colons + 2);
 }
 
+// GitHub's anchor for a heading: lower case, spaces to '-', punctuation dropped.
+// "3. Convolution as im2col + GEMM, and its backward" -> "3-convolution-as-im2col--gemm-and-its-backward"
+std::string slug(const std::string& heading) {
+  std::string out;
+  for (unsigned char ch : heading) {
+    if (std::isalnum(ch) || ch == '_' || ch == '-') out += static_cast<char>(std::tolower(ch));
+    else if (ch == ' ') out += '-';
+  }
+  return out;
+}
+
+// The anchors of a Markdown file's headings ("## Title" lines outside code blocks).
+std::set<std::string> anchors(const std::string& text) {
+  std::set<std::string> out;
+  std::stringstream ss(text);
+  bool in_code = false;
+  for (std::string line; std::getline(ss, line);) {
+    if (line.rfind("```", 0) == 0) in_code = !in_code;
+    if (in_code || line.empty() || line[0] != '#') continue;
+    const size_t start = line.find_first_not_of('#');
+    if (start == std::string::npos || line[start] != ' ') continue;
+    out.insert(slug(line.substr(start + 1)));
+  }
+  return out;
+}
+
 bool is_source(const fs::path& p) {
   static const std::set<std::string> ext = {".h", ".cpp", ".cu", ".cuh", ".py", ".build", ".sh"};
   return ext.count(p.extension().string()) > 0;
@@ -115,9 +144,16 @@ TEST_CASE("docs: relative links point at existing files, and named functions are
     const std::string text = read_file(md);
     for (auto it = std::sregex_iterator(text.begin(), text.end(), link); it != std::sregex_iterator(); ++it) {
       std::string target = (*it)[2];
-      if (target.find("://") != std::string::npos || target.rfind("mailto:", 0) == 0 || target[0] == '#') continue;
-      target = target.substr(0, target.find('#'));
-      const fs::path resolved = (md.parent_path() / target).lexically_normal();
+      if (target.find("://") != std::string::npos || target.rfind("mailto:", 0) == 0) continue;
+      const size_t hash = target.find('#');
+      const std::string anchor = hash == std::string::npos ? "" : target.substr(hash + 1);
+      target = target.substr(0, hash);
+      const fs::path resolved = target.empty() ? md : (md.parent_path() / target).lexically_normal();
+      if (!anchor.empty() && resolved.extension() == ".md" && fs::exists(resolved)) {
+        INFO(md.filename().string() << ": link [" << (*it)[1] << "](" << (*it)[2] << "): no heading of "
+                                    << resolved.filename().string() << " has the anchor '" << anchor << "'");
+        CHECK(anchors(read_file(resolved)).count(anchor) == 1);
+      }
       const std::string rel = resolved.lexically_relative(root).generic_string();
       ++checked;
       if (!fs::exists(resolved)) {
@@ -167,4 +203,28 @@ TEST_CASE("docs: every repository path mentioned in the text exists") {
   }
   MESSAGE(checked << " paths checked");
   CHECK(checked > 50);
+}
+
+TEST_CASE("docs: every header under src/ and tools/ starts with a comment naming itself") {
+  // The convention of every header: "// src/layers/conv2d.h — what it is for", then the math,
+  // the shapes it takes and a design note, all before "#pragma once".
+  const fs::path root = fs::canonical(source_root());
+  int checked = 0;
+  for (const char* dir : {"src", "tools"})
+    for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
+      const std::string ext = e.path().extension().string();
+      if (!e.is_regular_file() || (ext != ".h" && ext != ".cuh")) continue;
+      const std::string rel = e.path().lexically_relative(root).generic_string();
+      std::stringstream ss(read_file(e.path()));
+      std::string first;
+      std::getline(ss, first);
+      int comment_lines = first.rfind("//", 0) == 0 ? 1 : 0;
+      for (std::string line; std::getline(ss, line) && line.rfind("//", 0) == 0;) ++comment_lines;
+      ++checked;
+      INFO(rel << " starts with '" << first << "'");
+      CHECK(first.rfind("// " + rel + " \xE2\x80\x94 ", 0) == 0);  // "// <path> — " (an em dash)
+      CHECK(comment_lines >= 2);
+    }
+  MESSAGE(checked << " headers checked");
+  CHECK(checked > 40);
 }
