@@ -6,7 +6,8 @@
 // On a machine without a GPU (or a build without CUDA) this exercise checks the other half of
 // the rule: a CUDA tensor fails loudly, nothing silently runs on the CPU instead.
 // With a GPU it checks that:
-//   - linear (cuBLAS) and conv2d (cuDNN) give the CPU's numbers to float32 rounding;
+//   - linear (cuBLAS) and conv2d (cuDNN) give the CPU's numbers to float32 rounding
+//     (the tolerances of tests/test_cuda.cpp);
 //   - after one warm-up pass, repeating the pass calls cudaMalloc zero more times;
 //   - the size classes: 1000 B -> 1024 B (512 B steps below 1 MiB);
 //     1.1 MiB = 1,153,434 B -> 1.125 MiB = 1,179,648 B (1/8 of the power of two below it).
@@ -29,10 +30,12 @@ Tensor random(const Shape& shape, uint64_t seed) {
   uniform_(t, -1.0f, 1.0f, gen);
   return t;
 }
-double max_diff(const Tensor& a, const Tensor& b) {
+// The largest |a - b| / (atol + rtol * |b|): at most 1 when every element is within tolerance.
+double worst(const Tensor& a, const Tensor& b, double rtol, double atol) {
   std::vector<float> va = a.to_vector(), vb = b.to_vector();
   double m = 0;
-  for (size_t i = 0; i < va.size(); ++i) m = std::max(m, std::fabs(double(va[i]) - vb[i]));
+  for (size_t i = 0; i < va.size(); ++i)
+    m = std::max(m, std::fabs(double(va[i]) - vb[i]) / (atol + rtol * std::fabs(double(vb[i]))));
   return m;
 }
 }  // namespace
@@ -58,25 +61,26 @@ TEST_CASE("ex09: the GPU path and the CPU reference") {
   CHECK(cuda::allocation_size_class(1000) == 1024);
   CHECK(cuda::allocation_size_class(1153434) == 1179648);
 
-  // linear: y = x W^T + b through cuBLAS. Each output sums 64 products of numbers in [-1, 1]:
-  // a different summation order changes it by a few float32 ulps of ~8, so 1e-5 absolute.
+  // linear: y = x W^T + b through cuBLAS. Each output sums 64 products of numbers in [-1, 1] in
+  // another order than Eigen: ~1e-6 relative, so 1e-5 relative + 1e-5 absolute (as test_cuda.cpp).
   Tensor x = random({8, 64}, 1), w = random({16, 64}, 2), b = random({16}, 3);
   Tensor y_cpu = linear(x, w, b);
   Tensor y_gpu = linear(x.to(Device::CUDA), w.to(Device::CUDA), b.to(Device::CUDA));
-  const double d_linear = max_diff(y_gpu, y_cpu);
-  std::printf("  linear: max |GPU - CPU| = %.2e\n", d_linear);
-  CHECK(d_linear < 1e-5);
+  const double w_linear = worst(y_gpu, y_cpu, 1e-5, 1e-5);
+  std::printf("  linear: worst |GPU - CPU| / tolerance = %.3f\n", w_linear);
+  CHECK(w_linear <= 1.0);
 
-  // conv2d through cuDNN: 27 products per output (3 channels x 3 x 3), same reasoning.
+  // conv2d through cuDNN: 27 products per output (3 channels x 3 x 3). cuDNN may pick a Winograd
+  // or FFT algorithm, whose rounding differs by up to ~1e-5 of the output: 1e-4 relative + 1e-5.
   Tensor img = random({2, 3, 16, 16}, 4), filt = random({8, 3, 3, 3}, 5);
   Conv2dParams p;
   p.pad_h = p.pad_w = 1;
   Tensor c_cpu = conv2d(img, filt, Tensor(), p);
   Tensor img_gpu = img.to(Device::CUDA), filt_gpu = filt.to(Device::CUDA);
   Tensor c_gpu = conv2d(img_gpu, filt_gpu, Tensor(), p);
-  const double d_conv = max_diff(c_gpu, c_cpu);
-  std::printf("  conv2d: max |GPU - CPU| = %.2e\n", d_conv);
-  CHECK(d_conv < 1e-5);
+  const double w_conv = worst(c_gpu, c_cpu, 1e-4, 1e-5);
+  std::printf("  conv2d: worst |GPU - CPU| / tolerance = %.3f\n", w_conv);
+  CHECK(w_conv <= 1.0);
 
   // The caching allocator: the same shapes again need no new cudaMalloc. One more pass first:
   // while c_gpu still holds its block, the next output needs a second block of that size class.
