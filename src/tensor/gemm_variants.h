@@ -1,0 +1,44 @@
+// src/tensor/gemm_variants.h — the CPU GEMM compiled for several instruction sets, picked at
+// run time.
+//
+// graft's default build is portable (no -march), so Eigen would only use SSE2. Instead the
+// Eigen GEMM (gemm_eigen.inc) is compiled three times — baseline, AVX2+FMA, AVX-512 — as
+// small static libraries with their own flags, and graft::gemm calls the widest one the CPU
+// supports (__builtin_cpu_supports, checked once). GRAFT_GEMM=baseline|avx2|avx512 in the
+// environment forces one (an unsupported choice throws).
+//
+// ODR: Eigen's templates are instantiated in every variant with different flags, and the
+// linker keeps one arbitrary copy of identically named inline functions — it could run AVX-512
+// code on a CPU without it. So the wide variants rename Eigen's namespace (#define Eigen ...)
+// before including it: their instantiations have different names and are never merged.
+// Each variant: C[M,N] = alpha * op(A) * op(B) + beta * C, row-major, M,N > 0, K >= 0.
+#pragma once
+
+#include <cstdint>
+
+namespace graft {
+
+enum class GemmIsa { Baseline, Avx2, Avx512 };
+
+// "baseline", "avx2", "avx512".
+const char* gemm_isa_name(GemmIsa isa);
+// Whether this build has the variant and this CPU can run it.
+bool gemm_isa_supported(GemmIsa isa);
+// The variant graft::gemm uses (the widest supported, or $GRAFT_GEMM).
+GemmIsa gemm_isa();
+// Runs one variant directly (tests compare them); throws if unsupported.
+void gemm_cpu(GemmIsa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, const float* B, float beta, float* C);
+
+namespace gemm_variants {
+void gemm_baseline(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   const float* B, float beta, float* C);
+#if defined(GRAFT_GEMM_X86_VARIANTS)
+void gemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               const float* B, float beta, float* C);
+void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 const float* B, float beta, float* C);
+#endif
+}  // namespace gemm_variants
+
+}  // namespace graft
