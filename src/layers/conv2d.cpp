@@ -14,7 +14,17 @@
 // [C*R*S, N*P*Q] would give one larger GEMM but costs N times the memory (3.7 GB for VGG's
 // second 224x224 conv at batch 32) and a [K,N,PQ] -> [N,K,PQ] transpose. A 1x1 convolution
 // with stride 1 and no padding skips im2col: the image itself is the column matrix.
+//
+// Fast path (fast_paths.h; the loops above stay as the reference): with several threads and
+// N >= threads, the batch is split across threads instead — each thread takes whole images,
+// with its own reusable column buffer (thread_workspace) and a single-threaded GEMM. One
+// parallel region per call and no barrier inside: Eigen's threaded GEMM synchronizes its
+// threads by spinning between blocks, which wastes most of the time on the small matrices of
+// late layers (7x7 images) and when the cores are shared. The weight gradient is summed in a
+// per-thread buffer and the buffers are added once at the end.
 #include "layers/conv2d.h"
+
+#include <omp.h>
 
 #include <stdexcept>
 #include <vector>
@@ -22,6 +32,7 @@
 #include "autograd/engine.h"
 #include "layers/bias.h"
 #include "layers/init.h"
+#include "tensor/fast_paths.h"
 #include "tensor/gemm.h"
 
 namespace graft {
@@ -106,7 +117,7 @@ Tensor column_buffer(const ConvGeometry& g) {
 }
 
 // x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q]
-void conv2d_forward_cpu(const Tensor& x, const Tensor& w, Tensor& y, const ConvGeometry& g) {
+void conv2d_forward_reference(const Tensor& x, const Tensor& w, Tensor& y, const ConvGeometry& g) {
   Tensor buffer = column_buffer(g);
   for (int64_t n = 0; n < g.N; ++n) {
     const float* xn = x.data() + n * g.C * g.H * g.W;
@@ -122,7 +133,7 @@ void conv2d_forward_cpu(const Tensor& x, const Tensor& w, Tensor& y, const ConvG
 }
 
 // gy: [N,K,P,Q], w: [K,C,R,S] -> gx: [N,C,H,W]
-void conv2d_backward_input_cpu(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
+void conv2d_backward_input_reference(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
   Tensor buffer = column_buffer(g);
   for (int64_t n = 0; n < g.N; ++n) {
     float* gxn = gx.data() + n * g.C * g.H * g.W;
@@ -135,7 +146,7 @@ void conv2d_backward_input_cpu(const Tensor& gy, const Tensor& w, Tensor& gx, co
 }
 
 // gy: [N,K,P,Q], x: [N,C,H,W] -> gw: [K,C,R,S]
-void conv2d_backward_weight_cpu(const Tensor& gy, const Tensor& x, Tensor& gw, const ConvGeometry& g) {
+void conv2d_backward_weight_reference(const Tensor& gy, const Tensor& x, Tensor& gw, const ConvGeometry& g) {
   if (g.N == 0) gw.zero_();
   Tensor buffer = column_buffer(g);
   for (int64_t n = 0; n < g.N; ++n) {
@@ -149,6 +160,95 @@ void conv2d_backward_weight_cpu(const Tensor& gy, const Tensor& x, Tensor& gw, c
     gemm(Device::CPU, false, true, g.K, g.rows(), g.cols(), 1.0f, gy.data() + n * g.K * g.cols(), cols,
          n == 0 ? 0.0f : 1.0f, gw.data());
   }
+}
+
+// ---- fast path: the batch split across threads (see the top of the file) ------------------
+
+bool split_batch(const ConvGeometry& g) {
+  return fast_paths_enabled() && !omp_in_parallel() && omp_get_max_threads() > 1 && g.N >= omp_get_max_threads();
+}
+
+// x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q]
+void conv2d_forward_batched(const Tensor& x, const Tensor& w, Tensor& y, const ConvGeometry& g) {
+  const float* px = x.data();
+  const float* pw = w.data();
+  float* py = y.data();
+#pragma omp parallel
+  {
+    float* buffer = g.pointwise() ? nullptr : thread_workspace(0, g.rows() * g.cols());
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      const float* xn = px + n * g.C * g.H * g.W;
+      const float* cols = xn;
+      if (!g.pointwise()) {
+        im2col(xn, buffer, g);  // nested parallel region: runs on this thread only
+        cols = buffer;
+      }
+      gemm(Device::CPU, false, false, g.K, g.cols(), g.rows(), 1.0f, pw, cols, 0.0f, py + n * g.K * g.cols());
+    }
+  }
+}
+
+// gy: [N,K,P,Q], w: [K,C,R,S] -> gx: [N,C,H,W]
+void conv2d_backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
+  const float* pgy = gy.data();
+  const float* pw = w.data();
+  float* pgx = gx.data();
+#pragma omp parallel
+  {
+    float* buffer = g.pointwise() ? nullptr : thread_workspace(0, g.rows() * g.cols());
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      float* gxn = pgx + n * g.C * g.H * g.W;
+      float* dcols = g.pointwise() ? gxn : buffer;
+      gemm(Device::CPU, true, false, g.rows(), g.cols(), g.K, 1.0f, pw, pgy + n * g.K * g.cols(), 0.0f, dcols);
+      if (!g.pointwise()) col2im(dcols, gxn, g);
+    }
+  }
+}
+
+// gy: [N,K,P,Q], x: [N,C,H,W] -> gw: [K,C,R,S]
+void conv2d_backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& gw, const ConvGeometry& g) {
+  const float* pgy = gy.data();
+  const float* px = x.data();
+  float* pgw = gw.data();
+  const int64_t weights = g.K * g.rows();
+  gw.zero_();
+#pragma omp parallel
+  {
+    float* buffer = g.pointwise() ? nullptr : thread_workspace(0, g.rows() * g.cols());
+    float* partial = thread_workspace(1, weights);  // this thread's sum over its images
+    bool first = true;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      const float* xn = px + n * g.C * g.H * g.W;
+      const float* cols = xn;
+      if (!g.pointwise()) {
+        im2col(xn, buffer, g);
+        cols = buffer;
+      }
+      gemm(Device::CPU, false, true, g.K, g.rows(), g.cols(), 1.0f, pgy + n * g.K * g.cols(), cols,
+           first ? 0.0f : 1.0f, partial);
+      first = false;
+    }
+    if (!first) {
+#pragma omp critical(graft_conv2d_weight_sum)
+      for (int64_t i = 0; i < weights; ++i) pgw[i] += partial[i];
+    }
+  }
+}
+
+void conv2d_forward_cpu(const Tensor& x, const Tensor& w, Tensor& y, const ConvGeometry& g) {
+  if (split_batch(g)) conv2d_forward_batched(x, w, y, g);
+  else conv2d_forward_reference(x, w, y, g);
+}
+void conv2d_backward_input_cpu(const Tensor& gy, const Tensor& w, Tensor& gx, const ConvGeometry& g) {
+  if (split_batch(g)) conv2d_backward_input_batched(gy, w, gx, g);
+  else conv2d_backward_input_reference(gy, w, gx, g);
+}
+void conv2d_backward_weight_cpu(const Tensor& gy, const Tensor& x, Tensor& gw, const ConvGeometry& g) {
+  if (split_batch(g)) conv2d_backward_weight_batched(gy, x, gw, g);
+  else conv2d_backward_weight_reference(gy, x, gw, g);
 }
 
 void check_conv2d_args(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {

@@ -2,15 +2,19 @@
 // run time.
 //
 // graft's default build is portable (no -march), so Eigen would only use SSE2. Instead the
-// Eigen GEMM (gemm_eigen.inc) is compiled three times — baseline, AVX2+FMA, AVX-512 — as
-// small static libraries with their own flags, and graft::gemm calls the widest one the CPU
-// supports (__builtin_cpu_supports, checked once). GRAFT_GEMM=baseline|avx2|avx512 in the
-// environment forces one (an unsupported choice throws).
+// GEMM is compiled several times as small static libraries with their own flags, and
+// graft::gemm calls the widest one the CPU supports (__builtin_cpu_supports, checked once):
+//   baseline  Eigen (gemm_eigen.inc) with the build's flags — the reference in the tests
+//   avx2      the same Eigen code with -mavx2 -mfma
+//   avx512    graft's own packed GEMM with an AVX-512 micro-kernel (gemm_avx512.cpp), about
+//             twice Eigen's speed on convolution shapes
+// GRAFT_GEMM=baseline|avx2|avx512 in the environment forces one (an unsupported one throws).
 //
-// ODR: Eigen's templates are instantiated in every variant with different flags, and the
-// linker keeps one arbitrary copy of identically named inline functions — it could run AVX-512
-// code on a CPU without it. So the wide variants rename Eigen's namespace (#define Eigen ...)
-// before including it: their instantiations have different names and are never merged.
+// ODR: Eigen's templates are instantiated in every Eigen variant with different flags, and the
+// linker keeps one arbitrary copy of identically named inline functions — it could run AVX2
+// code on a CPU without it. So gemm_avx2.cpp renames Eigen's namespace (#define Eigen ...)
+// before including it: its instantiations have different names and are never merged. The
+// AVX-512 kernel uses no templates shared with other files (its helpers are file-local).
 // Each variant: C[M,N] = alpha * op(A) * op(B) + beta * C, row-major, M,N > 0, K >= 0.
 #pragma once
 
