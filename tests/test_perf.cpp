@@ -82,8 +82,9 @@ const GemmIsa kAllIsas[] = {GemmIsa::Baseline, GemmIsa::Avx2, GemmIsa::Avx512};
 TEST_CASE("gemm variants: match the definition for odd sizes, transposes, alpha and beta") {
   // Sizes around the AVX-512 kernel's blocks: 1 (all edge), 12x32 (exactly one tile), 13x33
   // (one past), 97x70 with K 300 (two K slices, partial row block), 5x129 with K 513 (three
-  // slices, a thin M), and K = 0 (C = beta * C).
-  const GemmCase cases[] = {{1, 1, 1}, {12, 32, 16}, {13, 33, 7}, {97, 70, 300}, {5, 129, 513}, {7, 9, 0}};
+  // slices, a thin M), 100x4 (few columns: the transposed route), and K = 0 (C = beta * C).
+  const GemmCase cases[] = {{1, 1, 1},     {12, 32, 16},  {13, 33, 7}, {97, 70, 300},
+                            {5, 129, 513}, {100, 4, 260}, {7, 9, 0}};
   const float alphas_betas[][2] = {{1.0f, 0.0f}, {0.5f, 2.0f}, {-1.5f, 1.0f}};
   int variants = 0;
   for (GemmIsa isa : kAllIsas) {

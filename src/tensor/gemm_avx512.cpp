@@ -21,6 +21,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "tensor/fast_paths.h"
 #include "tensor/gemm_variants.h"
@@ -131,6 +132,19 @@ void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                  const float* B, float beta, float* C) {
   if (K == 0) {  // C = beta * C, never reading C when beta is 0
     for (int64_t i = 0; i < M * N; ++i) C[i] = beta == 0.0f ? 0.0f : beta * C[i];
+    return;
+  }
+  if (N < NR && M > N) {
+    // Few columns (a convolution's late 7x7 or 2x2 images): most of each NR-wide panel would
+    // be padding. Compute T = C^T = op(B)^T op(A)^T instead — the long side fills the panels —
+    // then C = alpha * T^T + beta * C.
+    std::vector<float> T(static_cast<size_t>(N * M));
+    gemm_avx512(!trans_b, !trans_a, N, M, K, 1.0f, B, A, 0.0f, T.data());
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        const float t = alpha * T[static_cast<size_t>(j * M + i)];
+        C[i * N + j] = beta == 0.0f ? t : t + beta * C[i * N + j];
+      }
     return;
   }
   const OpA opa{A, M, K, trans_a};
