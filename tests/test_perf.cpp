@@ -152,7 +152,6 @@ ConvResult run_conv(const Shape& xs, const Shape& ws, const Conv2dParams& p, boo
 
 TEST_CASE("conv2d: the batch-split fast path matches the per-image reference") {
   const int saved = omp_get_max_threads();
-  omp_set_num_threads(2);  // the fast path needs two threads; N = 3 leaves one thread two images
   struct Case {
     const char* name;
     Shape x, w;
@@ -164,10 +163,15 @@ TEST_CASE("conv2d: the batch-split fast path matches the per-image reference") {
       {"1x1 pointwise (no im2col)", {4, 6, 5, 5}, {7, 6, 1, 1}, {}},
       {"1x1 stride 2 (ResNet downsample)", {3, 6, 8, 8}, {4, 6, 1, 1}, {2, 2, 0, 0, 1, 1}},
       {"3x3 dilation 2 pad 2", {2, 2, 9, 9}, {3, 2, 3, 3}, {1, 1, 2, 2, 2, 2}},
-      {"7x7 stride 2 pad 3, one image (reference path both times)", {1, 3, 12, 12}, {4, 3, 7, 7}, {2, 2, 3, 3, 1, 1}},
+      {"7x7 stride 2 pad 3, one image", {1, 3, 12, 12}, {4, 3, 7, 7}, {2, 2, 3, 3, 1, 1}},
+      {"3x3 pad 1, 24x24 images (one image per group)", {2, 3, 24, 24}, {4, 3, 3, 3}, {1, 1, 1, 1, 1, 1}},
   };
+  // Two threads: N = 3 leaves one thread two images (a group of two for these small images);
+  // one thread: one group of all images.
+  for (int threads : {2, 1})
   for (const Case& c : cases) {
-    INFO(c.name);
+    omp_set_num_threads(threads);
+    INFO(c.name << ", " << threads << " threads");
     const ConvResult ref = run_conv(c.x, c.w, c.p, false), fast = run_conv(c.x, c.w, c.p, true);
     // Same products, summed in a different order (per-thread weight-gradient sums, a different
     // GEMM blocking): float rounding only, ~1e-6 relative for these sums of <= 150 terms.

@@ -15,8 +15,8 @@
 // second 224x224 conv at batch 32) and a [K,N,PQ] -> [N,K,PQ] transpose. A 1x1 convolution
 // with stride 1 and no padding skips im2col: the image itself is the column matrix.
 //
-// Fast path (fast_paths.h; the loops above stay as the reference): with several threads and
-// N >= threads, the batch is split across threads instead — each thread takes whole images,
+// Fast path (fast_paths.h; the loops below stay as the reference): with N >= threads, the
+// batch is split across threads instead — each thread takes whole images,
 // with its own reusable column buffer (thread_workspace) and a single-threaded GEMM. One
 // parallel region per call and no barrier inside: Eigen's threaded GEMM synchronizes its
 // threads by spinning between blocks, which wastes most of the time on the small matrices of
@@ -26,6 +26,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -62,12 +63,13 @@ ConvGeometry geometry(const Shape& x, const Shape& w, const Conv2dParams& p) {
 }
 
 // x: [C,H,W] (one image) -> cols: [C*R*S, P*Q]; zero where a tap falls in the padding.
-void im2col(const float* x, float* cols, const ConvGeometry& g) {
+// ld: the distance between rows of cols (P*Q, or more when several images share the matrix).
+void im2col(const float* x, float* cols, const ConvGeometry& g, int64_t ld) {
   const Conv2dParams& p = g.p;
 #pragma omp parallel for if (g.rows() * g.cols() > 32768)
   for (int64_t row = 0; row < g.rows(); ++row) {
     const int64_t c = row / (g.R * g.S), r = (row / g.S) % g.R, s = row % g.S;
-    float* out = cols + row * g.cols();
+    float* out = cols + row * ld;
     for (int64_t oh = 0; oh < g.P; ++oh) {
       const int64_t ih = oh * p.stride_h - p.pad_h + r * p.dil_h;
       float* out_row = out + oh * g.Q;
@@ -87,7 +89,7 @@ void im2col(const float* x, float* cols, const ConvGeometry& g) {
 // cols: [C*R*S, P*Q] -> x: [C,H,W] (one image), x zeroed first, then x[pixel] += cols[...]
 // for every entry that im2col copied from that pixel. Parallel over channels: the rows of
 // channel c only ever touch channel c, so threads never write the same pixel.
-void col2im(const float* cols, float* x, const ConvGeometry& g) {
+void col2im(const float* cols, float* x, const ConvGeometry& g, int64_t ld) {
   const Conv2dParams& p = g.p;
 #pragma omp parallel for if (g.rows() * g.cols() > 32768)
   for (int64_t c = 0; c < g.C; ++c) {
@@ -95,7 +97,7 @@ void col2im(const float* cols, float* x, const ConvGeometry& g) {
     for (int64_t i = 0; i < g.H * g.W; ++i) img[i] = 0.0f;
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t s = 0; s < g.S; ++s) {
-        const float* in = cols + ((c * g.R + r) * g.S + s) * g.cols();
+        const float* in = cols + ((c * g.R + r) * g.S + s) * ld;
         for (int64_t oh = 0; oh < g.P; ++oh) {
           const int64_t ih = oh * p.stride_h - p.pad_h + r * p.dil_h;
           if (ih < 0 || ih >= g.H) continue;
@@ -123,7 +125,7 @@ void conv2d_forward_reference(const Tensor& x, const Tensor& w, Tensor& y, const
     const float* xn = x.data() + n * g.C * g.H * g.W;
     const float* cols = xn;
     if (!g.pointwise()) {
-      im2col(xn, buffer.data(), g);
+      im2col(xn, buffer.data(), g, g.cols());
       cols = buffer.data();
     }
     // y_n [K,PQ] = w [K,CRS] * cols [CRS,PQ]
@@ -141,7 +143,7 @@ void conv2d_backward_input_reference(const Tensor& gy, const Tensor& w, Tensor& 
     // dcols [CRS,PQ] = w^T [CRS,K] * dy_n [K,PQ]
     gemm(Device::CPU, true, false, g.rows(), g.cols(), g.K, 1.0f, w.data(), gy.data() + n * g.K * g.cols(), 0.0f,
          dcols);
-    if (!g.pointwise()) col2im(dcols, gxn, g);
+    if (!g.pointwise()) col2im(dcols, gxn, g, g.cols());
   }
 }
 
@@ -153,7 +155,7 @@ void conv2d_backward_weight_reference(const Tensor& gy, const Tensor& x, Tensor&
     const float* xn = x.data() + n * g.C * g.H * g.W;
     const float* cols = xn;
     if (!g.pointwise()) {
-      im2col(xn, buffer.data(), g);
+      im2col(xn, buffer.data(), g, g.cols());
       cols = buffer.data();
     }
     // dw [K,CRS] (+)= dy_n [K,PQ] * cols^T [PQ,CRS]; the first image overwrites, later ones add
@@ -163,9 +165,34 @@ void conv2d_backward_weight_reference(const Tensor& gy, const Tensor& x, Tensor&
 }
 
 // ---- fast path: the batch split across threads (see the top of the file) ------------------
+//
+// Small images are also grouped: G images share one column matrix [C*R*S, G*P*Q] (image i
+// in columns [i*PQ, (i+1)*PQ)), so that the GEMM is wide enough to run at full speed — a
+// 2x2 or 7x7 image alone gives a GEMM of 4 or 49 columns, where packing the weights costs as
+// much as the product. dy and y are gathered to / scattered from the [K, G*P*Q] layout.
 
+// With one thread the "split" is the single group loop: small images are still grouped.
 bool split_batch(const ConvGeometry& g) {
-  return fast_paths_enabled() && !omp_in_parallel() && omp_get_max_threads() > 1 && g.N >= omp_get_max_threads();
+  return fast_paths_enabled() && !omp_in_parallel() && g.N >= omp_get_max_threads();
+}
+
+// Images per group: enough for ~256 GEMM columns, but at least one group per thread.
+int64_t group_size(const ConvGeometry& g) {
+  const int64_t threads = omp_get_max_threads();
+  const int64_t wanted = std::max<int64_t>(1, 256 / std::max<int64_t>(1, g.cols()));
+  return std::max<int64_t>(1, std::min(wanted, (g.N + threads - 1) / threads));
+}
+
+// [K, gn*PQ] (grouped) <-> gn images of [K, PQ] starting at image n0 of t: [N, K, P, Q].
+void gather_images(const float* t, int64_t n0, int64_t gn, int64_t K, int64_t PQ, float* grouped) {
+  for (int64_t i = 0; i < gn; ++i)
+    for (int64_t k = 0; k < K; ++k)
+      std::copy_n(t + ((n0 + i) * K + k) * PQ, PQ, grouped + k * gn * PQ + i * PQ);
+}
+void scatter_images(const float* grouped, int64_t n0, int64_t gn, int64_t K, int64_t PQ, float* t) {
+  for (int64_t i = 0; i < gn; ++i)
+    for (int64_t k = 0; k < K; ++k)
+      std::copy_n(grouped + k * gn * PQ + i * PQ, PQ, t + ((n0 + i) * K + k) * PQ);
 }
 
 // x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q]
@@ -173,18 +200,26 @@ void conv2d_forward_batched(const Tensor& x, const Tensor& w, Tensor& y, const C
   const float* px = x.data();
   const float* pw = w.data();
   float* py = y.data();
+  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
 #pragma omp parallel
   {
-    float* buffer = g.pointwise() ? nullptr : thread_workspace(0, g.rows() * g.cols());
+    float* cols = thread_workspace(0, g.rows() * G * PQ);
+    float* out = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* xn = px + n * g.C * g.H * g.W;
-      const float* cols = xn;
-      if (!g.pointwise()) {
-        im2col(xn, buffer, g);  // nested parallel region: runs on this thread only
-        cols = buffer;
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
+      if (gn == 1) {  // one image: as the reference, y_n [K,PQ] = w [K,CRS] * cols [CRS,PQ]
+        const float* c = px + n0 * CHW;
+        if (!g.pointwise()) {
+          im2col(c, cols, g, PQ);  // nested parallel region: runs on this thread only
+          c = cols;
+        }
+        gemm(Device::CPU, false, false, g.K, PQ, g.rows(), 1.0f, pw, c, 0.0f, py + n0 * g.K * PQ);
+        continue;
       }
-      gemm(Device::CPU, false, false, g.K, g.cols(), g.rows(), 1.0f, pw, cols, 0.0f, py + n * g.K * g.cols());
+      for (int64_t i = 0; i < gn; ++i) im2col(px + (n0 + i) * CHW, cols + i * PQ, g, ld);
+      gemm(Device::CPU, false, false, g.K, ld, g.rows(), 1.0f, pw, cols, 0.0f, out);  // [K, gn*PQ]
+      scatter_images(out, n0, gn, g.K, PQ, py);
     }
   }
 }
@@ -194,15 +229,25 @@ void conv2d_backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx
   const float* pgy = gy.data();
   const float* pw = w.data();
   float* pgx = gx.data();
+  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
 #pragma omp parallel
   {
-    float* buffer = g.pointwise() ? nullptr : thread_workspace(0, g.rows() * g.cols());
+    float* dcols = thread_workspace(0, g.rows() * G * PQ);
+    float* dy = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) {
-      float* gxn = pgx + n * g.C * g.H * g.W;
-      float* dcols = g.pointwise() ? gxn : buffer;
-      gemm(Device::CPU, true, false, g.rows(), g.cols(), g.K, 1.0f, pw, pgy + n * g.K * g.cols(), 0.0f, dcols);
-      if (!g.pointwise()) col2im(dcols, gxn, g);
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
+      const float* dyg = pgy + n0 * g.K * PQ;  // one image: already [K, PQ]
+      if (gn > 1) {
+        gather_images(pgy, n0, gn, g.K, PQ, dy);
+        dyg = dy;
+      }
+      float* gxn = pgx + n0 * CHW;
+      // dcols [CRS, gn*PQ] = w^T [CRS,K] * dy [K, gn*PQ]; a lone pointwise image needs no col2im
+      float* d = (gn == 1 && g.pointwise()) ? gxn : dcols;
+      gemm(Device::CPU, true, false, g.rows(), ld, g.K, 1.0f, pw, dyg, 0.0f, d);
+      if (d == dcols)
+        for (int64_t i = 0; i < gn; ++i) col2im(dcols + i * PQ, gxn + i * CHW, g, ld);
     }
   }
 }
@@ -213,22 +258,29 @@ void conv2d_backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& g
   const float* px = x.data();
   float* pgw = gw.data();
   const int64_t weights = g.K * g.rows();
+  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
   gw.zero_();
 #pragma omp parallel
   {
-    float* buffer = g.pointwise() ? nullptr : thread_workspace(0, g.rows() * g.cols());
-    float* partial = thread_workspace(1, weights);  // this thread's sum over its images
+    float* cols = thread_workspace(0, g.rows() * G * PQ);
+    float* dy = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
+    float* partial = thread_workspace(2, weights);  // this thread's sum over its images
     bool first = true;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* xn = px + n * g.C * g.H * g.W;
-      const float* cols = xn;
-      if (!g.pointwise()) {
-        im2col(xn, buffer, g);
-        cols = buffer;
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
+      const float* c = px + n0 * CHW;
+      if (gn > 1 || !g.pointwise()) {
+        for (int64_t i = 0; i < gn; ++i) im2col(px + (n0 + i) * CHW, cols + i * PQ, g, ld);
+        c = cols;
       }
-      gemm(Device::CPU, false, true, g.K, g.rows(), g.cols(), 1.0f, pgy + n * g.K * g.cols(), cols,
-           first ? 0.0f : 1.0f, partial);
+      const float* dyg = pgy + n0 * g.K * PQ;
+      if (gn > 1) {
+        gather_images(pgy, n0, gn, g.K, PQ, dy);
+        dyg = dy;
+      }
+      // partial [K,CRS] (+)= dy [K, gn*PQ] * cols^T [gn*PQ, CRS]
+      gemm(Device::CPU, false, true, g.K, g.rows(), ld, 1.0f, dyg, c, first ? 0.0f : 1.0f, partial);
       first = false;
     }
     if (!first) {

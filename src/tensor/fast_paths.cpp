@@ -33,10 +33,10 @@ bool fast_paths_enabled() { return fast_flag().load(std::memory_order_relaxed); 
 void set_fast_paths(bool on) { fast_flag().store(on); }
 
 float* thread_workspace(int slot, int64_t n) {
-  constexpr int kSlots = 4;
+  constexpr int kSlots = 6;
   thread_local Workspace spaces[kSlots];
   if (slot < 0 || slot >= kSlots)
-    throw std::invalid_argument("thread_workspace: slot " + std::to_string(slot) + " is not in 0..3");
+    throw std::invalid_argument("thread_workspace: slot " + std::to_string(slot) + " is not in 0..5");
   Workspace& w = spaces[slot];
   if (n > w.capacity) {
     const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;

@@ -18,10 +18,10 @@ namespace graft {
 bool fast_paths_enabled();
 void set_fast_paths(bool on);
 
-// At least n floats, 64-byte aligned, uninitialized, owned by the calling thread. Slot 0..3:
+// At least n floats, 64-byte aligned, uninitialized, owned by the calling thread. Slot 0..5:
 // different slots are different buffers (a kernel needing two at once uses two slots). Valid
-// until the same thread asks for a larger buffer in the same slot. Slots 0-1: conv2d's column
-// matrix and weight-gradient sum; 2-3: the packed panels of the AVX-512 GEMM.
+// until the same thread asks for a larger buffer in the same slot. Slots 0-2: conv2d's column
+// matrix, grouped dy/y and weight-gradient sum; 4-5: the packed panels of the AVX-512 GEMM.
 float* thread_workspace(int slot, int64_t n);
 
 }  // namespace graft

@@ -151,8 +151,8 @@ void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
   const OpB opb{B, K, N, trans_b};
   const int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
   const int64_t panels_per_block = MC / MR, row_blocks = (a_panels + panels_per_block - 1) / panels_per_block;
-  float* Ap = thread_workspace(2, a_panels * MR * KC);  // this (calling) thread's buffers,
-  float* Bp = thread_workspace(3, b_panels * NR * KC);  // shared with the team below
+  float* Ap = thread_workspace(4, a_panels * MR * KC);  // this (calling) thread's buffers,
+  float* Bp = thread_workspace(5, b_panels * NR * KC);  // shared with the team below
   // Threads only pay when there is work for several and we are not inside a parallel region.
   const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 && 2.0 * M * N * K > 4e6;
 
