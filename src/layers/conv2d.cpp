@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "autograd/engine.h"
@@ -62,6 +63,16 @@ ConvGeometry geometry(const Shape& x, const Shape& w, const Conv2dParams& p) {
   return g;
 }
 
+// The output columns ow whose input column iw = ow * stride_w - pad_w + s * dil_w (kernel
+// column s) lies inside [0, W): [lo, hi), so the loops below need no per-pixel bounds check.
+std::pair<int64_t, int64_t> valid_columns(const ConvGeometry& g, int64_t s) {
+  const int64_t sw = g.p.stride_w, off = s * g.p.dil_w - g.p.pad_w;  // iw = ow * sw + off
+  const int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;              // first ow with iw >= 0
+  const int64_t last = g.W - 1 - off;                                   // iw <= W-1 <=> ow * sw <= last
+  const int64_t hi = last < 0 ? 0 : std::min(g.Q, last / sw + 1);
+  return {std::min(lo, g.Q), std::max(hi, std::min(lo, g.Q))};
+}
+
 // x: [C,H,W] (one image) -> cols: [C*R*S, P*Q]; zero where a tap falls in the padding.
 // ld: the distance between rows of cols (P*Q, or more when several images share the matrix).
 void im2col(const float* x, float* cols, const ConvGeometry& g, int64_t ld) {
@@ -78,10 +89,12 @@ void im2col(const float* x, float* cols, const ConvGeometry& g, int64_t ld) {
         continue;
       }
       const float* in_row = x + (c * g.H + ih) * g.W;
-      for (int64_t ow = 0; ow < g.Q; ++ow) {
-        const int64_t iw = ow * p.stride_w - p.pad_w + s * p.dil_w;
-        out_row[ow] = (iw >= 0 && iw < g.W) ? in_row[iw] : 0.0f;
-      }
+      const auto [lo, hi] = valid_columns(g, s);  // ow in [lo, hi) reads inside the row
+      const int64_t off = s * p.dil_w - p.pad_w;  // iw = ow * stride_w + off
+      for (int64_t ow = 0; ow < lo; ++ow) out_row[ow] = 0.0f;
+      if (p.stride_w == 1) std::copy(in_row + lo + off, in_row + hi + off, out_row + lo);
+      else for (int64_t ow = lo; ow < hi; ++ow) out_row[ow] = in_row[ow * p.stride_w + off];
+      for (int64_t ow = hi; ow < g.Q; ++ow) out_row[ow] = 0.0f;
     }
   }
 }
@@ -103,10 +116,9 @@ void col2im(const float* cols, float* x, const ConvGeometry& g, int64_t ld) {
           if (ih < 0 || ih >= g.H) continue;
           float* img_row = img + ih * g.W;
           const float* in_row = in + oh * g.Q;
-          for (int64_t ow = 0; ow < g.Q; ++ow) {
-            const int64_t iw = ow * p.stride_w - p.pad_w + s * p.dil_w;
-            if (iw >= 0 && iw < g.W) img_row[iw] += in_row[ow];
-          }
+          const auto [lo, hi] = valid_columns(g, s);
+          const int64_t off = s * p.dil_w - p.pad_w;
+          for (int64_t ow = lo; ow < hi; ++ow) img_row[ow * p.stride_w + off] += in_row[ow];
         }
       }
   }
