@@ -161,7 +161,7 @@ def main():
         torch.set_num_threads(args.threads)
     backend = "oneDNN" if torch.backends.mkldnn.is_available() else "native"
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "backend": backend}), flush=True)
-    for arch in args.models.split(","):
+    for arch in [m for m in args.models.split(",") if m and m != "none"]:  # "none": --features alone
         for config in args.configs.split(","):
             batch, size = (int(v) for v in config.split("x"))
             for mode in args.modes.split(","):

@@ -340,16 +340,28 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-// Runs the PyTorch script; fills torch_ips of the matching rows; returns torch's version line.
+// Runs the PyTorch script for `rows` (one model, configuration and mode each; none with
+// `features`); fills their torch figures and returns torch's version line.
 std::string run_pytorch(const Options& o, std::vector<Row>& rows, FeatureResult* features) {
+  std::vector<std::string> models, modes;
   std::string configs;
-  for (const auto& c : o.configs) {  // appended piecewise: "," + std::string trips GCC 12's -Wrestrict
-    if (!configs.empty()) configs += ',';
-    configs += std::to_string(c.batch);
-    configs += 'x';
-    configs += std::to_string(c.size);
+  for (const auto& r : rows) {  // appended piecewise: "," + std::string trips GCC 12's -Wrestrict
+    if (std::find(models.begin(), models.end(), r.model) == models.end()) models.push_back(r.model);
+    if (std::find(modes.begin(), modes.end(), r.mode) == modes.end()) modes.push_back(r.mode);
+    std::string c = std::to_string(r.config.batch);
+    c += 'x';
+    c += std::to_string(r.config.size);
+    if (configs.find(c) == std::string::npos) {
+      if (!configs.empty()) configs += ',';
+      configs += c;
+    }
   }
-  std::string cmd = o.python + " " + o.script + " --models " + join(o.models) + " --modes " + join(o.modes) +
+  if (rows.empty()) {  // the feature workflow alone: bench_pytorch.py skips the model "none"
+    models = {"none"};
+    modes = {"infer"};
+    configs = "1x1";
+  }
+  std::string cmd = o.python + " " + o.script + " --models " + join(models) + " --modes " + join(modes) +
                     " --configs " + configs + " --reps " + std::to_string(o.reps) + " --warmup " +
                     std::to_string(o.warmup) + " --threads " + std::to_string(o.threads) + " --device " +
                     device_name(o.device);
@@ -425,12 +437,12 @@ std::string features_text(const FeatureResult& f, bool with_torch, const Options
                   std::to_string(o.feature_size) + "x" + std::to_string(o.feature_size) + ", batch " +
                   std::to_string(o.feature_batch) + ", " + std::to_string(o.feature_epochs) +
                   " epochs, frozen backbone, new Linear head, no augmentation.\n\n"
-                  "| | epoch 1 (s) | epochs 2..E, each (s) |\n|---|---|---|\n";
-  s += "| graft (features cached after epoch 1) | " + fmt("%.3f", f.first_epoch_s) + " | " +
-       fmt("%.4f", f.later_epoch_s) + " |\n";
+                  "| | epoch 1 (ms) | epochs 2..E, each (ms) |\n|---|---|---|\n";
+  s += "| graft (features cached after epoch 1) | " + fmt("%.1f", 1e3 * f.first_epoch_s) + " | " +
+       fmt("%.2f", 1e3 * f.later_epoch_s) + " |\n";
   if (with_torch)
-    s += "| PyTorch (backbone forward every epoch) | " + fmt("%.3f", f.torch_epoch_s) + " | " +
-         fmt("%.3f", f.torch_epoch_s) + " |\n";
+    s += "| PyTorch (backbone forward every epoch; mean epoch) | " + fmt("%.1f", 1e3 * f.torch_epoch_s) + " | " +
+         fmt("%.1f", 1e3 * f.torch_epoch_s) + " |\n";
   return s;
 }
 
@@ -443,24 +455,33 @@ int cmd_bench(int argc, char** argv) {
     const Options o = parse_options(argc, argv);
     omp_set_num_threads(o.threads);
     std::vector<Row> rows;
+    std::string torch_version = "PyTorch not run";
     for (const auto& arch : o.models)
       for (const auto& c : o.configs)
         for (const auto& mode : o.modes) {
-          rows.push_back(bench_one(arch, mode, c, o));
-          const Row& r = rows.back();
-          std::printf("%-12s %-6s batch %3lld size %3lld  %8.1f img/s (%.1f-%.1f)  peak %.0f MB\n", arch.c_str(),
+          // graft, then PyTorch on the same row right away: on a shared machine the load
+          // drifts over minutes, and neighbouring measurements see about the same load.
+          std::vector<Row> row = {bench_one(arch, mode, c, o)};
+          if (o.pytorch) torch_version = run_pytorch(o, row, nullptr);
+          const Row& r = row[0];
+          std::printf("%-12s %-6s batch %3lld size %3lld  %8.1f img/s (%.1f-%.1f)  peak %.0f MB", arch.c_str(),
                       mode.c_str(), static_cast<long long>(c.batch), static_cast<long long>(c.size), r.ips,
                       r.ips_min, r.ips_max, r.peak_mb);
+          if (o.pytorch) std::printf("   PyTorch %8.1f img/s  ratio %.2f", r.torch_ips, r.ips / r.torch_ips);
+          std::printf("\n");
           std::fflush(stdout);
+          rows.push_back(r);
         }
     FeatureResult features;
     if (o.feature_epochs > 0) {
       features = bench_features(o);
-      std::printf("features %s: graft epoch 1 %.3f s, epochs 2..%d %.4f s each\n", features.model.c_str(),
-                  features.first_epoch_s, o.feature_epochs, features.later_epoch_s);
+      std::printf("features %s: graft epoch 1 %.1f ms, epochs 2..%d %.2f ms each\n", features.model.c_str(),
+                  1e3 * features.first_epoch_s, o.feature_epochs, 1e3 * features.later_epoch_s);
+      if (o.pytorch) {
+        std::vector<Row> none;
+        torch_version = run_pytorch(o, none, &features);
+      }
     }
-    std::string torch_version = "PyTorch not run";
-    if (o.pytorch) torch_version = run_pytorch(o, rows, o.feature_epochs > 0 ? &features : nullptr);
 
     const std::string header =
         "Machine: " + cpu_model() + ", " + std::to_string(std::thread::hardware_concurrency()) +

@@ -20,8 +20,9 @@
 // with its own reusable column buffer (thread_workspace) and a single-threaded GEMM. One
 // parallel region per call and no barrier inside: Eigen's threaded GEMM synchronizes its
 // threads by spinning between blocks, which wastes most of the time on the small matrices of
-// late layers (7x7 images) and when the cores are shared. The weight gradient is summed in a
-// per-thread buffer and the buffers are added once at the end.
+// late layers (7x7 images) and when the cores are shared. Images are handed out dynamically,
+// so a thread that the OS preempts (a busy machine) does not hold the others up. The weight
+// gradient is summed in a per-thread buffer and the buffers are added once at the end.
 #include "layers/conv2d.h"
 
 #include <omp.h>
@@ -217,7 +218,7 @@ void conv2d_forward_batched(const Tensor& x, const Tensor& w, Tensor& y, const C
   {
     float* cols = thread_workspace(0, g.rows() * G * PQ);
     float* out = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t grp = 0; grp < groups; ++grp) {
       const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
       if (gn == 1) {  // one image: as the reference, y_n [K,PQ] = w [K,CRS] * cols [CRS,PQ]
@@ -246,7 +247,7 @@ void conv2d_backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx
   {
     float* dcols = thread_workspace(0, g.rows() * G * PQ);
     float* dy = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t grp = 0; grp < groups; ++grp) {
       const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
       const float* dyg = pgy + n0 * g.K * PQ;  // one image: already [K, PQ]
@@ -278,7 +279,7 @@ void conv2d_backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& g
     float* dy = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
     float* partial = thread_workspace(2, weights);  // this thread's sum over its images
     bool first = true;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t grp = 0; grp < groups; ++grp) {
       const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
       const float* c = px + n0 * CHW;
