@@ -54,13 +54,12 @@ struct OpB {
 void pack_a_panel(const OpA& A, int64_t i0, int64_t k0, int64_t kc, float* Ap) {
   const int64_t m = std::min(MR, A.M - i0);
   if (!A.trans) {
-    for (int64_t i = 0; i < MR; ++i) {
-      const float* row = A.a + (i0 + i) * A.K + k0;
-      if (i < m)
-        for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = row[k];
-      else
-        for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = 0.0f;
-    }
+    // k outer, the 12 rows inner: 12 sequential read streams at once (row by row, each short
+    // row segment stalled on its own cache misses: this loop was 2/3 of the packing time).
+    const float* rows[MR];
+    for (int64_t i = 0; i < MR; ++i) rows[i] = A.a + (i0 + std::min(i, m - 1)) * A.K + k0;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t i = 0; i < MR; ++i) Ap[k * MR + i] = i < m ? rows[i][k] : 0.0f;
   } else {
     for (int64_t k = 0; k < kc; ++k) {
       const float* col = A.a + (k0 + k) * A.M + i0;  // contiguous along i
