@@ -21,7 +21,8 @@ void set_fast_paths(bool on);
 // At least n floats, 64-byte aligned, uninitialized, owned by the calling thread. Slot 0..5:
 // different slots are different buffers (a kernel needing two at once uses two slots). Valid
 // until the same thread asks for a larger buffer in the same slot. Slots 0-2: conv2d's column
-// matrix, grouped dy/y and weight-gradient sum; 4-5: the packed panels of the AVX-512 GEMM.
+// matrix, grouped dy/y and weight-gradient sum; 3-5: the AVX-512 GEMM (transposed
+// result, packed panels).
 float* thread_workspace(int slot, int64_t n);
 
 }  // namespace graft

@@ -20,8 +20,6 @@
 #include <immintrin.h>
 #include <omp.h>
 
-#include <algorithm>
-#include <vector>
 
 #include "tensor/fast_paths.h"
 #include "tensor/gemm_variants.h"
@@ -29,6 +27,11 @@
 namespace graft::gemm_variants {
 
 namespace {
+
+// No standard-library templates in this file (std::min, std::vector): an out-of-line copy
+// compiled here with AVX-512 could be the one the linker keeps for the whole program (see
+// gemm_variants.h). File-local helpers have internal linkage and cannot be merged.
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 constexpr int64_t MR = 12;   // rows of C per micro-kernel call (12 broadcasts of A per k)
 constexpr int64_t NR = 32;   // columns of C per micro-kernel call (2 zmm of B per k)
@@ -52,12 +55,12 @@ struct OpB {
 
 // Rows [i0, i0+MR) of op(A), columns [k0, k0+kc) -> Ap[k*MR + i], zero past M.
 void pack_a_panel(const OpA& A, int64_t i0, int64_t k0, int64_t kc, float* Ap) {
-  const int64_t m = std::min(MR, A.M - i0);
+  const int64_t m = min64(MR, A.M - i0);
   if (!A.trans) {
     // k outer, the 12 rows inner: 12 sequential read streams at once (row by row, each short
     // row segment stalled on its own cache misses: this loop was 2/3 of the packing time).
     const float* rows[MR];
-    for (int64_t i = 0; i < MR; ++i) rows[i] = A.a + (i0 + std::min(i, m - 1)) * A.K + k0;
+    for (int64_t i = 0; i < MR; ++i) rows[i] = A.a + (i0 + min64(i, m - 1)) * A.K + k0;
     for (int64_t k = 0; k < kc; ++k)
       for (int64_t i = 0; i < MR; ++i) Ap[k * MR + i] = i < m ? rows[i][k] : 0.0f;
   } else {
@@ -70,7 +73,7 @@ void pack_a_panel(const OpA& A, int64_t i0, int64_t k0, int64_t kc, float* Ap) {
 
 // Rows [k0, k0+kc) of op(B), columns [j0, j0+NR) -> Bp[k*NR + j], zero past N.
 void pack_b_panel(const OpB& B, int64_t k0, int64_t kc, int64_t j0, float* Bp) {
-  const int64_t n = std::min(NR, B.N - j0);
+  const int64_t n = min64(NR, B.N - j0);
   if (!B.trans) {
     const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
     const __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
@@ -137,11 +140,11 @@ void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
     // Few columns (a convolution's late 7x7 or 2x2 images): most of each NR-wide panel would
     // be padding. Compute T = C^T = op(B)^T op(A)^T instead — the long side fills the panels —
     // then C = alpha * T^T + beta * C.
-    std::vector<float> T(static_cast<size_t>(N * M));
-    gemm_avx512(!trans_b, !trans_a, N, M, K, 1.0f, B, A, 0.0f, T.data());
+    float* T = thread_workspace(3, N * M);  // [N, M]; slots 4-5 are used by the call below
+    gemm_avx512(!trans_b, !trans_a, N, M, K, 1.0f, B, A, 0.0f, T);
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
-        const float t = alpha * T[static_cast<size_t>(j * M + i)];
+        const float t = alpha * T[j * M + i];
         C[i * N + j] = beta == 0.0f ? t : t + beta * C[i * N + j];
       }
     return;
@@ -156,7 +159,7 @@ void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
   const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 && 2.0 * M * N * K > 4e6;
 
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
-    const int64_t kc = std::min(KC, K - k0);
+    const int64_t kc = min64(KC, K - k0);
     const float slice_beta = k0 == 0 ? beta : 1.0f;  // later slices add to the partial sums
 #pragma omp parallel if (parallel)
     {
@@ -169,11 +172,11 @@ void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 #pragma omp for collapse(2) schedule(static)
       for (int64_t rb = 0; rb < row_blocks; ++rb)
         for (int64_t jp = 0; jp < b_panels; ++jp) {
-          const int64_t j0 = jp * NR, n = std::min(NR, N - j0);
-          const int64_t ip_end = std::min(a_panels, (rb + 1) * panels_per_block);
+          const int64_t j0 = jp * NR, n = min64(NR, N - j0);
+          const int64_t ip_end = min64(a_panels, (rb + 1) * panels_per_block);
           for (int64_t ip = rb * panels_per_block; ip < ip_end; ++ip) {
             const int64_t i0 = ip * MR;
-            micro_kernel(kc, Ap + ip * MR * kc, Bp + jp * NR * kc, C + i0 * N + j0, N, std::min(MR, M - i0), n,
+            micro_kernel(kc, Ap + ip * MR * kc, Bp + jp * NR * kc, C + i0 * N + j0, N, min64(MR, M - i0), n,
                          alpha, slice_beta);
           }
         }

@@ -14,7 +14,10 @@
 // linker keeps one arbitrary copy of identically named inline functions — it could run AVX2
 // code on a CPU without it. So gemm_avx2.cpp renames Eigen's namespace (#define Eigen ...)
 // before including it: its instantiations have different names and are never merged. The
-// AVX-512 kernel uses no templates shared with other files (its helpers are file-local).
+// AVX-512 kernel uses no templates shared with other files (its helpers are file-local). What
+// remains shared is the standard library's small inline templates (std::min inside Eigen),
+// which are always inlined at -O2 and above (`nm -C` on the two variant libraries: no weak
+// symbols outside graft_eigen_avx2, so nothing there can replace a baseline copy).
 // Each variant: C[M,N] = alpha * op(A) * op(B) + beta * C, row-major, M,N > 0, K >= 0.
 #pragma once
 
