@@ -122,7 +122,14 @@ Options parse_options(int argc, char** argv) {
       std::printf("%s", kUsage);
       std::exit(0);
     }
-    if (i + 1 >= argc && arg != "--pytorch")
+    static const char* const kWithValue[] = {"--models", "--modes", "--batch", "--size", "--configs", "--reps",
+                                             "--warmup", "--threads", "--device", "--features", "--features-model",
+                                             "--features-size", "--features-images", "--features-batch", "--out",
+                                             "--note", "--python", "--script"};
+    const bool known = std::find(std::begin(kWithValue), std::end(kWithValue), arg) != std::end(kWithValue);
+    if (!known && arg != "--pytorch")
+      throw std::invalid_argument("graft bench: unknown option '" + arg + "' (see graft bench --help)");
+    if (known && i + 1 >= argc)
       throw std::invalid_argument("graft bench: " + arg + " needs a value (see graft bench --help)");
     auto value = [&] { return std::string(argv[++i]); };
     if (arg == "--pytorch") o.pytorch = true;
@@ -149,7 +156,6 @@ Options parse_options(int argc, char** argv) {
     else if (arg == "--note") o.note = value();
     else if (arg == "--python") o.python = value();
     else if (arg == "--script") o.script = value();
-    else throw std::invalid_argument("graft bench: unknown option '" + arg + "' (see graft bench --help)");
   }
   if (batches.empty() != sizes.empty())
     throw std::invalid_argument("graft bench: give --batch and --size together (or --configs)");
@@ -453,6 +459,7 @@ int cmd_bench(int argc, char** argv) {
   using namespace graft;
   try {
     const Options o = parse_options(argc, argv);
+    gemm_isa();  // checks $GRAFT_GEMM here, where an error is a message rather than std::terminate
     omp_set_num_threads(o.threads);
     std::vector<Row> rows;
     std::string torch_version = "PyTorch not run";
