@@ -48,6 +48,9 @@
 #endif
 
 namespace graft {
+
+int cmd_bench(const std::vector<std::string>& words);  // declared in tools/commands.h on main
+
 namespace {
 
 struct Config {
@@ -113,11 +116,11 @@ const char* kUsage =
     "                      --features-size, --features-images, --features-batch)\n"
     "  --out FILE.md       write the table (e.g. docs/benchmarks.md); --note TEXT adds a remark\n";
 
-Options parse_options(int argc, char** argv) {
+Options parse_options(const std::vector<std::string>& words) {
   Options o;
   std::vector<int64_t> batches, sizes;
-  for (int i = 2; i < argc; ++i) {
-    const std::string arg = argv[i];
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& arg = words[i];
     if (arg == "--help" || arg == "-h") {
       std::printf("%s", kUsage);
       std::exit(0);
@@ -129,9 +132,9 @@ Options parse_options(int argc, char** argv) {
     const bool known = std::find(std::begin(kWithValue), std::end(kWithValue), arg) != std::end(kWithValue);
     if (!known && arg != "--pytorch")
       throw std::invalid_argument("graft bench: unknown option '" + arg + "' (see graft bench --help)");
-    if (known && i + 1 >= argc)
+    if (known && i + 1 >= words.size())
       throw std::invalid_argument("graft bench: " + arg + " needs a value (see graft bench --help)");
-    auto value = [&] { return std::string(argv[++i]); };
+    auto value = [&] { return words[++i]; };
     if (arg == "--pytorch") o.pytorch = true;
     else if (arg == "--models") o.models = split(value());
     else if (arg == "--modes") o.modes = split(value());
@@ -455,10 +458,10 @@ std::string features_text(const FeatureResult& f, bool with_torch, const Options
 }  // namespace
 }  // namespace graft
 
-int cmd_bench(int argc, char** argv) {
-  using namespace graft;
+// words: the options after `graft bench` (the signature of tools/commands.h on main).
+int graft::cmd_bench(const std::vector<std::string>& words) {
   try {
-    const Options o = parse_options(argc, argv);
+    const Options o = parse_options(words);
     gemm_isa();  // checks $GRAFT_GEMM here, where an error is a message rather than std::terminate
     omp_set_num_threads(o.threads);
     std::vector<Row> rows;

@@ -1,19 +1,26 @@
 // tools/graft_main.cpp — `graft <command> [options]`: dispatch to the subcommands.
+//
+// Each subcommand lives in its own file (tools/cmd_<name>.cpp) as a function of the words after
+// the command name that returns the exit code (the same signature as tools/commands.h on main,
+// where cmd_bench joins the command table).
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <string>
+#include <vector>
 
-int cmd_bench(int argc, char** argv);  // tools/cmd_bench.cpp
+namespace graft {
+int cmd_bench(const std::vector<std::string>& words);  // tools/cmd_bench.cpp
+}
 
 namespace {
 struct Command {
   const char* name;
-  int (*run)(int argc, char** argv);  // receives the full argv; options start at argv[2]
   const char* help;
+  int (*run)(const std::vector<std::string>& words);
 };
 const Command kCommands[] = {
-    {"bench", cmd_bench, "images/s of the models (inference, training, frozen backbone), optionally vs PyTorch"},
+    {"bench", "images/s of the models (inference, training, frozen backbone), optionally vs PyTorch",
+     graft::cmd_bench},
 };
 }  // namespace
 
@@ -24,7 +31,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   for (const Command& c : kCommands)
-    if (!std::strcmp(argv[1], c.name)) return c.run(argc, argv);
+    if (!std::strcmp(argv[1], c.name)) return c.run(std::vector<std::string>(argv + 2, argv + argc));
   std::fprintf(stderr, "graft: unknown command '%s' (see graft --help)\n", argv[1]);
   return 2;
 }
