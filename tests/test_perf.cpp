@@ -11,7 +11,9 @@
 #include <limits>
 #include <vector>
 
+#include "autograd/engine.h"
 #include "layers/conv2d.h"
+#include "layers/pool2d.h"
 #include "tensor/fast_paths.h"
 #include "tensor/gemm.h"
 #include "tensor/gemm_variants.h"
@@ -184,4 +186,38 @@ TEST_CASE("conv2d: the batch-split fast path matches the per-image reference") {
     CHECK_CLOSE("db", fast.gb, ref.gb, 1e-5, 1e-5);
   }
   omp_set_num_threads(saved);
+}
+
+TEST_CASE("max_pool2d: the no-argmax inference path matches the reference") {
+  struct Case {
+    const char* name;
+    Pool2dParams p;
+  };
+  const Case cases[] = {
+      {"3x3 stride 2 pad 1 (ResNet)", {3, 3, 2, 2, 1, 1}},
+      {"2x2 stride 2 (VGG)", {2, 2, 2, 2}},
+      {"3x3 stride 2 ceil_mode", {3, 3, 2, 2, 0, 0, true}},
+  };
+  Tensor x = testing::random_tensor({2, 3, 9, 11}, 41);
+  x.data()[5] = std::numeric_limits<float>::quiet_NaN();  // NaN must win its windows in both paths
+  for (const Case& c : cases) {
+    INFO(c.name);
+    NoGradGuard no_grad;  // the fast path's condition: no backward will run
+    set_fast_paths(false);
+    const Tensor ref = max_pool2d(x, c.p);
+    set_fast_paths(true);
+    const Tensor fast = max_pool2d(x, c.p);
+    const std::vector<float> a = fast.to_vector(), b = ref.to_vector();
+    REQUIRE(a.size() == b.size());
+    int nans = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::isnan(b[i])) {
+        ++nans;
+        CHECK(std::isnan(a[i]));
+      } else {
+        CHECK(a[i] == b[i]);  // a maximum is one of the inputs: exact
+      }
+    }
+    CHECK(nans >= 1);
+  }
 }
