@@ -8,4 +8,5 @@
 
 namespace graft {
 int cmd_demo(const std::vector<std::string>& words);
+int cmd_bench(const std::vector<std::string>& words);   // tools/cmd_bench.cpp
 }  // namespace graft

@@ -11,6 +11,8 @@
 int main(int argc, char** argv) {
   static const std::vector<graft::tools::Command> commands = {
       {"demo", "transfer learning on Fashion-MNIST: frozen backbone vs fine-tuning vs scratch", graft::cmd_demo},
+      {"bench", "images/s of the models (inference, training, frozen backbone), optionally vs PyTorch",
+       graft::cmd_bench},
   };
   return graft::tools::dispatch(argc, argv, commands);
 }

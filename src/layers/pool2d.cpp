@@ -6,11 +6,14 @@
 // scatter. The CUDA path (cuDNN) recomputes the winners from x and y instead.
 #include "layers/pool2d.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include "autograd/engine.h"
+#include "tensor/fast_paths.h"
 
 namespace graft {
 
@@ -69,6 +72,40 @@ int64_t pool_output_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t 
 
 // ---- max pooling --------------------------------------------------------------------------
 
+// Fast path (fast_paths.h) when no gradient is wanted (inference, a frozen backbone): no argmax,
+// and the window max taken in two passes, as a max is separable: first over the window's rows
+// for every column (one vectorizable pass over whole rows), then over the window's columns.
+// Same windows and NaN rule (a NaN anywhere in the window wins) as the loop below, so the same
+// values. x: [N,C,H,W] -> y: [N,C,P,Q]
+inline float nan_max(float v, float best) { return (v > best || std::isnan(v)) ? v : best; }
+
+void max_pool2d_forward_no_argmax(const Tensor& x, Tensor& y, const Pool2dParams& p) {
+  const int64_t NC = y.size(0) * y.size(1), P = y.size(2), Q = y.size(3), H = x.size(2), W = x.size(3);
+  const float* px = x.data();
+  float* py = y.data();
+#pragma omp parallel if (NC * P * Q > 8192)
+  {
+    std::vector<float> row_max(static_cast<size_t>(W));  // max over the window's rows, per column
+#pragma omp for
+    for (int64_t plane = 0; plane < NC; ++plane) {
+      const float* in = px + plane * H * W;
+      float* out = py + plane * P * Q;
+      for (int64_t oh = 0; oh < P; ++oh) {
+        const Window rows = window(oh, 0, H, W, p);  // h0, h1 depend on oh only
+        std::copy(in + rows.h0 * W, in + rows.h0 * W + W, row_max.begin());
+        for (int64_t h = rows.h0 + 1; h < rows.h1; ++h)
+          for (int64_t w = 0; w < W; ++w) row_max[w] = nan_max(in[h * W + w], row_max[w]);
+        for (int64_t ow = 0; ow < Q; ++ow) {
+          const Window cols = window(oh, ow, H, W, p);
+          float best = -std::numeric_limits<float>::infinity();
+          for (int64_t w = cols.w0; w < cols.w1; ++w) best = nan_max(row_max[w], best);
+          out[oh * Q + ow] = best;
+        }
+      }
+    }
+  }
+}
+
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   const Shape ys = pool_output_shape("max_pool2d", x, p);
   const int64_t N = ys[0], C = ys[1], P = ys[2], Q = ys[3], H = x.size(2), W = x.size(3);
@@ -77,6 +114,8 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   Tensor argmax;  // CPU only: [N,C,P,Q] flat index h*W+w of each window's winner in its plane
   if (x.is_cuda()) {
     cuda::max_pool2d_forward(x, y, p);
+  } else if (fast_paths_enabled() && !(grad_enabled() && x.requires_grad())) {
+    max_pool2d_forward_no_argmax(x, y, p);  // no backward will run: skip the argmax
   } else {
     argmax = Tensor::empty(ys, DType::Int64);
     const float* px = x.data();

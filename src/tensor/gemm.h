@@ -3,7 +3,8 @@
 //   C[M,N] = alpha * op(A) * op(B) + beta * C,   op(X) = X or X^T,   all row-major.
 //
 // A is [M,K] (or [K,M] when trans_a), B is [K,N] (or [N,K] when trans_b). The CPU path maps
-// the buffers into Eigen matrices (Eigen blocks, packs and vectorizes, threads with OpenMP);
+// the buffers into Eigen matrices (Eigen blocks, packs and vectorizes, threads with OpenMP;
+// compiled per instruction set and picked at run time, see gemm_variants.h);
 // the CUDA path calls cuBLAS (gemm_cublas.cpp), which is column-major, so it computes
 // C^T = op(B)^T op(A)^T instead.
 #pragma once

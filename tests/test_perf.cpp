@@ -1,0 +1,223 @@
+// tests/test_perf.cpp — every CPU fast path against its reference.
+//
+// GEMM: each instruction-set variant (gemm_variants.h) against a plain triple loop in double,
+// for sizes that are not multiples of the kernel's blocks (MR 12, NR 32, KC 256), all four
+// transposes, several alpha/beta, threaded and inside a parallel region.
+// conv2d: the batch-split fast path (fast_paths.h) against the per-image reference loop, for
+// forward and both gradients, over 3x3 / strided / pointwise / strided 1x1 / dilated shapes.
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "layers/conv2d.h"
+#include "layers/pool2d.h"
+#include "tensor/fast_paths.h"
+#include "tensor/gemm.h"
+#include "tensor/gemm_variants.h"
+#include "testing.h"
+
+using namespace graft;
+
+namespace {
+
+std::vector<float> random_vector(int64_t n, uint64_t seed) {
+  Tensor t = testing::random_tensor({n}, seed);
+  return t.to_vector();
+}
+
+// C = alpha * op(A) op(B) + beta * C0 by the definition, accumulated in double.
+std::vector<float> naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                              const std::vector<float>& A, const std::vector<float>& B, float beta,
+                              const std::vector<float>& C0) {
+  std::vector<float> C(static_cast<size_t>(M * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double a = ta ? A[static_cast<size_t>(k * M + i)] : A[static_cast<size_t>(i * K + k)];
+        const double b = tb ? B[static_cast<size_t>(j * K + k)] : B[static_cast<size_t>(k * N + j)];
+        s += a * b;
+      }
+      const size_t ij = static_cast<size_t>(i * N + j);
+      C[ij] = static_cast<float>(alpha * s + (beta == 0.0f ? 0.0 : beta * static_cast<double>(C0[ij])));
+    }
+  return C;
+}
+
+// Largest |got - want| / (1 + |want|).
+double worst_error(const std::vector<float>& got, const std::vector<float>& want) {
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double e = std::fabs(static_cast<double>(got[i]) - want[i]) / (1.0 + std::fabs(want[i]));
+    if (!(e <= worst)) worst = e;  // NaN counts as the worst
+  }
+  return worst;
+}
+
+// Float32 sums of K <= 600 products of values in [-1, 1], against a double reference: measured
+// worst |error| / (1 + |C|) was 1.2e-5 for every variant, Eigen's baseline included (different
+// summation orders, same size of rounding). 1e-4 leaves an 8x margin; a wrong index, transpose,
+// alpha/beta or a missed K slice gives errors of order 1.
+constexpr double kGemmTolerance = 1e-4;
+
+struct GemmCase {
+  int64_t M, N, K;
+};
+
+void check_variant(GemmIsa isa, const GemmCase& c, bool ta, bool tb, float alpha, float beta) {
+  const std::vector<float> A = random_vector(c.M * c.K, 11), B = random_vector(c.K * c.N, 12);
+  const std::vector<float> C0 = random_vector(c.M * c.N, 13);
+  std::vector<float> C = C0;
+  // beta == 0 must not read C (PyTorch's and BLAS's rule): poison it with NaN.
+  if (beta == 0.0f) C.assign(C.size(), std::numeric_limits<float>::quiet_NaN());
+  gemm_cpu(isa, ta, tb, c.M, c.N, c.K, alpha, A.data(), B.data(), beta, C.data());
+  const std::vector<float> want = naive_gemm(ta, tb, c.M, c.N, c.K, alpha, A, B, beta, C0);
+  INFO(gemm_isa_name(isa) << " M=" << c.M << " N=" << c.N << " K=" << c.K << " trans_a=" << ta << " trans_b=" << tb
+                          << " alpha=" << alpha << " beta=" << beta);
+  CHECK(worst_error(C, want) < kGemmTolerance);
+}
+
+const GemmIsa kAllIsas[] = {GemmIsa::Baseline, GemmIsa::Avx2, GemmIsa::Avx512};
+
+}  // namespace
+
+TEST_CASE("gemm variants: match the definition for odd sizes, transposes, alpha and beta") {
+  // Sizes around the AVX-512 kernel's blocks: 1 (all edge), 12x32 (exactly one tile), 13x33
+  // (one past), 97x70 with K 300 (two K slices, partial row block), 5x129 with K 513 (three
+  // slices, a thin M), 100x4 (few columns: the transposed route), and K = 0 (C = beta * C).
+  const GemmCase cases[] = {{1, 1, 1},     {12, 32, 16},  {13, 33, 7}, {97, 70, 300},
+                            {5, 129, 513}, {100, 4, 260}, {7, 9, 0}};
+  const float alphas_betas[][2] = {{1.0f, 0.0f}, {0.5f, 2.0f}, {-1.5f, 1.0f}};
+  int variants = 0;
+  for (GemmIsa isa : kAllIsas) {
+    if (!gemm_isa_supported(isa)) {
+      MESSAGE("gemm variant " << gemm_isa_name(isa) << " not supported on this CPU/build: skipped");
+      continue;
+    }
+    ++variants;
+    for (const GemmCase& c : cases)
+      for (int t = 0; t < 4; ++t)
+        for (const auto& ab : alphas_betas) check_variant(isa, c, t & 1, t & 2, ab[0], ab[1]);
+  }
+  CHECK(variants >= 1);
+}
+
+TEST_CASE("gemm variants: threaded, and single-threaded inside a parallel region, agree with the baseline") {
+  const int64_t M = 150, N = 200, K = 600;  // 2*M*N*K = 3.6e7 flops: the threaded path
+  const std::vector<float> A = random_vector(M * K, 21), B = random_vector(K * N, 22);
+  const std::vector<float> want = naive_gemm(false, true, M, N, K, 1.0f, A, B, 0.0f, std::vector<float>(M * N));
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(2);
+  for (GemmIsa isa : kAllIsas) {
+    if (!gemm_isa_supported(isa)) continue;
+    INFO("variant " << gemm_isa_name(isa));
+    std::vector<float> C(static_cast<size_t>(M * N));
+    gemm_cpu(isa, false, true, M, N, K, 1.0f, A.data(), B.data(), 0.0f, C.data());
+    CHECK(worst_error(C, want) < kGemmTolerance);  // K = 600: see kGemmTolerance
+    // Two GEMMs at once, one per thread, each into its own C (the conv fast path's pattern).
+    std::vector<float> C2[2] = {std::vector<float>(C.size()), std::vector<float>(C.size())};
+#pragma omp parallel for num_threads(2)
+    for (int t = 0; t < 2; ++t) gemm_cpu(isa, false, true, M, N, K, 1.0f, A.data(), B.data(), 0.0f, C2[t].data());
+    CHECK(worst_error(C2[0], want) < kGemmTolerance);
+    CHECK(worst_error(C2[1], want) < kGemmTolerance);
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("gemm: dispatches to a supported variant, and GRAFT_GEMM names are known") {
+  CHECK(gemm_isa_supported(gemm_isa()));
+  CHECK(std::string(gemm_isa_name(GemmIsa::Avx512)) == "avx512");
+  std::vector<float> C(1);
+  const float a = 3.0f, b = 4.0f;
+  gemm(Device::CPU, false, false, 1, 1, 1, 1.0f, &a, &b, 0.0f, C.data());
+  CHECK(C[0] == 12.0f);
+}
+
+namespace {
+
+struct ConvResult {
+  Tensor y, gx, gw, gb;
+};
+
+ConvResult run_conv(const Shape& xs, const Shape& ws, const Conv2dParams& p, bool fast) {
+  set_fast_paths(fast);
+  Tensor x = testing::random_tensor(xs, 31).set_requires_grad(true);
+  Tensor w = testing::random_tensor(ws, 32).set_requires_grad(true);
+  Tensor b = testing::random_tensor({ws[0]}, 33).set_requires_grad(true);
+  Tensor y = conv2d(x, w, b, p);
+  y.backward(testing::random_tensor(y.shape(), 34));  // a random dy: a misplaced gradient shows
+  set_fast_paths(true);
+  return {y, x.grad(), w.grad(), b.grad()};
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: the batch-split fast path matches the per-image reference") {
+  const int saved = omp_get_max_threads();
+  struct Case {
+    const char* name;
+    Shape x, w;
+    Conv2dParams p;
+  };
+  const Case cases[] = {
+      {"3x3 pad 1", {3, 4, 9, 7}, {5, 4, 3, 3}, {1, 1, 1, 1, 1, 1}},
+      {"3x3 stride 2 pad 1", {3, 3, 10, 11}, {6, 3, 3, 3}, {2, 2, 1, 1, 1, 1}},
+      {"1x1 pointwise (no im2col)", {4, 6, 5, 5}, {7, 6, 1, 1}, {}},
+      {"1x1 stride 2 (ResNet downsample)", {3, 6, 8, 8}, {4, 6, 1, 1}, {2, 2, 0, 0, 1, 1}},
+      {"3x3 dilation 2 pad 2", {2, 2, 9, 9}, {3, 2, 3, 3}, {1, 1, 2, 2, 2, 2}},
+      {"7x7 stride 2 pad 3, one image", {1, 3, 12, 12}, {4, 3, 7, 7}, {2, 2, 3, 3, 1, 1}},
+      {"3x3 pad 1, 24x24 images (one image per group)", {2, 3, 24, 24}, {4, 3, 3, 3}, {1, 1, 1, 1, 1, 1}},
+  };
+  // Two threads: N = 3 leaves one thread two images (a group of two for these small images);
+  // one thread: one group of all images.
+  for (int threads : {2, 1})
+  for (const Case& c : cases) {
+    omp_set_num_threads(threads);
+    INFO(c.name << ", " << threads << " threads");
+    const ConvResult ref = run_conv(c.x, c.w, c.p, false), fast = run_conv(c.x, c.w, c.p, true);
+    // Same products, summed in a different order (per-thread weight-gradient sums, a different
+    // GEMM blocking): float rounding only, ~1e-6 relative for these sums of <= 150 terms.
+    CHECK_CLOSE("y", fast.y, ref.y, 1e-5, 1e-5);
+    CHECK_CLOSE("dx", fast.gx, ref.gx, 1e-5, 1e-5);
+    CHECK_CLOSE("dw", fast.gw, ref.gw, 1e-5, 1e-5);
+    CHECK_CLOSE("db", fast.gb, ref.gb, 1e-5, 1e-5);
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("max_pool2d: the no-argmax inference path matches the reference") {
+  struct Case {
+    const char* name;
+    Pool2dParams p;
+  };
+  const Case cases[] = {
+      {"3x3 stride 2 pad 1 (ResNet)", {3, 3, 2, 2, 1, 1}},
+      {"2x2 stride 2 (VGG)", {2, 2, 2, 2}},
+      {"3x3 stride 2 ceil_mode", {3, 3, 2, 2, 0, 0, true}},
+  };
+  Tensor x = testing::random_tensor({2, 3, 9, 11}, 41);
+  x.data()[5] = std::numeric_limits<float>::quiet_NaN();  // NaN must win its windows in both paths
+  for (const Case& c : cases) {
+    INFO(c.name);
+    NoGradGuard no_grad;  // the fast path's condition: no backward will run
+    set_fast_paths(false);
+    const Tensor ref = max_pool2d(x, c.p);
+    set_fast_paths(true);
+    const Tensor fast = max_pool2d(x, c.p);
+    const std::vector<float> a = fast.to_vector(), b = ref.to_vector();
+    REQUIRE(a.size() == b.size());
+    int nans = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::isnan(b[i])) {
+        ++nans;
+        CHECK(std::isnan(a[i]));
+      } else {
+        CHECK(a[i] == b[i]);  // a maximum is one of the inputs: exact
+      }
+    }
+    CHECK(nans >= 1);
+  }
+}
