@@ -210,11 +210,12 @@ BatchNorm2d::BatchNorm2d(int64_t num_features_, float eps_, float momentum_)
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
   if (is_training()) {
-    // An 8-byte round trip through the host, on any device (the counter is only bookkeeping:
-    // with a fixed momentum it does not enter the math).
-    Tensor host = num_batches_tracked.to(Device::CPU);
-    host.data_ptr<int64_t>()[0] += 1;
-    if (host.impl() != num_batches_tracked.impl()) num_batches_tracked.copy_(host);
+    // Bookkeeping only (with a fixed momentum it does not enter the math). On the GPU a
+    // one-thread kernel, so that a training step never waits for the device.
+    if (num_batches_tracked.is_cuda())
+      cuda::increment_counter(num_batches_tracked.data_ptr<int64_t>());
+    else
+      num_batches_tracked.data_ptr<int64_t>()[0] += 1;
   }
   return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }

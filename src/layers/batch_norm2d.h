@@ -52,6 +52,8 @@ void batch_norm2d_forward_inference(const Tensor& x, const Tensor& w, const Tens
                                     const Tensor& running_var, float eps, Tensor& y);
 void batch_norm2d_backward(const Tensor& x, const Tensor& gy, const Tensor& w, const Tensor& save_mean,
                            const Tensor& save_invstd, float eps, Tensor& gx, Tensor& gw, Tensor& gb);
+// *counter += 1 on the device (num_batches_tracked), queued on graft's stream: no host sync.
+void increment_counter(int64_t* counter);
 }  // namespace cuda
 
 }  // namespace graft
