@@ -248,8 +248,8 @@ void save_model_checkpoint(const std::string& path, const ModelSetup& s, const s
     f.set_attr("class_names", class_names);
     f.set_attr("num_classes", static_cast<double>(class_names.size()));
     f.set_attr("preprocess", eval_transform);
-    f.set_attr("mean", mean);
-    f.set_attr("std", stdv);
+    if (!mean.empty()) f.set_attr("mean", mean);  // an empty list cannot be an HDF5 attribute
+    if (!stdv.empty()) f.set_attr("std", stdv);
     f.set_attr("source", std::string("graft train"));
     f.set_attr("keys", keys);
     f.set_attr("graft_model", s.model_name);
