@@ -41,6 +41,8 @@ class TensorDataset : public Dataset {
 void run_model(Module& model, DataLoader& loader, Device device, const std::function<void(const Batch&, const Tensor&)>& fn);
 
 // All outputs stacked: [N, L] on the CPU, rows in loader order (no shuffle: dataset order).
-Tensor collect_outputs(Module& model, DataLoader& loader, Device device);
+// `indices` (if given) receives the dataset index of each row: images left out by skip_bad
+// have no row.
+Tensor collect_outputs(Module& model, DataLoader& loader, Device device, std::vector<int64_t>* indices = nullptr);
 
 }  // namespace graft
