@@ -123,6 +123,19 @@ TEST_CASE("commands: train a spec CNN, then eval and predict its checkpoint with
     total += std::stod(pred.substr(at + 14));
   CHECK(total == doctest::Approx(1.0).epsilon(1e-6));  // softmax rows, printed with 10 digits
 
+  // Continue from that checkpoint (as --weights) training only the last layer: the conv layer
+  // stays bit for bit, the last Linear ("5": conv relu maxpool flatten dropout linear) moves.
+  REQUIRE(cmd_train({"--train", (dir / "train").string(), "--valid", (dir / "valid").string(), "--model", kSpec,
+                     "--input-size", "3x16x16", "--weights", (dir / "run" / "best.h5").string(), "--freeze",
+                     "all-but-last:1", "--lr", "0.05", "--epochs", "1", "--workers", "0", "--quiet", "--out",
+                     (dir / "last1").string()}) == 0);
+  {
+    H5File before((dir / "run" / "best.h5").string(), H5File::Mode::Read);
+    H5File after((dir / "last1" / "best.h5").string(), H5File::Mode::Read);
+    CHECK(values(after.read("0.weight")) == values(before.read("0.weight")));
+    CHECK(values(after.read("5.weight")) != values(before.read("5.weight")));
+  }
+
   // A BCE model with one output on two classes: trains, evaluates as 2 classes.
   fs::remove_all(dir / "valid" / "green");
   fs::remove_all(dir / "train" / "green");

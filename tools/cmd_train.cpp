@@ -293,6 +293,12 @@ int cmd_train(const std::vector<std::string>& words) {
   if (cache) {
     auto t0 = Clock::now();
     std::printf("frozen backbone, deterministic transform: computing backbone features once ...\n");
+    for (const auto& [name, m] : s.model->named_modules())
+      if (m->type() == "Dropout" && name.rfind(s.replaced, 0) != 0) {
+        std::printf("  note: the frozen part has dropout ('%s'); features are computed in eval mode, so it is off "
+                    "(--no-feature-cache keeps it on)\n", name.c_str());
+        break;
+      }
     std::fflush(stdout);
     train_ds = backbone_features(s, *data.train, train_pipe, workers, a.flag("skip-bad"));
     if (valid_ds) valid_ds = backbone_features(s, *data.valid, eval_pipe, workers, a.flag("skip-bad"));
