@@ -348,3 +348,40 @@ TEST_CASE("commands: ResNet18 frozen backbone: features cached once = backbone r
   for (size_t i = 0; i < 5; ++i) CHECK(std::abs(ours[i] - theirs[i]) < 1e-7);
   fs::remove_all(dir);
 }
+
+TEST_CASE("model_setup: the seeds' heads and freezing give the seeds' parameter counts") {
+  // Seed 000: VGG16, all weights frozen, classifier.6 replaced by
+  // Linear(4096,256)-ReLU-Dropout(0.4)-Linear(256,100)-LogSoftmax: 135,335,076 parameters in
+  // total, 1,074,532 trainable (the tutorial's printout; 4096*256+256 + 256*100+100).
+  tools::ModelOptions o;
+  o.model = "vgg16";
+  o.weights = "none";
+  o.head = "linear(256) relu dropout(0.4) linear(n) logsoftmax";
+  o.freeze = "backbone";
+  tools::ModelSetup vgg = tools::build_model(o, 100);
+  CHECK(vgg.replaced == "classifier.6");
+  CHECK(vgg.model->num_parameters() == 135335076);
+  CHECK(vgg.model->num_parameters(true) == 1074532);
+  // Seed 003: ResNet18 with fc replaced by Linear(512, 5): 11,689,512 - 513,000 (the ImageNet
+  // fc) + 512*5+5 in total, 2,565 trainable.
+  o.model = "resnet18";
+  o.head = "linear(n)";
+  tools::ModelSetup rn = tools::build_model(o, 5);
+  CHECK(rn.replaced == "fc");
+  CHECK(rn.model->num_parameters() == 11689512 - 513000 + 2565);
+  CHECK(rn.model->num_parameters(true) == 2565);
+  CHECK(tools::head_is_last(rn));
+  CHECK(rn.eval_transform == "resize=256,center_crop=224,normalize=imagenet");
+  // Freezing by prefix and all-but-last.
+  o.freeze = "prefix:conv1,bn1,layer1";
+  tools::ModelSetup p = tools::build_model(o, 5);
+  CHECK(p.model->num_parameters(true) == 11689512 - 513000 + 2565 - 9408 - 128 - 147968);  // conv1 3*64*49, bn1 2*64, layer1 4*(64*64*9+128)
+  o.freeze = "banana";
+  CHECK_THROWS_WITH(tools::build_model(o, 5), doctest::Contains("backbone, none, all, all-but-last:N or prefix"));
+  o.freeze = "none";
+  o.head = "";
+  o.replace = "fc";
+  CHECK_THROWS_WITH(tools::build_model(o, 5), doctest::Contains("needs --head"));
+  CHECK(tools::parse_shape("3x32x32") == Shape{3, 32, 32});
+  CHECK_THROWS_WITH(tools::parse_shape("3x32"), doctest::Contains("CxHxW"));
+}
