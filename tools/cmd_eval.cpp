@@ -31,7 +31,9 @@ int cmd_eval(const std::vector<std::string>& words) {
       .add_example("graft eval --checkpoint run/best.h5 labels.csv --images imgs --json test.json", "a CSV, with JSON");
   tools::Args a = p.parse(words);
   if (a.help()) {
-    std::fputs(p.help().c_str(), stdout);
+    const std::string help = p.help();
+    std::fputs(help.c_str(), stdout);
+    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
     return 0;
   }
   auto ds = open_data(a.positional("data")[0], a.get("images"));

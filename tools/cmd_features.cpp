@@ -39,7 +39,9 @@ int cmd_features(const std::vector<std::string>& words) {
       .add_example("graft train --features feats.h5 --head 'linear(n)' --out head-run", "then train a head on them");
   tools::Args a = p.parse(words);
   if (a.help()) {
-    std::fputs(p.help().c_str(), stdout);
+    const std::string help = p.help();
+    std::fputs(help.c_str(), stdout);
+    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
     return 0;
   }
   auto ds = open_data(a.positional("data")[0], a.get("images"));

@@ -239,7 +239,9 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_example("graft train --out run --resume --epochs 20", "continue an interrupted run");
   tools::Args a = p.parse(words);
   if (a.help()) {
-    std::fputs(p.help().c_str(), stdout);
+    const std::string help = p.help();
+    std::fputs(help.c_str(), stdout);
+    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
     return 0;
   }
   const std::string out_dir = a.get("out");
