@@ -48,7 +48,7 @@ int cmd_eval(const std::vector<std::string>& words) {
     s = tools::build_model(tools::model_options(a), ds->num_classes());
     class_names = ds->class_names();
   }
-  const bool features = ds->size() > 0 && ds->get(0).tensor.defined();
+  const bool features = is_features_path(a.positional("data")[0]);
   if (features != (s.model_name == "head"))
     throw std::runtime_error(features ? "'" + a.positional("data")[0] + "' holds features, but the model is a whole '" +
                                             s.model_name + "' network; evaluate it on images"

@@ -117,7 +117,9 @@ Data open_training_data(const tools::Args& a) {
       throw std::runtime_error("the validation/test data has classes different from the training data's (" +
                                std::to_string(other->num_classes()) + " vs " + std::to_string(d.class_names.size()) +
                                "); use folders with the same class subfolders");
-  d.features = d.train->size() > 0 && d.train->get(0).tensor.defined();
+  d.features = a.given("features") || is_features_path(a.get("data")) || is_features_path(a.get("train"));
+  if (d.valid && d.valid->size() == 0) d.valid = nullptr;  // a tiny dataset split to nothing
+  if (d.test && d.test->size() == 0) d.test = nullptr;
   return d;
 }
 

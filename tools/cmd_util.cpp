@@ -10,6 +10,12 @@
 
 namespace graft {
 
+bool is_features_path(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext == ".h5" || ext == ".hdf5";
+}
+
 std::shared_ptr<Dataset> open_data(const std::string& path, const std::string& images_dir) {
   if (!std::filesystem::exists(path))
     throw std::runtime_error("'" + path + "' does not exist: expected an image folder (one subfolder per class), "
