@@ -296,7 +296,7 @@ int cmd_train(const std::vector<std::string>& words) {
   Pipeline loop_train_pipe = train_pipe, loop_eval_pipe = eval_pipe;
   if (cache) {
     auto t0 = Clock::now();
-    std::printf("frozen backbone, deterministic transform: computing backbone features once ...\n");
+    std::printf("only the head trains and the train transform is deterministic: computing the backbone features once ...\n");
     for (const auto& [name, m] : s.model->named_modules())
       if (m->type() == "Dropout" && name.rfind(s.replaced, 0) != 0) {
         std::printf("  note: the frozen part has dropout ('%s'); features are computed in eval mode, so it is off "
