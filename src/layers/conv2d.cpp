@@ -20,9 +20,11 @@
 // with its own reusable column buffer (thread_workspace) and a single-threaded GEMM. One
 // parallel region per call and no barrier inside: Eigen's threaded GEMM synchronizes its
 // threads by spinning between blocks, which wastes most of the time on the small matrices of
-// late layers (7x7 images) and when the cores are shared. Images are handed out dynamically,
-// so a thread that the OS preempts (a busy machine) does not hold the others up. The weight
-// gradient is summed in a per-thread buffer and the buffers are added once at the end.
+// late layers (7x7 images) and when the cores are shared. In forward and backward-input, images
+// are handed out dynamically, so a thread that the OS preempts (a busy machine) does not hold
+// the others up (each output is computed by one thread: the order does not matter). The weight
+// gradient is summed in a per-thread buffer over a fixed range of images, and the buffers are
+// added in thread order at the end, so that results reproduce bit for bit.
 #include "layers/conv2d.h"
 
 #include <omp.h>
@@ -280,14 +282,19 @@ void conv2d_backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& g
   float* pgw = gw.data();
   const int64_t weights = g.K * g.rows();
   const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
-  gw.zero_();
-#pragma omp parallel
+  // Deterministic sum: each thread takes a fixed, contiguous range of image groups
+  // (schedule(static)) and sums them into its own partial; the partials are then added in
+  // thread order. With dynamic scheduling the order of the floating-point additions would
+  // depend on timing, and the same run would not reproduce bit for bit (--resume relies on it).
+  const int threads = omp_get_max_threads();
+  std::vector<float*> partials(threads, nullptr);
+#pragma omp parallel num_threads(threads)
   {
     float* cols = thread_workspace(0, g.rows() * G * PQ);
     float* dy = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
     float* partial = thread_workspace(2, weights);  // this thread's sum over its images
     bool first = true;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
     for (int64_t grp = 0; grp < groups; ++grp) {
       const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
       const float* c = px + n0 * CHW;
@@ -304,11 +311,12 @@ void conv2d_backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& g
       gemm(Device::CPU, false, true, g.K, g.rows(), ld, 1.0f, dyg, c, first ? 0.0f : 1.0f, partial);
       first = false;
     }
-    if (!first) {
-#pragma omp critical(graft_conv2d_weight_sum)
-      for (int64_t i = 0; i < weights; ++i) pgw[i] += partial[i];
-    }
+    if (!first) partials[omp_get_thread_num()] = partial;
   }
+  gw.zero_();
+  for (float* partial : partials)
+    if (partial)
+      for (int64_t i = 0; i < weights; ++i) pgw[i] += partial[i];
 }
 
 void conv2d_forward_cpu(const Tensor& x, const Tensor& w, Tensor& y, const ConvGeometry& g) {
