@@ -8,4 +8,6 @@
 
 namespace graft {
 int cmd_demo(const std::vector<std::string>& words);
+int cmd_split(const std::vector<std::string>& words);
+int cmd_summary(const std::vector<std::string>& words);
 }  // namespace graft

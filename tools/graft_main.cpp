@@ -11,6 +11,8 @@
 int main(int argc, char** argv) {
   static const std::vector<graft::tools::Command> commands = {
       {"demo", "transfer learning on Fashion-MNIST: frozen backbone vs fine-tuning vs scratch", graft::cmd_demo},
+      {"split", "split one ImageFolder into train/valid/test folders by fractions and a seed", graft::cmd_split},
+      {"summary", "the module table of a model: output shapes, parameters, trainable parameters", graft::cmd_summary},
   };
   return graft::tools::dispatch(argc, argv, commands);
 }
