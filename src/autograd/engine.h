@@ -13,6 +13,10 @@
 //
 // After a node's backward has run, its saved tensors are released (PyTorch's default
 // retain_graph=False): memory used by activations is returned as the sweep proceeds.
+//
+// Shapes: a gradient always has the shape of its tensor. backward() checks it for every input
+// of every node ("backward of conv2d: expected shape A, got B"), so a backward function that
+// returns a transposed or mis-sized gradient fails at once, naming the op.
 #pragma once
 
 #include <functional>

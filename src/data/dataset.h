@@ -3,6 +3,10 @@
 // A sample is either an image (decoded lazily in get(), possibly in a loader worker thread)
 // or a ready float tensor (IDX digits, precomputed features). Labels are class indices into
 // class_names(). Implementations must make get() safe to call from several threads at once.
+//
+// Shapes: Sample::image is H x W x C uint8 (HWC, see image.h), turned into a float [C,H,W]
+// tensor by a Pipeline; Sample::tensor is a ready float32 tensor ([F] for features); the label
+// is one int64 class index in [0, num_classes()). The DataLoader stacks samples into [N,...].
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,8 @@
 // U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and draw the bias from the same bound. fan_in is
 // in_features for Linear and C*R*S for Conv2d. So a fresh graft model starts like PyTorch's
 // (same distributions; not the same random stream).
+// Shapes: w is a weight [out, in] (Linear) or [K, C, R, S] (Conv2d), filled in place; b is
+// the matching bias [out] or [K].
 #pragma once
 
 #include "tensor/random.h"

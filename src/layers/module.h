@@ -8,6 +8,10 @@
 //
 // Order matters and follows PyTorch: a module's own parameters, then its own buffers, then its
 // children in registration order, recursively.
+//
+// Shapes: forward(x) takes and returns what each module's header states (e.g. Conv2d
+// [N,C,H,W] -> [N,K,P,Q]); parameters and buffers keep PyTorch's shapes (Linear weight
+// [out,in], Conv2d weight [K,C,R,S], batch norm statistics [C]), which load_state_dict checks.
 #pragma once
 
 #include <memory>

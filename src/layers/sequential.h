@@ -1,5 +1,10 @@
 // src/layers/sequential.h — modules applied one after another, named "0", "1", ... as in
 // nn.Sequential, or with explicit names as nn.Sequential(OrderedDict(...)).
+//
+// Shapes: forward(x) passes x through the children in registration order; the input must fit
+// the first child and the output has the last child's output shape (for example Conv2d ->
+// BatchNorm2d -> ReLU maps [N,C,H,W] to [N,K,P,Q]). The child names become the middle parts of
+// the parameter names: "features.0.weight", "layer1.1.bn2.running_var".
 #pragma once
 
 #include <initializer_list>

@@ -4,6 +4,7 @@
 //   m = b1 * m + (1 - b1) * g;      v = b2 * v + (1 - b2) * g^2;   (amsgrad: vmax = max(vmax, v))
 //   p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // The bias corrections 1 - b^t undo the zero initialization of m and v in the first steps.
+// Shapes: p, its gradient g, m and v (and vmax) have the same shape (any); the update is elementwise.
 // Design note: one fused loop per parameter (CPU here, a CUDA kernel in adam.cu) dispatched on
 // the parameter's device; the step count is kept per parameter, as PyTorch does.
 #pragma once

@@ -6,6 +6,7 @@
 //   d = d + momentum * buf  (nesterov)   or   d = buf   (classic momentum)
 //   p = p - lr * d
 // With momentum 0 there is no buffer and the update is p -= lr * (g + wd * p).
+// Shapes: p, its gradient g and buf have the same shape (any); the update is elementwise.
 // Design note: one fused loop per parameter (CPU here, a CUDA kernel in sgd.cu), dispatched
 // on the parameter's device, so no temporaries are allocated per step.
 #pragma once

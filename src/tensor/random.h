@@ -3,6 +3,8 @@
 // One process-wide default generator (manual_seed sets it, like torch.manual_seed). graft's
 // streams are not bit-identical to PyTorch's: parity tests load weights instead of relying on
 // the same random draws. Filling is done on the CPU and copied to the device.
+// Shapes: uniform_ and normal_ fill a float32 tensor of any shape in place, element by element
+// in row-major order, so the same seed gives the same tensor on every device.
 #pragma once
 
 #include <cstdint>
