@@ -1,0 +1,387 @@
+// tests/test_examples.cpp — the examples/ scripts end to end, at a tiny scale, with the real
+// `graft` program; plus what users get wrong: corrupt images, a killed run resumed, a
+// checkpoint of the wrong architecture.
+//
+// Setup (once): a temporary folder with generated images (3 classes of 32x32 PNGs whose colour
+// and stripes depend on the class, so there is something to learn; a 2-class train/valid
+// folder; a CSV-labelled folder), and random-weight torchvision models converted by
+// tools/convert_torchvision.py (--random-seed 0), as the real weights would be. Each script runs
+// with TINY=1 (32x32 inputs, 2 epochs) and its outputs are checked: files exist, accuracies are
+// fractions, losses finite, top-5 >= top-1, the parameter counts are the hand-computed ones.
+//
+// Needs: GRAFT_BIN (the graft program; tests/meson.build sets it), GRAFT_SOURCE_ROOT (for
+// examples/ and tools/), GRAFT_PYTHON (a python with torch: the tests skip with a message
+// without it). Random weights make accuracies meaningless, so only their ranges are checked.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/image.h"
+#include "tensor/random.h"
+
+namespace fs = std::filesystem;
+using graft::Image;
+
+namespace {
+
+struct Result {
+  int rc = -1;
+  std::string out;  // stdout and stderr together
+};
+
+// Runs a shell command, capturing stdout+stderr.
+Result sh(const std::string& cmd) {
+  Result r;
+  std::FILE* p = popen(("( " + cmd + " ) 2>&1").c_str(), "r");
+  REQUIRE_MESSAGE(p != nullptr, "popen failed for: " << cmd);
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int status = pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A 32x32 image of class c: a class colour, stripes whose direction and period depend on the
+// class, and noise, so classes differ but no two images are equal.
+Image class_image(int c, int i, int size = 32) {
+  static const uint8_t colors[4][3] = {{200, 40, 40}, {40, 180, 60}, {50, 60, 210}, {200, 200, 40}};
+  graft::Generator gen(static_cast<uint64_t>(1000 * c + i));
+  std::uniform_int_distribution<int> noise(-25, 25);
+  Image img(size, size, 3);
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x) {
+      const bool stripe = ((c % 2 ? x : y) / (2 + c)) % 2 == 0;
+      for (int k = 0; k < 3; ++k) {
+        int v = colors[c % 4][k] / (stripe ? 1 : 2) + noise(gen.engine());
+        img.at(y, x, k) = static_cast<uint8_t>(std::clamp(v, 0, 255));
+      }
+    }
+  return img;
+}
+
+void make_image_folder(const fs::path& root, const std::vector<std::string>& classes, int per_class, int first = 0) {
+  for (size_t c = 0; c < classes.size(); ++c) {
+    fs::create_directories(root / classes[c]);
+    for (int i = 0; i < per_class; ++i)
+      graft::save_png(class_image(static_cast<int>(c), first + i), (root / classes[c] / (std::to_string(i) + ".png")).string());
+  }
+}
+
+// Rows of a metrics.csv (epoch,train_loss,train_acc,valid_loss,valid_acc,lr,seconds) as numbers.
+std::vector<std::vector<double>> metrics_rows(const std::string& path) {
+  std::vector<std::vector<double>> rows;
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    std::vector<double> row;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) row.push_back(cell.empty() ? std::nan("") : std::atof(cell.c_str()));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// Every epoch: finite positive losses, accuracies in [0,1] (NaN allowed where no validation).
+void check_metrics(const std::string& path, size_t min_rows = 1) {
+  INFO("metrics file " << path);
+  REQUIRE(fs::exists(path));
+  auto rows = metrics_rows(path);
+  REQUIRE(rows.size() >= min_rows);
+  for (auto& r : rows) {
+    REQUIRE(r.size() >= 5);
+    CHECK(std::isfinite(r[1]));
+    CHECK(r[1] >= 0);
+    CHECK(r[2] >= 0);
+    CHECK(r[2] <= 1);
+    if (!std::isnan(r[4])) {
+      CHECK(r[4] >= 0);
+      CHECK(r[4] <= 1);
+    }
+  }
+}
+
+// The first number after "key": in a JSON text (NaN if absent).
+double json_number(const std::string& json, const std::string& key) {
+  std::smatch m;
+  if (std::regex_search(json, m, std::regex("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)"))) return std::atof(m[1].str().c_str());
+  return std::nan("");
+}
+
+// The shared fixture: data, weights, paths. Built once for all test cases.
+struct World {
+  bool ok = false;
+  std::string skip_reason;
+  std::string graft, root, python;
+  fs::path dir;  // temporary folder with data/, weights/, runs/
+
+  static World& get() {
+    static World w;
+    return w;
+  }
+  std::string env(const std::string& data, const std::string& out) const {
+    return "TINY=1 OMP_NUM_THREADS=2 GRAFT=" + quote(graft) + " WEIGHTS=" + quote((dir / "weights").string()) +
+           " DATA=" + quote(data) + " OUT=" + quote(out);
+  }
+  Result script(const std::string& name, const std::string& data) const {
+    const std::string out = (dir / "runs" / name).string();
+    return sh(env(data, out) + " bash " + quote(root + "/examples/" + name + ".sh"));
+  }
+  std::string g() const { return "OMP_NUM_THREADS=2 GRAFT_WEIGHTS=" + quote((dir / "weights").string()) + " " + quote(graft); }
+  bool convert(const std::string& arch) const {
+    const fs::path out = dir / "weights" / (arch + ".h5");
+    if (fs::exists(out)) return true;
+    Result r = sh(quote(python) + " " + quote(root + "/tools/convert_torchvision.py") + " --arch " + arch +
+                  " --random-seed 0 --out " + quote(out.string()));
+    if (r.rc != 0) MESSAGE("convert_torchvision.py --arch " << arch << " failed:\n" << r.out);
+    return r.rc == 0;
+  }
+
+ private:
+  World() {
+    const char* bin = std::getenv("GRAFT_BIN");
+    const char* src = std::getenv("GRAFT_SOURCE_ROOT");
+    const char* py = std::getenv("GRAFT_PYTHON");
+    if (!bin || !src) {
+      skip_reason = "GRAFT_BIN / GRAFT_SOURCE_ROOT not set (meson test sets them)";
+      return;
+    }
+    graft = bin;
+    root = src;
+    python = py ? py : "/usr/bin/python3";
+    if (sh(quote(python) + " -c 'import torch, torchvision, h5py'").rc != 0) {
+      skip_reason = python + " cannot import torch, torchvision and h5py (Debian: python3-torch python3-torchvision "
+                             "python3-h5py): no weights to convert";
+      return;
+    }
+    dir = fs::temp_directory_path() / ("graft_examples_" + std::to_string(getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "weights");
+    make_image_folder(dir / "data" / "shapes", {"disc", "square", "stripe"}, 8);
+    make_image_folder(dir / "data" / "pair" / "train", {"cat", "dog"}, 8);
+    make_image_folder(dir / "data" / "pair" / "valid", {"cat", "dog"}, 4, 100);
+    // CSV-labelled images: image_names,emergency_or_not (the seed's columns), 0/1 labels.
+    fs::create_directories(dir / "data" / "csv" / "images");
+    std::ofstream csv(dir / "data" / "csv" / "train.csv");
+    csv << "image_names,emergency_or_not\n";
+    for (int i = 0; i < 16; ++i) {
+      const std::string name = std::to_string(i) + ".png";
+      graft::save_png(class_image(i % 2, i), (dir / "data" / "csv" / "images" / name).string());
+      csv << name << "," << i % 2 << "\n";
+    }
+    csv.close();
+    ok = true;
+  }
+  ~World() {
+    if (!dir.empty() && !std::getenv("GRAFT_KEEP_TMP")) fs::remove_all(dir);
+  }
+};
+
+#define REQUIRE_WORLD(w)                           \
+  World& w = World::get();                         \
+  if (!w.ok) {                                     \
+    MESSAGE("skipped: " << w.skip_reason);         \
+    return;                                        \
+  }
+
+#define REQUIRE_RUN(r)                                                  \
+  do {                                                                  \
+    INFO("output:\n" << (r).out);                                       \
+    REQUIRE((r).rc == 0);                                               \
+  } while (0)
+
+}  // namespace
+
+TEST_CASE("examples: 000 VGG16 feature extraction, early stopping, top-5, single-image predictions") {
+  REQUIRE_WORLD(w);
+  REQUIRE(w.convert("vgg16"));
+  Result r = w.script("000_vgg16_feature_extraction", (w.dir / "data" / "shapes").string());
+  REQUIRE_RUN(r);
+  INFO(r.out);
+  // n = 3: 134,260,544 frozen (VGG16 without classifier.6) + 4096*256+256 + 256*3+3 trainable.
+  CHECK(r.out.find("135,310,147 parameters, 1,049,603 trainable") != std::string::npos);
+  const fs::path out = w.dir / "runs" / "000_vgg16_feature_extraction";
+  CHECK(fs::exists(out / "run" / "best.h5"));
+  CHECK(fs::exists(out / "run" / "report.html"));
+  check_metrics((out / "run" / "metrics.csv").string());
+  const std::string json = read_text((out / "test.json").string());
+  const double top1 = json_number(json, "top1"), top5 = json_number(json, "top5");
+  CHECK(top1 >= 0);
+  CHECK(top1 <= 1);
+  CHECK(top5 == doctest::Approx(1.0));  // 3 classes: the true class is always among the top 5
+  CHECK(std::isfinite(json_number(json, "mean_cross_entropy")));
+  // Two predicted images, each with its class names and probabilities.
+  CHECK(std::regex_search(r.out, std::regex("(disc|square|stripe)[^\\n]*[0-9.]+%")));
+}
+
+TEST_CASE("examples: 001 CSV labels, small CNN baseline vs VGG16 features + new last layer") {
+  REQUIRE_WORLD(w);
+  REQUIRE(w.convert("vgg16"));
+  Result r = w.script("001_csv_cnn_vs_vgg16_features", (w.dir / "data" / "csv").string());
+  REQUIRE_RUN(r);
+  INFO(r.out);
+  const fs::path out = w.dir / "runs" / "001_csv_cnn_vs_vgg16_features";
+  CHECK(fs::exists(out / "vgg16_features.h5"));
+  check_metrics((out / "cnn" / "metrics.csv").string());
+  check_metrics((out / "vgg16" / "metrics.csv").string());
+  CHECK(std::regex_search(r.out, std::regex("small CNN from scratch +[0-9.]+% +[0-9.]+%")));
+  CHECK(std::regex_search(r.out, std::regex("VGG16 features \\+ linear +[0-9.]+% +[0-9.]+%")));
+}
+
+TEST_CASE("examples: 002 DenseNet121 frozen, early stopping, checkpoint reloaded for the test set") {
+  REQUIRE_WORLD(w);
+  REQUIRE(w.convert("densenet121"));
+  Result r = w.script("002_densenet121_checkpoint", (w.dir / "data" / "shapes").string());
+  REQUIRE_RUN(r);
+  const fs::path out = w.dir / "runs" / "002_densenet121_checkpoint";
+  check_metrics((out / "run" / "metrics.csv").string());
+  const std::string json = read_text((out / "test.json").string());
+  INFO(json);
+  CHECK(json_number(json, "top1") >= 0);
+  CHECK(json_number(json, "top1") <= 1);
+  // 70/20/10 of 8 images per class: floor(0.1 * 24) = 2 test images, plus the remainder rule
+  // of split.h (the remainder goes to the first parts), so the test part has exactly 2.
+  CHECK(json_number(json, "count") == 2);
+}
+
+TEST_CASE("examples: 003 ResNet18, RandomResizedCrop + flip, SGD momentum, curves and prediction grid") {
+  REQUIRE_WORLD(w);
+  REQUIRE(w.convert("resnet18"));
+  Result r = w.script("003_resnet18_sgd_curves", (w.dir / "data" / "shapes").string());
+  REQUIRE_RUN(r);
+  const fs::path out = w.dir / "runs" / "003_resnet18_sgd_curves";
+  check_metrics((out / "metrics.csv").string(), 2);
+  const std::string html = read_text((out / "report.html").string());
+  CHECK(html.find("<svg") != std::string::npos);                    // the curves
+  CHECK(html.find("data:image/png;base64,") != std::string::npos);  // the grid
+  CHECK(html.find("--momentum") != std::string::npos);              // the command line
+}
+
+TEST_CASE("examples: 004 BCE CNN, DenseNet121 out of the box, features exported, fine-tuning, last layers") {
+  REQUIRE_WORLD(w);
+  REQUIRE(w.convert("densenet121"));
+  Result r = w.script("004_densenet121_flavours", (w.dir / "data" / "pair").string());
+  REQUIRE_RUN(r);
+  INFO(r.out);
+  const fs::path out = w.dir / "runs" / "004_densenet121_flavours";
+  for (const char* m : {"cnn", "extractor", "finetune", "last_layers"}) check_metrics((out / m / "metrics.csv").string());
+  CHECK(fs::exists(out / "densenet121_features.h5"));
+  // Out of the box: ImageNet class names from the weights file (e.g. "tench"), five of them.
+  std::smatch m;
+  CHECK(std::regex_search(r.out, m, std::regex("tench|goldfish|great white shark|[a-z]+[^\\n]*[0-9.]+%")));
+  CHECK(std::regex_search(r.out, std::regex("finetune +[0-9.]+%")));
+}
+
+TEST_CASE("graft train: a truncated JPEG is reported by file name") {
+  REQUIRE_WORLD(w);
+  const fs::path data = w.dir / "data" / "corrupt";
+  make_image_folder(data, {"a", "b"}, 3);
+  graft::save_jpeg(class_image(0, 99), (data / "a" / "broken.jpg").string());
+  const auto size = fs::file_size(data / "a" / "broken.jpg");
+  fs::resize_file(data / "a" / "broken.jpg", size / 3);  // cut inside the entropy-coded data
+  Result r = sh(w.g() + " train --data " + quote(data.string()) +
+                " --split 1 --model 'spec:conv(4,3) relu flatten linear(n)' --input-size 3x32x32 --epochs 1 "
+                "--eval-transform resize=32x32 --train-transform resize=32x32 --quiet --out " +
+                quote((w.dir / "runs" / "corrupt").string()));
+  INFO(r.out);
+  CHECK(r.rc == 1);
+  CHECK(r.out.find("broken.jpg") != std::string::npos);
+}
+
+TEST_CASE("graft train --resume: a run killed with SIGKILL finishes where it stopped") {
+  REQUIRE_WORLD(w);
+  const std::string data = (w.dir / "data" / "shapes").string();
+  const std::string common = " train --data " + quote(data) +
+                             " --split 0.75,0.25 --model 'spec:conv(8,3) relu maxpool(2) flatten linear(n)' "
+                             "--input-size 3x32x32 --train-transform hflip --eval-transform resize=32x32 "
+                             "--epochs 40 --batch-size 4 --seed 3 --quiet --out ";
+  const fs::path killed = w.dir / "runs" / "killed", whole = w.dir / "runs" / "whole";
+  // Start in the background; kill -9 as soon as two epochs are on disk (no chance to clean up).
+  Result start = sh(w.g() + common + quote(killed.string()) + " > /dev/null 2>&1 & echo $!");
+  const pid_t pid = static_cast<pid_t>(std::atol(start.out.c_str()));
+  REQUIRE(pid > 0);
+  bool killed_midway = false;
+  for (int i = 0; i < 3000; ++i) {  // at most 60 s
+    if (metrics_rows((killed / "metrics.csv").string()).size() >= 2) {
+      killed_midway = kill(pid, SIGKILL) == 0;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);  // not our child (the shell's): reaped by init; harmless if it fails
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const size_t done = metrics_rows((killed / "metrics.csv").string()).size();
+  if (!killed_midway || done >= 40) {
+    MESSAGE("the run finished before it could be killed; the resume check is not meaningful this time");
+    return;
+  }
+  Result resumed = sh(w.g() + common + quote(killed.string()) + " --resume");
+  INFO(resumed.out);
+  REQUIRE(resumed.rc == 0);
+  auto rows = metrics_rows((killed / "metrics.csv").string());
+  REQUIRE(rows.size() == 40);
+  for (size_t i = 0; i < rows.size(); ++i) CHECK(rows[i][0] == static_cast<double>(i + 1));  // no epoch twice
+  // The same run without the interruption: resuming restores model, optimizer, epoch and RNG,
+  // so the last epoch's losses agree. Tolerance: float32 sums over a few batches, 1e-4 relative
+  // (the same code on the same data; any state not restored moves them by far more).
+  Result uninterrupted = sh(w.g() + common + quote(whole.string()));
+  REQUIRE(uninterrupted.rc == 0);
+  auto ref = metrics_rows((whole / "metrics.csv").string());
+  REQUIRE(ref.size() == 40);
+  CHECK(rows.back()[1] == doctest::Approx(ref.back()[1]).epsilon(1e-4));
+  CHECK(rows.back()[3] == doctest::Approx(ref.back()[3]).epsilon(1e-4));
+}
+
+TEST_CASE("graft: weights of the wrong architecture are refused, naming both") {
+  REQUIRE_WORLD(w);
+  REQUIRE(w.convert("resnet18"));
+  const std::string img = (w.dir / "data" / "shapes" / "disc" / "0.png").string();
+  Result r = sh(w.g() + " predict --model densenet121 --weights " + quote((w.dir / "weights" / "resnet18.h5").string()) +
+                " " + quote(img));
+  INFO(r.out);
+  CHECK(r.rc == 1);
+  CHECK(r.out.find("resnet18") != std::string::npos);
+  CHECK(r.out.find("densenet121") != std::string::npos);
+  // A checkpoint trained as a spec model, evaluated as if it were ResNet18's weights.
+  Result t = sh(w.g() + " train --data " + quote((w.dir / "data" / "shapes").string()) +
+                " --split 0.75,0.25 --model 'spec:conv(4,3) relu flatten linear(n)' --input-size 3x32x32 --epochs 1 "
+                "--eval-transform resize=32x32 --train-transform resize=32x32 --quiet --out " +
+                quote((w.dir / "runs" / "spec").string()));
+  REQUIRE_RUN(t);
+  Result e = sh(w.g() + " train --data " + quote((w.dir / "data" / "shapes").string()) +
+                " --model resnet18 --weights " + quote((w.dir / "runs" / "spec" / "best.h5").string()) +
+                " --epochs 1 --eval-transform resize=32x32 --train-transform resize=32x32 --quiet --out " +
+                quote((w.dir / "runs" / "wrong").string()));
+  INFO(e.out);
+  CHECK(e.rc == 1);
+  CHECK(e.out.find("best.h5") != std::string::npos);
+}
