@@ -10,6 +10,10 @@
 
 int main(int argc, char** argv) {
   static const std::vector<graft::tools::Command> commands = {
+      {"train", "train an image classifier (pretrained backbone + new head, fine-tuning, or from scratch)", graft::cmd_train},
+      {"eval", "accuracy (top-1, top-k, per class), confusion matrix and cross-entropy of a model on data", graft::cmd_eval},
+      {"predict", "the top-k classes of images with their probabilities", graft::cmd_predict},
+      {"features", "write a backbone's features of every image to HDF5 (for train --features)", graft::cmd_features},
       {"demo", "transfer learning on Fashion-MNIST: frozen backbone vs fine-tuning vs scratch", graft::cmd_demo},
       {"split", "split one ImageFolder into train/valid/test folders by fractions and a seed", graft::cmd_split},
       {"summary", "the module table of a model: output shapes, parameters, trainable parameters", graft::cmd_summary},

@@ -1,0 +1,80 @@
+// tools/cmd_eval.cpp — `graft eval`: top-1 / top-k accuracy, accuracy per class, the confusion
+// matrix and the mean cross-entropy per image of a model on a folder, CSV or features file
+// (tools/lib/metrics.h has the definitions). Printed as a table; --json FILE writes the same.
+// The model comes from a checkpoint of `graft train` (which records the model, head, class
+// names and transform) or from --model/--weights/--head.
+#include <cstdio>
+
+#include "args.h"
+#include "cmd_util.h"
+#include "commands.h"
+#include "metrics.h"
+#include "model_setup.h"
+#include "report.h"
+
+namespace graft {
+
+int cmd_eval(const std::vector<std::string>& words) {
+  tools::ArgParser p("graft eval", "Evaluate a classifier: top-1/top-k accuracy, accuracy per class, confusion matrix,\n"
+                                   "mean cross-entropy per image.");
+  p.add_positional("data", "ImageFolder, CSV file (with --images), IDX folder, or features .h5 (for a head checkpoint)");
+  p.add_string("checkpoint", "", "best.h5 written by graft train (knows its model, head, classes and transform)")
+      .add_string("images", "", "folder the CSV's file names are relative to (default: the CSV's folder)")
+      .add_string("transform", "", "evaluation transform (default: the checkpoint's / the weights' preprocess)")
+      .add_int("top-k", 5, "k of the top-k accuracy")
+      .add_string("json", "", "also write the results to this JSON file")
+      .add_int("batch-size", 32, "images per batch")
+      .add_int("workers", 2, "data loading threads");
+  tools::add_model_options(p, "", false);
+  p.add_example("graft eval --checkpoint run/best.h5 photos/test", "evaluate a trained model on a test folder")
+      .add_example("graft eval --checkpoint run/best.h5 labels.csv --images imgs --json test.json", "a CSV, with JSON");
+  tools::Args a = p.parse(words);
+  if (a.help()) {
+    std::fputs(p.help().c_str(), stdout);
+    return 0;
+  }
+  auto ds = open_data(a.positional("data")[0], a.get("images"));
+  tools::ModelSetup s;
+  std::vector<std::string> class_names;
+  if (a.given("checkpoint")) {
+    s = tools::load_model_checkpoint(a.get("checkpoint"), a.get("device"), nullptr, a.get("model"));
+    class_names = s.weights_class_names;
+  } else {
+    if (!a.given("model"))
+      throw tools::ArgError("graft eval: give --checkpoint FILE (from graft train) or --model with --weights");
+    s = tools::build_model(tools::model_options(a), ds->num_classes());
+    class_names = ds->class_names();
+  }
+  const bool features = ds->size() > 0 && ds->get(0).tensor.defined();
+  if (features != (s.model_name == "head"))
+    throw std::runtime_error(features ? "'" + a.positional("data")[0] + "' holds features, but the model is a whole '" +
+                                            s.model_name + "' network; evaluate it on images"
+                                      : "the checkpoint is a head trained on features; evaluate it on a features file "
+                                        "from `graft features`");
+  if (ds->num_classes() != static_cast<int64_t>(class_names.size()))
+    throw std::runtime_error("the data has " + std::to_string(ds->num_classes()) + " classes but the model was trained on " +
+                             std::to_string(class_names.size()) + "; evaluate on data with the same classes");
+  if (ds->class_names() != class_names)
+    std::fprintf(stderr, "graft eval: warning: the data's class names differ from the model's; labels are matched by index\n");
+  Pipeline pipe = features ? Pipeline() : Pipeline::parse(a.given("transform") ? a.get("transform") : s.eval_transform);
+  LoaderOptions lo;
+  lo.batch_size = a.get_int("batch-size");
+  lo.num_workers = static_cast<int>(a.get_int("workers"));
+  DataLoader loader(ds, pipe, lo);
+  tools::EvalAccumulator acc(a.get_int("top-k"));
+  run_model(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) {
+    if (out.dim() != 2 || (out.size(1) != static_cast<int64_t>(class_names.size()) && out.size(1) != 1))
+      throw std::runtime_error("the model outputs " + shape_str(out.shape()) + " per batch but there are " +
+                               std::to_string(class_names.size()) + " classes");
+    acc.add(out, b.labels);
+  });
+  tools::EvalResult r = acc.result();
+  std::fputs(tools::format_eval_table(r, class_names).c_str(), stdout);
+  if (a.given("json")) {
+    tools::write_file_atomic(a.get("json"), tools::eval_json(r, class_names) + "\n");
+    std::printf("wrote %s\n", a.get("json").c_str());
+  }
+  return 0;
+}
+
+}  // namespace graft

@@ -1,0 +1,110 @@
+// tools/cmd_predict.cpp — `graft predict`: the top-k classes of one or many images, with their
+// probabilities (softmax of the outputs; for a one-output BCE model, sigmoid: metrics.h
+// topk_probabilities). With no --checkpoint and no --weights the pretrained weights of --model
+// (default densenet121, weights/densenet121.h5) are used with their ImageNet class names
+// (the file's class_names attribute, or weights/imagenet_classes.txt when the file only
+// numbers them), so `graft predict cat.jpg` works out of the box.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "args.h"
+#include "autograd/engine.h"
+#include "commands.h"
+#include "data/pipeline.h"
+#include "metrics.h"
+#include "model_setup.h"
+#include "report.h"
+
+namespace graft {
+namespace {
+
+// "0".."n-1" (a file that only numbers its classes).
+bool numbered(const std::vector<std::string>& names) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] != std::to_string(i)) return false;
+  return true;
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (!l.empty()) lines.push_back(l);
+  }
+  return lines;
+}
+
+}  // namespace
+
+int cmd_predict(const std::vector<std::string>& words) {
+  tools::ArgParser p("graft predict", "The top-k classes of images, with their probabilities.");
+  p.add_positional("images", "image files", true, true);
+  p.add_string("checkpoint", "", "best.h5 written by graft train (knows its model, head, classes and transform)")
+      .add_string("transform", "", "transform (default: the checkpoint's / the weights' preprocess)")
+      .add_string("classes", "", "text file of class names, one per line (default: from the weights file, or "
+                                 "weights/imagenet_classes.txt for 1000 ImageNet classes)")
+      .add_int("top-k", 5, "how many classes to show per image")
+      .add_string("json", "", "also write the predictions to this JSON file");
+  tools::add_model_options(p, "densenet121", false);
+  p.add_example("graft predict cat.jpg", "DenseNet121 with the ImageNet weights in weights/: top-5 ImageNet classes")
+      .add_example("graft predict --checkpoint run/best.h5 a.jpg b.jpg --top-k 3", "a trained model, several images");
+  tools::Args a = p.parse(words);
+  if (a.help()) {
+    std::fputs(p.help().c_str(), stdout);
+    return 0;
+  }
+  tools::ModelSetup s;
+  std::vector<std::string> names;
+  if (a.given("checkpoint")) {
+    s = tools::load_model_checkpoint(a.get("checkpoint"), a.get("device"), nullptr, a.given("model") ? a.get("model") : "");
+    if (s.model_name == "head") throw std::runtime_error("the checkpoint is a head trained on features; it cannot read images");
+  } else {
+    tools::ModelOptions o = tools::model_options(a);
+    if (o.weights.empty() && o.model.rfind("spec:", 0) != 0) o.pretrained = true;
+    s = tools::build_model(o, -1);
+  }
+  names = s.weights_class_names;
+  if (a.given("classes")) {
+    names = read_lines(a.get("classes"));
+  } else if (names.empty() || numbered(names)) {
+    const char* env = std::getenv("GRAFT_WEIGHTS");
+    const std::string file = std::string(env && *env ? env : "weights") + "/imagenet_classes.txt";
+    if (std::filesystem::exists(file)) {
+      auto imagenet = read_lines(file);
+      if (imagenet.size() == names.size() || (names.empty() && s.head_spec.empty())) names = imagenet;
+    }
+  }
+  Pipeline pipe = Pipeline::parse(a.given("transform") ? a.get("transform") : s.eval_transform);
+  const int64_t k = a.get_int("top-k");
+  tools::JsonWriter j;
+  j.begin_array();
+  NoGradGuard no_grad;
+  s.model->eval();
+  Generator gen(0);  // eval transforms draw nothing
+  for (const std::string& file : a.positional("images")) {
+    Tensor x = pipe(load_image(file), gen);
+    Shape shape = x.shape();
+    shape.insert(shape.begin(), 1);
+    x = x.view(shape);
+    Tensor out = (*s.model)(x.to(s.device)).to(Device::CPU);
+    const int64_t L = out.size(1);
+    if (!names.empty() && L != 1 && static_cast<int64_t>(names.size()) != L)
+      throw std::runtime_error("the model has " + std::to_string(L) + " outputs but " + std::to_string(names.size()) +
+                               " class names were found; pass --classes FILE with one name per line");
+    std::printf("%s\n", file.c_str());
+    j.begin_object().key("file").value(file).key("top").begin_array();
+    for (auto [cls, prob] : tools::topk_probabilities(out.data(), L, k)) {
+      const std::string name = cls < static_cast<int64_t>(names.size()) ? names[cls] : std::to_string(cls);
+      std::printf("  %6.2f%%  %s\n", 100 * prob, name.c_str());
+      j.begin_object().key("class").value(name).key("index").value(cls).key("probability").value(prob).end_object();
+    }
+    j.end_array().end_object();
+  }
+  j.end_array();
+  if (a.given("json")) tools::write_file_atomic(a.get("json"), j.str() + "\n");
+  return 0;
+}
+
+}  // namespace graft

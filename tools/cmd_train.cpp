@@ -1,0 +1,497 @@
+// tools/cmd_train.cpp — `graft train`: train an image classifier on a folder, a CSV, Fashion-MNIST
+// IDX files or a features file, and leave behind best.h5, last.h5, metrics.csv and report.html.
+//
+// One epoch:  model.train() (frozen batch norm stays in eval: eval_frozen_batchnorm)
+//             for each shuffled batch: out = model(x); loss = L(out, y); backward; step
+//             then, with a validation set: mean cross-entropy and top-1 in eval mode;
+//             early stopping on that loss (best.h5 saved on every improvement), last.h5 always.
+// Modes, all from the same options:
+//   feature extraction  --freeze backbone: no graph is recorded through the frozen part (its
+//                       parameters need no gradient), and when the train transform has no random
+//                       step the backbone's outputs are computed ONCE (model with the head
+//                       replaced by Identity, eval mode) and the head trains on those rows.
+//   fine-tuning         --freeze none --backbone-lr 1e-4: two parameter groups.
+//   last N layers       --freeze all-but-last:N.        From scratch: --weights none.
+// Resuming (--resume): last.h5 holds the model, the optimizer state, the epoch, the best score
+// and the default generator's state (dropout); the loader's order and augmentation are
+// functions of (seed, epoch), so epochs after a resume draw exactly what they would have.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <sstream>
+
+#include "args.h"
+#include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "checkpoint.h"
+#include "cmd_util.h"
+#include "commands.h"
+#include "data/datasets.h"
+#include "data/split.h"
+#include "layers/basic.h"
+#include "layers/loss.h"
+#include "layers/sequential.h"
+#include "metrics.h"
+#include "model_setup.h"
+#include "models/classifier.h"
+#include "models/models.h"
+#include "optim/adam.h"
+#include "optim/scheduler.h"
+#include "optim/sgd.h"
+#include "progress.h"
+#include "report.h"
+#include "spec.h"
+
+namespace graft {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::vector<double> parse_fractions(const std::string& text) {
+  std::vector<double> f;
+  std::stringstream ss(text);
+  std::string part;
+  double sum = 0;
+  while (std::getline(ss, part, ',')) {
+    try {
+      f.push_back(std::stod(part));
+    } catch (const std::exception&) {
+      throw tools::ArgError("graft train: --split expects fractions like 0.7,0.2,0.1, got '" + text + "'");
+    }
+    sum += f.back();
+  }
+  if (f.empty() || f.size() > 3 || std::abs(sum - 1) > 1e-6)
+    throw tools::ArgError("graft train: --split expects 1 to 3 fractions (train,valid,test) that sum to 1, got '" + text +
+                          "'");
+  return f;
+}
+
+struct Data {
+  std::shared_ptr<const Dataset> train, valid, test;
+  std::vector<std::string> class_names;
+  bool features = false;
+};
+
+Data open_training_data(const tools::Args& a) {
+  Data d;
+  const std::string images = a.get("images");
+  auto split = [&](std::shared_ptr<Dataset> all) {
+    std::vector<double> fr = parse_fractions(a.get("split"));
+    if (fr.size() == 1) {
+      d.train = all;
+      return;
+    }
+    auto parts = random_split(all, fr, static_cast<uint64_t>(a.get_int("seed")), a.flag("stratified"));
+    d.train = parts[0];
+    d.valid = parts[1];
+    if (parts.size() > 2) d.test = parts[2];
+  };
+  int sources = a.given("data") + a.given("csv") + a.given("features") + a.given("train");
+  if (sources != 1)
+    throw tools::ArgError("graft train: give exactly one of --data DIR, --csv FILE, --features FILE or --train DIR "
+                          "(with --valid DIR [--test DIR])");
+  if (a.given("train")) {
+    d.train = open_data(a.get("train"), images);
+    if (a.given("valid")) d.valid = open_data(a.get("valid"), images);
+    if (a.given("test")) d.test = open_data(a.get("test"), images);
+  } else {
+    const std::string path = a.given("data") ? a.get("data") : a.given("csv") ? a.get("csv") : a.get("features");
+    auto all = open_data(path, images);
+    if (a.given("valid")) {
+      d.train = all;
+      d.valid = open_data(a.get("valid"), images);
+      if (a.given("test")) d.test = open_data(a.get("test"), images);
+    } else {
+      split(all);
+    }
+  }
+  d.class_names = d.train->class_names();
+  if (d.train->size() == 0) throw std::runtime_error("the training set is empty");
+  for (auto* other : {d.valid.get(), d.test.get()})
+    if (other && other->class_names() != d.class_names)
+      throw std::runtime_error("the validation/test data has classes different from the training data's (" +
+                               std::to_string(other->num_classes()) + " vs " + std::to_string(d.class_names.size()) +
+                               "); use folders with the same class subfolders");
+  d.features = d.train->size() > 0 && d.train->get(0).tensor.defined();
+  return d;
+}
+
+// The loss of one batch: out [B,L] (or [B,1] for bce), y [B] int64.
+Tensor batch_loss(const std::string& loss, const Tensor& out, const Tensor& y) {
+  if (loss == "nll") return nll_loss(out, y);
+  if (loss == "cross-entropy") return cross_entropy(out, y);
+  std::vector<int64_t> labels = y.to_labels();
+  std::vector<float> t(labels.begin(), labels.end());
+  return bce_with_logits(out, Tensor::from_vector({static_cast<int64_t>(t.size()), 1}, t, out.device()));
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const tools::Args& a, std::vector<ParamGroup> groups) {
+  const std::string name = a.get("optimizer");
+  const float momentum = static_cast<float>(a.get_float("momentum"));
+  if (name == "sgd") return std::make_unique<SGD>(std::move(groups), momentum);
+  if (name == "adam") return std::make_unique<Adam>(std::move(groups));
+  return std::make_unique<AdamW>(std::move(groups));
+}
+
+std::unique_ptr<LRScheduler> make_scheduler(const std::string& text, Optimizer& opt, int64_t epochs) {
+  if (text == "none") return nullptr;
+  if (text == "cosine") return std::make_unique<CosineAnnealingLR>(opt, epochs);
+  if (text.rfind("step:", 0) == 0) {
+    int64_t step = 0;
+    float gamma = 0.1f;
+    if (std::sscanf(text.c_str(), "step:%lld:%f", reinterpret_cast<long long*>(&step), &gamma) >= 1 && step > 0)
+      return std::make_unique<StepLR>(opt, step, gamma);
+  }
+  throw tools::ArgError("graft train: --schedule expects none, cosine or step:STEP[:GAMMA] (e.g. step:7:0.1), got '" +
+                        text + "'");
+}
+
+// The backbone outputs (the head's inputs) of every sample, in dataset order: the model with
+// its head swapped for Identity, in eval mode, without gradients.
+std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dataset& ds, const Pipeline& pipe,
+                                                 int workers) {
+  ModulePtr head = tools::head_module(s);
+  s.model->replace(s.replaced, std::make_shared<Identity>());
+  Tensor feats;
+  try {
+    LoaderOptions lo;
+    lo.batch_size = 64;
+    lo.num_workers = workers;
+    auto view = std::shared_ptr<const Dataset>(&ds, [](const Dataset*) {});
+    DataLoader loader(view, pipe, lo);
+    feats = collect_outputs(*s.model, loader, s.device);
+  } catch (...) {
+    s.model->replace(s.replaced, head);
+    throw;
+  }
+  s.model->replace(s.replaced, head);
+  feats = reshape(feats, {feats.size(0), feats.numel() / feats.size(0)});
+  std::vector<std::string> sources;
+  for (int64_t i = 0; i < ds.size(); ++i) sources.push_back(ds.source(i));
+  return std::make_shared<TensorDataset>(feats, dataset_labels(ds), sources, ds.class_names());
+}
+
+struct EpochResult {
+  double loss = 0, acc = 0;
+};
+
+}  // namespace
+
+int cmd_train(const std::vector<std::string>& words) {
+  tools::ArgParser p("graft train",
+                     "Train an image classifier: a pretrained VGG16/ResNet18/DenseNet121 with a new head (feature\n"
+                     "extraction or fine-tuning), a small CNN from a text spec, or a head on precomputed features.\n"
+                     "Writes <out>/best.h5 (for eval/predict), last.h5 (for --resume), metrics.csv, report.html.");
+  p.add_string("data", "", "ImageFolder (one subfolder per class) or Fashion-MNIST IDX folder, split by --split")
+      .add_string("csv", "", "CSV of <file>,<label> rows (images in --images DIR), split by --split")
+      .add_string("images", "", "folder the CSV's file names are relative to (default: the CSV's folder)")
+      .add_string("features", "", "features .h5 written by `graft features` (trains a head on it)")
+      .add_string("train", "", "training folder (with --valid, --test)")
+      .add_string("valid", "", "validation folder")
+      .add_string("test", "", "test folder")
+      .add_string("split", "0.8,0.2", "train,valid[,test] fractions of one dataset (e.g. 0.7,0.2,0.1); '1' = no split")
+      .add_flag("stratified", "split each class by the fractions (keeps class proportions)")
+      .add_int("seed", 0, "seed for the split, initialization, shuffling and augmentation");
+  tools::add_model_options(p, "resnet18", true);
+  p.add_string("train-transform", "", "training transform (default: random_resized_crop=224,hflip,normalize=imagenet "
+                                      "for pretrained models, resize to --input-size for spec models)")
+      .add_string("eval-transform", "", "evaluation transform (default: the weights' preprocess, e.g. "
+                                        "resize=256,center_crop=224,normalize=imagenet)")
+      .add_string("loss", "auto", "nll, cross-entropy, bce (one output, 2 classes), or auto (nll after logsoftmax)", false,
+                  {"auto", "nll", "cross-entropy", "bce"})
+      .add_string("optimizer", "adam", "sgd, adam or adamw", false, {"sgd", "adam", "adamw"})
+      .add_float("lr", 1e-3, "learning rate")
+      .add_float("backbone-lr", 0, "learning rate of the layers outside the head (0: the same as --lr)")
+      .add_float("momentum", 0.9, "SGD momentum")
+      .add_float("weight-decay", 0, "weight decay (L2 for sgd/adam, decoupled for adamw)")
+      .add_string("schedule", "none", "none, cosine, or step:STEP[:GAMMA] (learning rate per epoch)")
+      .add_int("epochs", 10, "epochs to train (with --resume: the total, counting those done)")
+      .add_int("batch-size", 32, "images per batch")
+      .add_int("patience", 0, "stop after this many epochs without a lower validation loss (0: never)")
+      .add_int("workers", 2, "data loading threads (0: load in the main thread)")
+      .add_flag("no-feature-cache", "with a frozen backbone, run it every epoch instead of computing its features once")
+      .add_int("grid", 16, "validation images shown with their predictions in the report")
+      .add_string("out", "run", "output folder")
+      .add_flag("resume", "continue the run in --out from its last.h5")
+      .add_flag("quiet", "no progress bar")
+      .add_example("graft train --data flowers --split 0.5,0.25,0.25 --model vgg16 --pretrained --freeze backbone "
+                   "--head 'linear(256) relu dropout(0.4) linear(n) logsoftmax' --patience 3 --out run",
+                   "VGG16 feature extraction with early stopping (seed 000)")
+      .add_example("graft train --data photos --split 0.8,0.2 --model resnet18 --pretrained --freeze backbone "
+                   "--head 'linear(n)' --optimizer sgd --lr 0.001 --momentum 0.9 --loss cross-entropy",
+                   "ResNet18 with RandomResizedCrop + flip and SGD momentum (seed 003)")
+      .add_example("graft train --data cats_dogs --model 'spec:conv(8,5) relu maxpool(2) conv(4,3) relu maxpool(3) "
+                   "flatten linear(128) relu linear(1)' --input-size 3x64x64 --loss bce --weights none",
+                   "a small CNN from scratch, BCE with one output (seed 004)")
+      .add_example("graft train --data photos --model densenet121 --pretrained --backbone-lr 1e-5 --lr 1e-3",
+                   "fine-tune all layers, the backbone 100x slower")
+      .add_example("graft train --features feats.h5 --head 'linear(n)'", "a new last layer on extracted features")
+      .add_example("graft train --out run --resume --epochs 20", "continue an interrupted run");
+  tools::Args a = p.parse(words);
+  if (a.help()) {
+    std::fputs(p.help().c_str(), stdout);
+    return 0;
+  }
+  const std::string out_dir = a.get("out");
+  const uint64_t seed = static_cast<uint64_t>(a.get_int("seed"));
+  const int64_t epochs = a.get_int("epochs"), batch_size = a.get_int("batch-size");
+  const int workers = static_cast<int>(a.get_int("workers"));
+  if (epochs < 1 || batch_size < 1) throw tools::ArgError("graft train: --epochs and --batch-size must be at least 1");
+  std::filesystem::create_directories(out_dir);
+
+  // ---- data and model -------------------------------------------------------------------------
+  Data data = open_training_data(a);
+  const int64_t n = static_cast<int64_t>(data.class_names.size());
+  manual_seed(seed);
+  tools::ModelOptions mo = tools::model_options(a);
+  tools::ModelSetup s;
+  if (data.features) {
+    const int64_t F = data.train->get(0).tensor.numel();
+    s.model_name = "head";
+    s.head_spec = mo.head.empty() ? "linear(n)" : mo.head;
+    s.input_shape = {F};
+    s.device = parse_device(mo.device);
+    s.model = tools::build_head(s.head_spec, F, n);
+    s.model->to(s.device);
+  } else {
+    s = tools::build_model(mo, n);
+  }
+  std::string loss_name = a.get("loss");
+  if (loss_name == "auto")
+    loss_name = (s.head_spec.find("logsoftmax") != std::string::npos) ? "nll" : "cross-entropy";
+  if (loss_name == "bce" && n != 2)
+    throw std::runtime_error("--loss bce is for 2 classes with one output, but the data has " + std::to_string(n) +
+                             " classes; use --loss cross-entropy");
+
+  const std::string train_t = a.given("train-transform") ? a.get("train-transform") : s.train_transform;
+  const std::string eval_t = a.given("eval-transform") ? a.get("eval-transform") : s.eval_transform;
+  Pipeline train_pipe = data.features ? Pipeline() : Pipeline::parse(train_t);
+  Pipeline eval_pipe = data.features ? Pipeline() : Pipeline::parse(eval_t);
+
+  // Frozen backbone + deterministic train transform -> compute the backbone's features once.
+  const bool head_only_trainable = [&] {
+    if (data.features || !tools::head_is_last(s)) return false;
+    auto head = tools::head_module(s);
+    return s.model->num_parameters(true) == head->num_parameters(true) && head->num_parameters(true) > 0;
+  }();
+  const bool cache = head_only_trainable && !a.flag("no-feature-cache") &&
+                     train_pipe.deterministic_prefix() == train_pipe.steps.size();
+
+  std::shared_ptr<const Dataset> train_ds = data.train, valid_ds = data.valid, test_ds = data.test;
+  Module* trained = s.model.get();  // what runs in the training loop
+  Pipeline loop_train_pipe = train_pipe, loop_eval_pipe = eval_pipe;
+  if (cache) {
+    auto t0 = Clock::now();
+    std::printf("frozen backbone, deterministic transform: computing backbone features once ...\n");
+    std::fflush(stdout);
+    train_ds = backbone_features(s, *data.train, train_pipe, workers);
+    if (valid_ds) valid_ds = backbone_features(s, *data.valid, eval_pipe, workers);
+    if (test_ds) test_ds = backbone_features(s, *data.test, eval_pipe, workers);
+    trained = tools::head_module(s).get();
+    loop_train_pipe = loop_eval_pipe = Pipeline();
+    std::printf("  %lld feature rows of %lld values in %.1f s\n", static_cast<long long>(train_ds->size()),
+                static_cast<long long>(train_ds->get(0).tensor.numel()), seconds_since(t0));
+  }
+
+  // ---- optimizer: one group, or backbone + head groups ------------------------------------------
+  std::vector<ParamGroup> groups;
+  const float lr = static_cast<float>(a.get_float("lr")), wd = static_cast<float>(a.get_float("weight-decay"));
+  const double backbone_lr = a.get_float("backbone-lr");
+  if (backbone_lr > 0 && !data.features && !cache) {
+    auto head = tools::head_module(s);
+    std::vector<Tensor> head_params = head ? head->parameters(true) : std::vector<Tensor>{};
+    std::vector<Tensor> backbone;
+    for (const Tensor& t : s.model->parameters(true))
+      if (std::none_of(head_params.begin(), head_params.end(), [&](const Tensor& h) { return h.data() == t.data(); }))
+        backbone.push_back(t);
+    groups.push_back(ParamGroup{backbone, static_cast<float>(backbone_lr), wd});
+    groups.push_back(ParamGroup{head_params, lr, wd});
+  } else {
+    groups.push_back(ParamGroup{trained->parameters(true), lr, wd});
+  }
+  if (trained->num_parameters(true) == 0)
+    throw std::runtime_error("nothing to train: every parameter is frozen (--freeze " + mo.freeze + ")");
+  auto opt = make_optimizer(a, std::move(groups));
+  auto sched = make_scheduler(a.get("schedule"), *opt, epochs);
+
+  // ---- resume ----------------------------------------------------------------------------------
+  const std::string arch_text = s.model_name + (s.head_spec.empty() ? "" : " head=" + s.head_spec);
+  const std::string last_path = out_dir + "/last.h5", best_path = out_dir + "/best.h5";
+  tools::TrainingState state;
+  state.architecture = arch_text;
+  state.settings = tools::shell_join(std::vector<std::string>{"graft", "train"}) + " " + tools::shell_join(words);
+  tools::EarlyStopping stopper(a.get_int("patience") > 0 ? a.get_int("patience") : std::numeric_limits<int64_t>::max());
+  std::vector<std::pair<std::string, Generator*>> gens = {{"default", &default_generator()}};
+  if (a.flag("resume")) {
+    if (!std::filesystem::exists(last_path))
+      throw std::runtime_error("--resume: no checkpoint " + last_path + " (was the run started with --out " + out_dir + "?)");
+    state = tools::load_training_checkpoint(last_path, arch_text, *s.model, opt.get(), gens);
+    stopper.restore(state.best_valid_loss, state.epochs_since_best);
+    if (sched) sched->set_last_epoch(state.epoch);
+    std::printf("resumed %s at epoch %lld (best validation loss %.4f)\n", last_path.c_str(),
+                static_cast<long long>(state.epoch), state.best_valid_loss);
+  }
+
+  std::printf("graft train: %s, %lld classes, %lld train / %lld valid / %lld test samples, %s\n", arch_text.c_str(),
+              static_cast<long long>(n), static_cast<long long>(data.train->size()),
+              static_cast<long long>(data.valid ? data.valid->size() : 0),
+              static_cast<long long>(data.test ? data.test->size() : 0), device_name(s.device));
+  for (const auto& note : s.frozen_note) std::printf("  %s\n", note.c_str());
+  std::printf("  parameters: %lld total, %lld trainable; loss %s, optimizer %s, lr %g\n",
+              static_cast<long long>(s.model->num_parameters()), static_cast<long long>(s.model->num_parameters(true)),
+              loss_name.c_str(), a.get("optimizer").c_str(), lr);
+  std::fflush(stdout);
+
+  LoaderOptions train_lo;
+  train_lo.batch_size = batch_size;
+  train_lo.shuffle = true;
+  train_lo.seed = seed;
+  train_lo.num_workers = workers;
+  train_lo.cache = !cache && !data.features;
+  DataLoader train_loader(train_ds, loop_train_pipe, train_lo);
+  LoaderOptions eval_lo = train_lo;
+  eval_lo.shuffle = false;
+  std::unique_ptr<DataLoader> valid_loader;
+  if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, eval_lo);
+
+  // ---- the epochs ------------------------------------------------------------------------------
+  bool stopped = state.epochs_since_best >= stopper.patience();
+  for (int64_t epoch = state.epoch + 1; epoch <= epochs && !stopped; ++epoch) {
+    auto t0 = Clock::now();
+    const double epoch_lr = opt->param_groups().back().lr;
+    trained->train();
+    eval_frozen_batchnorm(*trained);
+    bool finishing = false;  // --quiet: only the epoch summary line is written
+    tools::ProgressBar bar(epoch, epochs, train_ds->size(), a.flag("quiet") ? 0 : -1, 10,
+                           [&](const std::string& text) {
+                             if (a.flag("quiet") && !finishing) return;
+                             std::fputs(text.c_str(), stdout);
+                             std::fflush(stdout);
+                           });
+    double loss_sum = 0;
+    int64_t seen = 0, correct = 0;
+    train_loader.for_each_batch(epoch, [&](Batch& b) {
+      Tensor x = b.inputs.to(s.device), y = b.labels.to(s.device);
+      Tensor out = (*trained)(x);
+      if (loss_name == "bce" && (out.dim() != 2 || out.size(1) != 1))
+        throw std::runtime_error("--loss bce needs one output per image, but the model gives " + shape_str(out.shape()) +
+                                 "; end the head with linear(1)");
+      Tensor loss = batch_loss(loss_name, out, y);
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      const int64_t B = b.labels.size(0);
+      loss_sum += loss.item() * static_cast<double>(B);
+      seen += B;
+      std::vector<int64_t> pred = tools::predictions(out.to(Device::CPU)), truth = b.labels.to_labels();
+      for (int64_t i = 0; i < B; ++i) correct += pred[i] == truth[i];
+      bar.update(seen, loss_sum / static_cast<double>(seen));
+    });
+    tools::EpochMetrics m;
+    m.epoch = epoch;
+    m.train_loss = loss_sum / static_cast<double>(seen);
+    m.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
+    m.valid_loss = m.valid_acc = std::numeric_limits<double>::quiet_NaN();
+    m.lr = epoch_lr;
+    bool best = false;
+    if (valid_loader) {
+      tools::EvalAccumulator acc(5);
+      run_model(*trained, *valid_loader, s.device, [&](const Batch& b, const Tensor& o) { acc.add(o, b.labels); });
+      tools::EvalResult r = acc.result();
+      m.valid_loss = r.mean_cross_entropy;
+      m.valid_acc = r.top1;
+      auto d = stopper.update(m.valid_loss);
+      best = d.improved;
+      stopped = d.stop;
+    } else {
+      best = true;  // no validation set: the latest weights are the best we know
+    }
+    if (best) {
+      state.best_epoch = epoch;
+      tools::save_model_checkpoint(best_path, s, data.class_names, eval_t, loss_name);
+    }
+    if (sched) sched->step();
+    m.seconds = seconds_since(t0);
+    state.history.push_back(m);
+    state.epoch = epoch;
+    state.best_valid_loss = stopper.best();
+    state.epochs_since_best = stopper.epochs_since_best();
+    tools::save_training_checkpoint(last_path, *s.model, opt.get(), state, gens);
+    tools::write_metrics_csv(out_dir + "/metrics.csv", state.history);
+    tools::EpochSummary es{epoch, epochs, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.lr, m.seconds, best};
+    finishing = true;
+    bar.finish(tools::format_epoch_summary(es));
+    if (stopped)
+      std::printf("early stopping: no lower validation loss for %lld epochs (best: epoch %lld, %.4f)\n",
+                  static_cast<long long>(stopper.patience()), static_cast<long long>(state.best_epoch), stopper.best());
+    std::fflush(stdout);
+  }
+
+  // ---- the best weights on the test set, and the report -----------------------------------------
+  if (std::filesystem::exists(best_path)) load_weights(*s.model, best_path, true);
+  tools::ReportData report;
+  report.command_line = state.settings;
+  report.settings = a.values();
+  report.settings.emplace_back("train transform", data.features ? "(features)" : train_pipe.str());
+  report.settings.emplace_back("eval transform", data.features ? "(features)" : eval_pipe.str());
+  report.settings.emplace_back("backbone features cached", cache ? "yes" : "no");
+  report.history = state.history;
+  report.class_names = data.class_names;
+  auto evaluate = [&](const std::shared_ptr<const Dataset>& ds) {
+    DataLoader l(ds, loop_eval_pipe, eval_lo);
+    tools::EvalAccumulator acc(5);
+    run_model(*trained, l, s.device, [&](const Batch& b, const Tensor& o) { acc.add(o, b.labels); });
+    return acc.result();
+  };
+  if (valid_ds) {
+    tools::EvalResult r = evaluate(valid_ds);
+    report.has_confusion = true;
+    report.confusion = r.confusion;
+  }
+  if (test_ds) {
+    tools::EvalResult r = evaluate(test_ds);
+    std::printf("test (best weights, %lld images): top-1 %.2f%%  top-%lld %.2f%%  cross-entropy %.4f\n",
+                static_cast<long long>(r.count), 100 * r.top1, static_cast<long long>(r.k), 100 * r.topk,
+                r.mean_cross_entropy);
+    report.sections.emplace_back("Test set", "<pre>" + tools::html_escape(tools::format_eval_table(r, data.class_names)) +
+                                                 "</pre>");
+    if (!valid_ds) report.has_confusion = true, report.confusion = r.confusion;
+  }
+  // A grid of validation images (the real images, through the eval transform and the whole model).
+  std::shared_ptr<const Dataset> grid_ds = data.valid ? data.valid : data.train;
+  const int64_t grid_n = std::min<int64_t>(a.get_int("grid"), grid_ds->size());
+  if (!data.features && grid_n > 0) {
+    std::vector<int64_t> idx(static_cast<size_t>(grid_n));
+    for (int64_t i = 0; i < grid_n; ++i) idx[i] = i;
+    DataLoader l(grid_ds, eval_pipe, eval_lo);
+    Batch b = l.make_batch(idx, 0, 0);
+    NoGradGuard no_grad;
+    s.model->eval();
+    Tensor out = (*s.model)(b.inputs.to(s.device)).to(Device::CPU);
+    std::vector<int64_t> pred = tools::predictions(out), truth = b.labels.to_labels();
+    const int64_t per = b.inputs.numel() / b.inputs.size(0);
+    for (int64_t i = 0; i < static_cast<int64_t>(pred.size()); ++i) {
+      tools::GridImage g;
+      Shape chw(b.inputs.shape().begin() + 1, b.inputs.shape().end());
+      g.image = Tensor::empty(chw);
+      std::copy_n(b.inputs.data() + i * per, per, g.image.data());
+      g.predicted = data.class_names[pred[i]];
+      g.truth = data.class_names[truth[i]];
+      g.caption = std::filesystem::path(grid_ds->source(b.indices[i])).filename().string();
+      report.grid.push_back(g);
+    }
+    report.mean = eval_pipe.mean;
+    report.std = eval_pipe.std;
+  }
+  tools::write_html_report(out_dir + "/report.html", report);
+  std::printf("wrote %s (best weights), %s, %s/metrics.csv, %s/report.html\n", best_path.c_str(), last_path.c_str(),
+              out_dir.c_str(), out_dir.c_str());
+  return 0;
+}
+
+}  // namespace graft

@@ -1,0 +1,318 @@
+// tools/lib/model_setup.cpp — see model_setup.h.
+#include "model_setup.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+
+#include "layers/sequential.h"
+#include "models/classifier.h"
+#include "models/models.h"
+#include "spec.h"
+#include "tensor/device.h"
+#include "tensor/hdf5_io.h"
+
+namespace graft::tools {
+namespace {
+
+bool is_arch(const std::string& m) {
+  const auto& names = model_names();
+  return std::find(names.begin(), names.end(), m) != names.end();
+}
+bool is_spec(const std::string& m) { return m.rfind("spec:", 0) == 0; }
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (const auto& x : v) {
+    if (!s.empty()) s += sep;
+    s += x;
+  }
+  return s;
+}
+
+// The name of the last child (of the spec model's body) that owns parameters: what a spec
+// model's head is by default ("7" for "conv(8,5) relu maxpool(2) flatten linear(10)" is "4").
+std::string last_param_child(const ModelSetup& s) {
+  std::string last;
+  for (const auto& [name, m] : s.model->children())
+    if (m->num_parameters() > 0) last = name;
+  if (last.empty()) throw std::invalid_argument("model " + s.model_name + " has no layer with parameters to replace");
+  return last;
+}
+
+std::string default_head_name(const ModelSetup& s) {
+  if (is_arch(s.model_name)) return head_name(s.model_name);
+  return last_param_child(s);
+}
+
+void set_transforms(ModelSetup& s, const std::string& preprocess) {
+  if (s.is_pretrained_arch()) {
+    s.eval_transform = preprocess.empty() ? "resize=256,center_crop=224,normalize=imagenet" : preprocess;
+    s.train_transform = "random_resized_crop=224,hflip,normalize=imagenet";
+    if (s.mean.empty()) s.mean = {0.485, 0.456, 0.406}, s.std = {0.229, 0.224, 0.225};
+  } else if (s.input_shape.size() == 3) {
+    const std::string size = std::to_string(s.input_shape[1]) + "x" + std::to_string(s.input_shape[2]);
+    s.eval_transform = s.train_transform = "resize=" + size;
+  }
+}
+
+}  // namespace
+
+bool ModelSetup::is_pretrained_arch() const { return is_arch(model_name); }
+
+void add_model_options(ArgParser& p, const std::string& default_model, bool with_training) {
+  p.add_string("model", default_model,
+               "vgg16, resnet18, densenet121, or spec:<layers> (e.g. 'spec:conv(8,3) relu maxpool(2) flatten linear(n)')")
+      .add_string("input-size", "", "input shape of one sample for spec models, CxHxW (default 3x224x224)")
+      .add_string("weights", "", "HDF5 weights file, or 'none' for random initialization")
+      .add_flag("pretrained", "load weights/<model>.h5 ($GRAFT_WEIGHTS/<model>.h5) when --weights is not given")
+      .add_string("head", "", "new head replacing the model's, e.g. 'linear(256) relu dropout(0.4) linear(n) logsoftmax'")
+      .add_string("replace", "", "module the head replaces (default: classifier.6 / fc / classifier, or a spec's last layer)")
+      .add_string("device", "cpu", "cpu or cuda", false, {"cpu", "cuda"});
+  if (with_training)
+    p.add_string("freeze", "none", "backbone | none | all | all-but-last:N | prefix:NAME,NAME");
+}
+
+ModelOptions model_options(const Args& a) {
+  ModelOptions o;
+  o.model = a.get("model");
+  o.input_size = a.get("input-size");
+  o.weights = a.get("weights");
+  o.pretrained = a.flag("pretrained");
+  o.head = a.get("head");
+  o.replace = a.get("replace");
+  o.device = a.get("device");
+  try {
+    o.freeze = a.get("freeze");
+  } catch (const std::exception&) {
+    o.freeze = "none";  // a command without --freeze
+  }
+  return o;
+}
+
+Shape parse_shape(const std::string& text, const std::string& option) {
+  Shape s;
+  std::stringstream ss(text);
+  std::string part;
+  while (std::getline(ss, part, 'x')) {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(part, &used);
+      if (used != part.size() || v <= 0) throw std::invalid_argument("bad");
+      s.push_back(v);
+    } catch (const std::exception&) {
+      throw std::invalid_argument(option + " expects sizes like 3x32x32 (channels x height x width) or 512, got '" +
+                                  text + "'");
+    }
+  }
+  if (s.empty() || (s.size() != 1 && s.size() != 3))
+    throw std::invalid_argument(option + " expects CxHxW (e.g. 3x32x32) or F (e.g. 512), got '" + text + "'");
+  return s;
+}
+
+std::string shape_text(const Shape& s) {
+  std::string t;
+  for (int64_t d : s) {
+    if (!t.empty()) t += 'x';
+    t += std::to_string(d);
+  }
+  return t;
+}
+
+ModulePtr head_module(const ModelSetup& s) {
+  if (s.replaced.empty() || !s.model->has(s.replaced)) return nullptr;
+  return s.model->get(s.replaced);
+}
+
+bool head_is_last(const ModelSetup& s) {
+  if (s.replaced.empty()) return false;
+  // Every component of the dotted name must be the last child of its parent.
+  const Module* m = s.model.get();
+  std::stringstream ss(s.replaced);
+  std::string part;
+  while (std::getline(ss, part, '.')) {
+    if (m->children().empty() || m->children().back().first != part) return false;
+    m = m->children().back().second.get();
+  }
+  return true;
+}
+
+std::string apply_freeze(ModelSetup& s, const std::string& freeze) {
+  Module& m = *s.model;
+  if (freeze == "none" || freeze.empty()) return "all layers trainable";
+  if (freeze == "all") {
+    m.freeze();
+    return "all layers frozen";
+  }
+  if (freeze == "backbone") {
+    std::string head = s.replaced.empty() ? default_head_name(s) : s.replaced;
+    m.freeze();
+    m.get(head)->unfreeze();
+    return "backbone frozen, training only '" + head + "'";
+  }
+  if (freeze.rfind("all-but-last:", 0) == 0) {
+    int64_t n = 0;
+    try {
+      n = std::stoll(freeze.substr(13));
+    } catch (const std::exception&) {
+      throw std::invalid_argument("--freeze all-but-last:N expects a number N, got '" + freeze + "'");
+    }
+    auto names = freeze_all_but_last(m, n);
+    return "frozen all but the last " + std::to_string(n) + " layers: " + join(names, ", ");
+  }
+  if (freeze.rfind("prefix:", 0) == 0) {
+    std::vector<std::string> prefixes;
+    std::stringstream ss(freeze.substr(7));
+    std::string p;
+    while (std::getline(ss, p, ',')) prefixes.push_back(p);
+    int64_t n = freeze_prefixes(m, prefixes);
+    return "froze " + std::to_string(n) + " parameter tensors under " + join(prefixes, ", ");
+  }
+  throw std::invalid_argument("--freeze expects backbone, none, all, all-but-last:N or prefix:NAME,NAME; got '" + freeze +
+                              "'");
+}
+
+ModelSetup build_model(const ModelOptions& o, int64_t num_classes) {
+  ModelSetup s;
+  s.model_name = o.model;
+  s.device = parse_device(o.device);
+  if (s.device == Device::CUDA && !cuda_available())
+    throw std::runtime_error("--device cuda: no CUDA device available (or graft was built without CUDA); use --device cpu");
+  std::string preprocess;
+  if (is_arch(o.model)) {
+    s.input_shape = o.input_size.empty() ? Shape{3, 224, 224} : parse_shape(o.input_size);
+    s.model = make_model(o.model, 1000);
+    if (o.weights != "none" && (!o.weights.empty() || o.pretrained))
+      s.weights_path = o.weights.empty() ? find_weights(o.model) : o.weights;
+  } else if (is_spec(o.model)) {
+    s.input_shape = parse_shape(o.input_size.empty() ? "3x224x224" : o.input_size);
+    s.model = build_spec_model(o.model.substr(5), s.input_shape, "", num_classes).model;
+    if (o.pretrained && o.weights.empty())
+      throw std::invalid_argument("--pretrained needs --weights FILE for a spec model (there is no default file)");
+    if (o.weights != "none") s.weights_path = o.weights;
+  } else {
+    std::string names = join(model_names(), ", ");
+    throw std::invalid_argument("unknown --model '" + o.model + "': expected one of " + names +
+                                ", or spec:<layers> (e.g. 'spec:conv(8,3) relu maxpool(2) flatten linear(n)')");
+  }
+
+  if (!s.weights_path.empty()) {
+    if (!std::filesystem::exists(s.weights_path))
+      throw std::runtime_error("weights file '" + s.weights_path + "' does not exist; pass --weights FILE, or --weights none to start from random weights");
+    WeightsInfo info = read_weights_info(s.weights_path);
+    H5File f(s.weights_path, H5File::Mode::Read);
+    // A graft model checkpoint used as weights: rebuild its head before loading.
+    if (f.has_attr("graft_head") && !f.attr_string("graft_head").empty()) {
+      const int64_t n = static_cast<int64_t>(info.class_names.size());
+      std::string replaced = f.attr_string("graft_replace");
+      s.replaced = replaced;
+      replace_with_head(*s.model, replaced, f.attr_string("graft_head"), n);
+      s.head_spec = f.attr_string("graft_head");
+    }
+    load_weights(*s.model, s.weights_path, /*strict=*/true);
+    s.weights_class_names = info.class_names;
+    preprocess = info.preprocess;
+    s.mean = info.mean, s.std = info.std;
+  }
+  set_transforms(s, preprocess);
+
+  if (!o.head.empty()) {
+    s.replaced = o.replace.empty() ? default_head_name(s) : o.replace;
+    if (!s.model->has(s.replaced))
+      throw std::invalid_argument("--replace: the model has no module '" + s.replaced + "'; see `graft summary --model " +
+                                  o.model + "` for the names");
+    replace_with_head(*s.model, s.replaced, o.head, num_classes);
+    s.head_spec = o.head;
+  } else if (!o.replace.empty()) {
+    throw std::invalid_argument("--replace " + o.replace + " needs --head SPEC (what to put in its place)");
+  } else if (s.replaced.empty()) {
+    s.replaced = default_head_name(s);
+  }
+  s.frozen_note.push_back(apply_freeze(s, o.freeze));
+  s.model->to(s.device);
+  return s;
+}
+
+// ---- model checkpoints ------------------------------------------------------------------------
+
+void save_model_checkpoint(const std::string& path, const ModelSetup& s, const std::vector<std::string>& class_names,
+                           const std::string& eval_transform, const std::string& loss) {
+  const NamedTensors sd = s.model->state_dict();
+  std::vector<std::string> keys;
+  for (const auto& [k, t] : sd) keys.push_back(k);
+  std::string arch = s.is_pretrained_arch() ? s.model_name : std::string("other");
+  std::vector<double> mean = s.mean, stdv = s.std;
+  save_tensors(path, sd, [&](H5File& f) {
+    f.set_attr("architecture", arch);
+    f.set_attr("class_names", class_names);
+    f.set_attr("num_classes", static_cast<double>(class_names.size()));
+    f.set_attr("preprocess", eval_transform);
+    if (!mean.empty()) f.set_attr("mean", mean);  // an empty list cannot be an HDF5 attribute
+    if (!stdv.empty()) f.set_attr("std", stdv);
+    f.set_attr("source", std::string("graft train"));
+    f.set_attr("keys", keys);
+    f.set_attr("graft_model", s.model_name);
+    f.set_attr("graft_head", s.head_spec);
+    f.set_attr("graft_replace", s.replaced);
+    f.set_attr("graft_input", shape_text(s.input_shape));
+    f.set_attr("graft_eval_transform", eval_transform);
+    f.set_attr("graft_loss", loss);
+  });
+}
+
+CheckpointInfo read_model_checkpoint_info(const std::string& path) {
+  if (!std::filesystem::exists(path))
+    throw std::runtime_error("checkpoint '" + path + "' does not exist (graft train writes <out>/best.h5)");
+  H5File f(path, H5File::Mode::Read);
+  if (!f.has_attr("graft_model"))
+    throw std::runtime_error("'" + path + "' is not a graft model checkpoint (no graft_model attribute): pass the best.h5 "
+                             "written by `graft train`, or use --model/--weights for a plain weights file");
+  CheckpointInfo c;
+  c.model_name = f.attr_string("graft_model");
+  c.head_spec = f.attr_string("graft_head");
+  c.replaced = f.attr_string("graft_replace");
+  c.input = f.attr_string("graft_input");
+  c.eval_transform = f.attr_string("graft_eval_transform");
+  c.loss = f.attr_string("graft_loss");
+  c.architecture = f.attr_string("architecture");
+  c.class_names = f.attr_strings("class_names");
+  if (f.has_attr("mean")) c.mean = f.attr_numbers("mean");
+  if (f.has_attr("std")) c.std = f.attr_numbers("std");
+  return c;
+}
+
+ModelSetup load_model_checkpoint(const std::string& path, const std::string& device, CheckpointInfo* info_out,
+                                 const std::string& expected_model) {
+  CheckpointInfo c = read_model_checkpoint_info(path);
+  if (!expected_model.empty() && expected_model != c.model_name)
+    throw std::runtime_error("checkpoint '" + path + "' was saved from a '" + c.model_name + "' model, but --model is '" +
+                             expected_model + "'; drop --model (the checkpoint knows its model) or pass the right checkpoint");
+  const int64_t n = static_cast<int64_t>(c.class_names.size());
+  ModelSetup s;
+  s.model_name = c.model_name;
+  s.head_spec = c.head_spec;
+  s.replaced = c.replaced;
+  s.input_shape = parse_shape(c.input, path + ": attribute graft_input");
+  s.device = parse_device(device);
+  if (s.device == Device::CUDA && !cuda_available())
+    throw std::runtime_error("--device cuda: no CUDA device available (or graft was built without CUDA); use --device cpu");
+  if (c.model_name == "head") {
+    s.model = build_head(c.head_spec, s.input_shape[0], n);
+  } else {
+    if (is_arch(c.model_name)) s.model = make_model(c.model_name, 1000);
+    else if (is_spec(c.model_name)) s.model = build_spec_model(c.model_name.substr(5), s.input_shape, "", n).model;
+    else throw std::runtime_error(path + ": unknown graft_model '" + c.model_name + "'");
+    if (!c.head_spec.empty()) replace_with_head(*s.model, c.replaced, c.head_spec, n);
+  }
+  load_weights(*s.model, path, /*strict=*/true);
+  s.weights_path = path;
+  s.weights_class_names = c.class_names;
+  s.eval_transform = c.eval_transform;
+  s.mean = c.mean, s.std = c.std;
+  s.model->to(s.device);
+  if (info_out) *info_out = c;
+  return s;
+}
+
+}  // namespace graft::tools
