@@ -17,7 +17,7 @@ run "$GRAFT" split --data "$DATA" --out "$OUT/split" --fractions 0.5,0.25,0.25 -
 n=$(find "$OUT/split/train" -mindepth 1 -maxdepth 1 -type d | wc -l)
 
 # 2. The model: 135,335,076 parameters, 1,074,532 trainable for n = 100 (the seed's numbers).
-run "$GRAFT" summary --model vgg16 --head "$HEAD" --num-classes "$n" --freeze backbone --input-size "$SIZE" | tail -n 3
+run "$GRAFT" summary --model vgg16 --head "$HEAD" --num-classes "$n" --freeze backbone --input-size "3x${SIZE}x${SIZE}" | tail -n 3
 
 # 3. Frozen VGG16 + new head, NLL loss (the head ends in logsoftmax), Adam, augmentation on
 #    the training images, early stopping on the validation loss with the best weights saved.
@@ -28,8 +28,8 @@ run "$GRAFT" train --train "$OUT/split/train" --valid "$OUT/split/valid" --test 
   --eval-transform "$EVAL_TF" --out "$OUT/run" --quiet
 
 # 4. The test set: top-1 and top-5 accuracy, mean cross-entropy, accuracy per class (JSON too).
-run "$GRAFT" eval --checkpoint "$OUT/run/best.h5" --data "$OUT/split/test" --top 5 --json "$OUT/test.json"
+run "$GRAFT" eval --checkpoint "$OUT/run/best.h5" "$OUT/split/test" --top-k 5 --json "$OUT/test.json"
 
 # 5. Single images: the 5 most likely classes with their probabilities.
-run "$GRAFT" predict --checkpoint "$OUT/run/best.h5" --top 5 $(first_image "$OUT/split/test" 2)
+run "$GRAFT" predict --checkpoint "$OUT/run/best.h5" --top-k 5 $(first_image "$OUT/split/test" 2)
 echo "report: $OUT/run/report.html"

@@ -21,8 +21,8 @@ run "$GRAFT" train --csv "$DATA/train.csv" --images "$DATA/images" --split 0.9,0
   --out "$OUT/cnn" --quiet
 
 # 2. VGG16 features, computed once for every image (the network without its last layer).
-run "$GRAFT" features --model vgg16 --pretrained --csv "$DATA/train.csv" --images "$DATA/images" \
-  --eval-transform "$EVAL_TF" --out "$OUT/vgg16_features.h5"
+run "$GRAFT" features --model vgg16 --pretrained "$DATA/train.csv" --images "$DATA/images" \
+  --transform "$EVAL_TF" --out "$OUT/vgg16_features.h5"
 
 # 3. A new last layer trained on the features, the same 90/10 split (same seed, same images).
 run "$GRAFT" train --features "$OUT/vgg16_features.h5" --split 0.9,0.1 --seed 0 --head "dropout(0.5) linear(n)" \

@@ -20,4 +20,4 @@ run "$GRAFT" train --train "$OUT/split/train" --valid "$OUT/split/valid" \
   --train-transform "$EVAL_TF" --eval-transform "$EVAL_TF" --out "$OUT/run" --quiet
 
 # Reload the saved checkpoint (it records the model, head, classes and preprocessing) and test it.
-run "$GRAFT" eval --checkpoint "$OUT/run/best.h5" --data "$OUT/split/test" --json "$OUT/test.json"
+run "$GRAFT" eval --checkpoint "$OUT/run/best.h5" "$OUT/split/test" --json "$OUT/test.json"

@@ -22,10 +22,10 @@ run "$GRAFT" train "${common[@]}" --input-size "3x${SMALL}x${SMALL}" \
   --loss bce --optimizer adam --lr 0.001 \
   --train-transform "resize=${SMALL}x${SMALL}" --eval-transform "resize=${SMALL}x${SMALL}" --out "$OUT/cnn"
 #    ... saved (best.h5) and reloaded: its accuracy on the validation images.
-run "$GRAFT" eval --checkpoint "$OUT/cnn/best.h5" --data "$DATA/valid"
+run "$GRAFT" eval --checkpoint "$OUT/cnn/best.h5" "$DATA/valid"
 
 # 2. DenseNet121 out of the box: ImageNet's 1000 classes, the top 5 for one image.
-run "$GRAFT" predict --model densenet121 --pretrained --eval-transform "$EVAL_TF" --top 5 $(first_image "$DATA/valid")
+run "$GRAFT" predict --model densenet121 --pretrained --transform "$EVAL_TF" --top-k 5 $(first_image "$DATA/valid")
 
 # 3. Feature extractor: frozen DenseNet121, new layers on its 1024 features.
 run "$GRAFT" train "${common[@]}" --model densenet121 --pretrained --freeze backbone \
@@ -33,7 +33,7 @@ run "$GRAFT" train "${common[@]}" --model densenet121 --pretrained --freeze back
   --train-transform "$EVAL_TF" --eval-transform "$EVAL_TF" --out "$OUT/extractor"
 
 # 4. The features exported (features, labels, file names in HDF5) for another classifier.
-run "$GRAFT" features --model densenet121 --pretrained --data "$DATA/train" --eval-transform "$EVAL_TF" \
+run "$GRAFT" features --model densenet121 --pretrained "$DATA/train" --transform "$EVAL_TF" \
   --out "$OUT/densenet121_features.h5"
 
 # 5. Fine-tuning all layers, the pretrained ones at a 10x lower learning rate.
