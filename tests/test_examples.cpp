@@ -446,7 +446,8 @@ TEST_CASE("docs/usage.md: every graft command and option in the code blocks exis
       }
     }
     const std::string after_hash = unquoted.substr(0, unquoted.find(" #"));  // drop shell comments
-    for (std::sregex_iterator it(after_hash.begin(), after_hash.end(), std::regex("(^|\\s)--([a-z][a-z0-9-]*)")), end;
+    static const std::regex option_re("(^|\\s)--([a-z][a-z0-9-]*)");
+    for (std::sregex_iterator it(after_hash.begin(), after_hash.end(), option_re), end;
          it != end; ++it) {
       const std::string opt = (*it)[2];
       if (opt == "help" || opt == "no") continue;

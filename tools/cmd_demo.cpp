@@ -211,8 +211,10 @@ int cmd_demo(const std::vector<std::string>& words) {
       .add_int("pretrain-epochs", 2, "epochs over the 30,000 pretraining images")
       .add_int("epochs", 30, "epochs for each method on the new task")
       .add_int("seed", 0, "random seed (initialization, shuffling, which images are labelled)")
+      .add_flag("reuse-pretrained", "skip the pretraining when <out>/pretrained.h5 exists (from an earlier run)")
       .add_example("graft demo", "the full demo (a few minutes on two cores)")
-      .add_example("graft demo --per-class 20 --pretrain-epochs 1", "fewer labels: transfer matters more");
+      .add_example("graft demo --per-class 20 --pretrain-epochs 1", "fewer labels: transfer matters more")
+      .add_example("graft demo --reuse-pretrained --per-class 50", "the new task again, with the saved pretrained CNN");
   tools::Args args = parser.parse(words);
   if (args.help()) {
     std::fputs(parser.help().c_str(), stdout);
@@ -244,16 +246,22 @@ int cmd_demo(const std::vector<std::string>& words) {
               static_cast<long long>(pre_train.size()), names(source_classes).c_str());
   manual_seed(seed);
   SmallCNN pretrained(5);
-  {
-    Adam opt(one_group(pretrained, 1e-3f));
-    auto t0 = Clock::now();
-    fit(pretrained, opt, pre_train, pretrain_epochs, 64, seed, "pretrain");
-    std::printf("   test accuracy on the 5 pretraining classes: %.2f%%  (%.0f s)\n",
-                100 * accuracy(pretrained, pre_test), seconds_since(t0));
-  }
   std::string saved = out_dir + "/pretrained.h5";
-  save_tensors(saved, pretrained.state_dict(), [](H5File& f) { f.set_attr("architecture", std::string("smallcnn")); });
-  std::printf("   saved to %s\n\n", saved.c_str());
+  if (args.flag("reuse-pretrained") && std::filesystem::exists(saved)) {
+    pretrained.load_state_dict(load_tensors(saved), /*strict=*/true, saved);
+    std::printf("   reusing %s (--reuse-pretrained): test accuracy on the 5 pretraining classes %.2f%%\n\n",
+                saved.c_str(), 100 * accuracy(pretrained, pre_test));
+  } else {
+    {
+      Adam opt(one_group(pretrained, 1e-3f));
+      auto t0 = Clock::now();
+      fit(pretrained, opt, pre_train, pretrain_epochs, 64, seed, "pretrain");
+      std::printf("   test accuracy on the 5 pretraining classes: %.2f%%  (%.0f s)\n",
+                  100 * accuracy(pretrained, pre_test), seconds_since(t0));
+    }
+    save_tensors(saved, pretrained.state_dict(), [](H5File& f) { f.set_attr("architecture", std::string("smallcnn")); });
+    std::printf("   saved to %s\n\n", saved.c_str());
+  }
 
   // ---- 2. the new task ----------------------------------------------------------------------
   std::vector<int64_t> target_labels;
