@@ -10,7 +10,8 @@ OUT="${OUT:-$root/runs/002_densenet121}"
 need "$DATA" "ImageFolder"
 need "$WEIGHTS/densenet121.h5" "DenseNet121 weights" WEIGHTS
 
-run "$GRAFT" split --data "$DATA" --out "$OUT/split" --fractions 0.7,0.2,0.1 --seed 0 --link symlink --force
+# Stratified: every part keeps the class proportions (and gets every class, which eval needs).
+run "$GRAFT" split --data "$DATA" --out "$OUT/split" --fractions 0.7,0.2,0.1 --seed 0 --stratified --link symlink --force
 
 # The backbone frozen (and its batch norm statistics), features computed once per image since
 # the training transform is not random; early stopping after $PATIENCE epochs without progress.

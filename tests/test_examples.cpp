@@ -186,7 +186,7 @@ struct World {
     dir = fs::temp_directory_path() / ("graft_examples_" + std::to_string(getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir / "weights");
-    make_image_folder(dir / "data" / "shapes", {"disc", "square", "stripe"}, 8);
+    make_image_folder(dir / "data" / "shapes", {"disc", "square", "stripe"}, 10);
     make_image_folder(dir / "data" / "pair" / "train", {"cat", "dog"}, 8);
     make_image_folder(dir / "data" / "pair" / "valid", {"cat", "dog"}, 4, 100);
     // CSV-labelled images: image_names,emergency_or_not (the seed's columns), 0/1 labels.
@@ -227,6 +227,8 @@ TEST_CASE("examples: 000 VGG16 feature extraction, early stopping, top-5, single
   Result r = w.script("000_vgg16_feature_extraction", (w.dir / "data" / "shapes").string());
   REQUIRE_RUN(r);
   INFO(r.out);
+  // Stratified 50/25/25 of 10 per class: floor gives 5/2/2, the remainder 1 goes to train.
+  CHECK(json_number(read_text((w.dir / "runs" / "000_vgg16_feature_extraction" / "test.json").string()), "count") == 6);
   // n = 3: 134,260,544 frozen (VGG16 without classifier.6) + 4096*256+256 + 256*3+3 trainable.
   CHECK(r.out.find("135,310,147 parameters, 1,049,603 trainable") != std::string::npos);
   const fs::path out = w.dir / "runs" / "000_vgg16_feature_extraction";
@@ -269,9 +271,8 @@ TEST_CASE("examples: 002 DenseNet121 frozen, early stopping, checkpoint reloaded
   INFO(json);
   CHECK(json_number(json, "top1") >= 0);
   CHECK(json_number(json, "top1") <= 1);
-  // 70/20/10 of 8 images per class: floor(0.1 * 24) = 2 test images, plus the remainder rule
-  // of split.h (the remainder goes to the first parts), so the test part has exactly 2.
-  CHECK(json_number(json, "count") == 2);
+  // Stratified 70/20/10 of 10 images per class: 7/2/1 per class, so 3 test images.
+  CHECK(json_number(json, "count") == 3);
 }
 
 TEST_CASE("examples: 003 ResNet18, RandomResizedCrop + flip, SGD momentum, curves and prediction grid") {

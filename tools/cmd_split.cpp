@@ -167,7 +167,8 @@ int cmd_split(const std::vector<std::string>& words) {
   for (size_t p = 0; p < parts.size(); ++p)
     for (size_t c = 0; c < classes.size(); ++c)
       if (counts[c][p] == 0)
-        std::printf("warning: %s has no image of class '%s' (too few images for these fractions; try --stratified)\n",
+        std::printf("warning: %s has no image of class '%s', so as an ImageFolder it has fewer classes than the "
+                    "others and numbers them differently (too few images for these fractions: try --stratified)\n",
                     names[p].c_str(), classes[c].c_str());
   return 0;
 }
