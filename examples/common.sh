@@ -39,4 +39,4 @@ need() {  # need PATH WHAT: stop with a message when an input is missing
   fi
 }
 # The first image file below a folder (for single-image predictions).
-first_image() { find "$1" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort | head -n "${2:-1}"; }
+first_image() { find -L "$1" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort | head -n "${2:-1}"; }
