@@ -25,6 +25,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -297,9 +298,30 @@ TEST_CASE("examples: 004 BCE CNN, DenseNet121 out of the box, features exported,
   const fs::path out = w.dir / "runs" / "004_densenet121_flavours";
   for (const char* m : {"cnn", "extractor", "finetune", "last_layers"}) check_metrics((out / m / "metrics.csv").string());
   CHECK(fs::exists(out / "densenet121_features.h5"));
-  // Out of the box: ImageNet class names from the weights file (e.g. "tench"), five of them.
-  std::smatch m;
-  CHECK(std::regex_search(r.out, m, std::regex("tench|goldfish|great white shark|[a-z]+[^\\n]*[0-9.]+%")));
+  // Out of the box: five ImageNet classes (names from weights/imagenet_classes.txt) with
+  // probabilities, in the lines after the predict command.
+  std::set<std::string> imagenet;
+  {
+    std::ifstream f(w.root + "/weights/imagenet_classes.txt");
+    for (std::string name; std::getline(f, name);) imagenet.insert(name);
+  }
+  REQUIRE(imagenet.size() == 1000);
+  const size_t at = r.out.find("predict --model densenet121");
+  REQUIRE(at != std::string::npos);
+  std::stringstream lines(r.out.substr(at));
+  std::string line;
+  int named = 0;
+  double prob_sum = 0;
+  std::getline(lines, line);  // the command itself
+  while (std::getline(lines, line) && !line.empty() && line[0] != '$') {
+    std::smatch m;
+    if (std::regex_match(line, m, std::regex("\\s*([0-9.]+)%\\s+(.*)"))) {
+      named += imagenet.count(m[2].str()) > 0;
+      prob_sum += std::atof(m[1].str().c_str());
+    }
+  }
+  CHECK(named == 5);
+  CHECK(prob_sum <= 100.01);  // five of 1000 softmax probabilities (printed to 0.01%)
   CHECK(std::regex_search(r.out, std::regex("finetune +[0-9.]+%")));
 }
 
