@@ -24,13 +24,16 @@ int cmd_eval(const std::vector<std::string>& words) {
       .add_int("top-k", 5, "k of the top-k accuracy")
       .add_string("json", "", "also write the results to this JSON file")
       .add_int("batch-size", 32, "images per batch")
-      .add_int("workers", 2, "data loading threads");
+      .add_int("workers", 2, "data loading threads")
+      .add_flag("skip-bad", "leave unreadable images out (listed) instead of stopping at the first");
   tools::add_model_options(p, "", false);
   p.add_example("graft eval --checkpoint run/best.h5 photos/test", "evaluate a trained model on a test folder")
       .add_example("graft eval --checkpoint run/best.h5 labels.csv --images imgs --json test.json", "a CSV, with JSON");
   tools::Args a = p.parse(words);
   if (a.help()) {
-    std::fputs(p.help().c_str(), stdout);
+    const std::string help = p.help();
+    std::fputs(help.c_str(), stdout);
+    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
     return 0;
   }
   auto ds = open_data(a.positional("data")[0], a.get("images"));
@@ -45,7 +48,7 @@ int cmd_eval(const std::vector<std::string>& words) {
     s = tools::build_model(tools::model_options(a), ds->num_classes());
     class_names = ds->class_names();
   }
-  const bool features = ds->size() > 0 && ds->get(0).tensor.defined();
+  const bool features = is_features_path(a.positional("data")[0]);
   if (features != (s.model_name == "head"))
     throw std::runtime_error(features ? "'" + a.positional("data")[0] + "' holds features, but the model is a whole '" +
                                             s.model_name + "' network; evaluate it on images"
@@ -60,6 +63,7 @@ int cmd_eval(const std::vector<std::string>& words) {
   LoaderOptions lo;
   lo.batch_size = a.get_int("batch-size");
   lo.num_workers = static_cast<int>(a.get_int("workers"));
+  lo.skip_bad = a.flag("skip-bad");
   DataLoader loader(ds, pipe, lo);
   tools::EvalAccumulator acc(a.get_int("top-k"));
   run_model(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) {
@@ -68,6 +72,7 @@ int cmd_eval(const std::vector<std::string>& words) {
                                std::to_string(class_names.size()) + " classes");
     acc.add(out, b.labels);
   });
+  if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   tools::EvalResult r = acc.result();
   std::fputs(tools::format_eval_table(r, class_names).c_str(), stdout);
   if (a.given("json")) {

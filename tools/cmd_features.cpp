@@ -31,14 +31,17 @@ int cmd_features(const std::vector<std::string>& words) {
                                    "resize=256,center_crop=224,normalize=imagenet)")
       .add_string("out", "", "output .h5 file", true)
       .add_int("batch-size", 32, "images per batch")
-      .add_int("workers", 2, "data loading threads");
+      .add_int("workers", 2, "data loading threads")
+      .add_flag("skip-bad", "leave unreadable images out (listed) instead of stopping at the first");
   tools::add_model_options(p, "resnet18", false);
   p.add_example("graft features photos --model densenet121 --pretrained --out feats.h5",
                 "DenseNet121 features (1024 per image) for another classifier (seed 004)")
       .add_example("graft train --features feats.h5 --head 'linear(n)' --out head-run", "then train a head on them");
   tools::Args a = p.parse(words);
   if (a.help()) {
-    std::fputs(p.help().c_str(), stdout);
+    const std::string help = p.help();
+    std::fputs(help.c_str(), stdout);
+    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
     return 0;
   }
   auto ds = open_data(a.positional("data")[0], a.get("images"));
@@ -50,7 +53,7 @@ int cmd_features(const std::vector<std::string>& words) {
   } else {
     tools::ModelOptions o = tools::model_options(a);
     if (o.weights.empty() && !o.pretrained && o.model.rfind("spec:", 0) != 0) o.pretrained = true;
-    s = tools::build_model(o, -1);
+    s = tools::build_model(o, ds->num_classes());  // `n` in a spec: the data's classes
   }
   if (s.replaced.empty() || !tools::head_is_last(s))
     throw std::runtime_error("graft features: the head '" + s.replaced + "' is not the model's last module, so the "
@@ -61,17 +64,21 @@ int cmd_features(const std::vector<std::string>& words) {
   LoaderOptions lo;
   lo.batch_size = a.get_int("batch-size");
   lo.num_workers = static_cast<int>(a.get_int("workers"));
+  lo.skip_bad = a.flag("skip-bad");
   DataLoader loader(ds, pipe, lo);
   std::printf("graft features: %s without '%s' over %lld images (%s) ...\n", s.model_name.c_str(), s.replaced.c_str(),
               static_cast<long long>(ds->size()), pipe.str().c_str());
   std::fflush(stdout);
-  Tensor feats = collect_outputs(*s.model, loader, s.device);
+  std::vector<int64_t> rows;
+  Tensor feats = collect_outputs(*s.model, loader, s.device, &rows);
+  if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   feats = reshape(feats, {feats.size(0), feats.numel() / feats.size(0)});
   std::vector<std::string> files;
-  for (int64_t i = 0; i < ds->size(); ++i) files.push_back(ds->source(i));
+  std::vector<int64_t> labels;
+  for (int64_t i : rows) files.push_back(ds->source(i)), labels.push_back(ds->label(i));
   const std::string out = a.get("out");
   if (std::filesystem::path(out).has_parent_path()) std::filesystem::create_directories(std::filesystem::path(out).parent_path());
-  save_features(out, feats, dataset_labels(*ds), files, ds->class_names());
+  save_features(out, feats, labels, files, ds->class_names());
   {
     H5File f(out, H5File::Mode::ReadWrite);  // where the features came from
     f.set_attr("backbone", s.model_name);

@@ -52,7 +52,9 @@ int cmd_predict(const std::vector<std::string>& words) {
       .add_example("graft predict --checkpoint run/best.h5 a.jpg b.jpg --top-k 3", "a trained model, several images");
   tools::Args a = p.parse(words);
   if (a.help()) {
-    std::fputs(p.help().c_str(), stdout);
+    const std::string help = p.help();
+    std::fputs(help.c_str(), stdout);
+    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
     return 0;
   }
   tools::ModelSetup s;

@@ -117,7 +117,9 @@ Data open_training_data(const tools::Args& a) {
       throw std::runtime_error("the validation/test data has classes different from the training data's (" +
                                std::to_string(other->num_classes()) + " vs " + std::to_string(d.class_names.size()) +
                                "); use folders with the same class subfolders");
-  d.features = d.train->size() > 0 && d.train->get(0).tensor.defined();
+  d.features = a.given("features") || is_features_path(a.get("data")) || is_features_path(a.get("train"));
+  if (d.valid && d.valid->size() == 0) d.valid = nullptr;  // a tiny dataset split to nothing
+  if (d.test && d.test->size() == 0) d.test = nullptr;
   return d;
 }
 
@@ -154,17 +156,20 @@ std::unique_ptr<LRScheduler> make_scheduler(const std::string& text, Optimizer& 
 // The backbone outputs (the head's inputs) of every sample, in dataset order: the model with
 // its head swapped for Identity, in eval mode, without gradients.
 std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dataset& ds, const Pipeline& pipe,
-                                                 int workers) {
+                                                 int workers, bool skip_bad) {
   ModulePtr head = tools::head_module(s);
   s.model->replace(s.replaced, std::make_shared<Identity>());
   Tensor feats;
+  std::vector<int64_t> rows;  // dataset index of each feature row
   try {
     LoaderOptions lo;
     lo.batch_size = 64;
     lo.num_workers = workers;
+    lo.skip_bad = skip_bad;
     auto view = std::shared_ptr<const Dataset>(&ds, [](const Dataset*) {});
     DataLoader loader(view, pipe, lo);
-    feats = collect_outputs(*s.model, loader, s.device);
+    feats = collect_outputs(*s.model, loader, s.device, &rows);
+    if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   } catch (...) {
     s.model->replace(s.replaced, head);
     throw;
@@ -172,8 +177,9 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
   s.model->replace(s.replaced, head);
   feats = reshape(feats, {feats.size(0), feats.numel() / feats.size(0)});
   std::vector<std::string> sources;
-  for (int64_t i = 0; i < ds.size(); ++i) sources.push_back(ds.source(i));
-  return std::make_shared<TensorDataset>(feats, dataset_labels(ds), sources, ds.class_names());
+  std::vector<int64_t> labels;
+  for (int64_t i : rows) sources.push_back(ds.source(i)), labels.push_back(ds.label(i));
+  return std::make_shared<TensorDataset>(feats, labels, sources, ds.class_names());
 }
 
 struct EpochResult {
@@ -214,6 +220,7 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_int("batch-size", 32, "images per batch")
       .add_int("patience", 0, "stop after this many epochs without a lower validation loss (0: never)")
       .add_int("workers", 2, "data loading threads (0: load in the main thread)")
+      .add_flag("skip-bad", "leave unreadable images out (listed at the end) instead of stopping at the first")
       .add_flag("no-feature-cache", "with a frozen backbone, run it every epoch instead of computing its features once")
       .add_int("grid", 16, "validation images shown with their predictions in the report")
       .add_string("out", "run", "output folder")
@@ -234,7 +241,9 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_example("graft train --out run --resume --epochs 20", "continue an interrupted run");
   tools::Args a = p.parse(words);
   if (a.help()) {
-    std::fputs(p.help().c_str(), stdout);
+    const std::string help = p.help();
+    std::fputs(help.c_str(), stdout);
+    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
     return 0;
   }
   const std::string out_dir = a.get("out");
@@ -287,11 +296,17 @@ int cmd_train(const std::vector<std::string>& words) {
   Pipeline loop_train_pipe = train_pipe, loop_eval_pipe = eval_pipe;
   if (cache) {
     auto t0 = Clock::now();
-    std::printf("frozen backbone, deterministic transform: computing backbone features once ...\n");
+    std::printf("only the head trains and the train transform is deterministic: computing the backbone features once ...\n");
+    for (const auto& [name, m] : s.model->named_modules())
+      if (m->type() == "Dropout" && name.rfind(s.replaced, 0) != 0) {
+        std::printf("  note: the frozen part has dropout ('%s'); features are computed in eval mode, so it is off "
+                    "(--no-feature-cache keeps it on)\n", name.c_str());
+        break;
+      }
     std::fflush(stdout);
-    train_ds = backbone_features(s, *data.train, train_pipe, workers);
-    if (valid_ds) valid_ds = backbone_features(s, *data.valid, eval_pipe, workers);
-    if (test_ds) test_ds = backbone_features(s, *data.test, eval_pipe, workers);
+    train_ds = backbone_features(s, *data.train, train_pipe, workers, a.flag("skip-bad"));
+    if (valid_ds) valid_ds = backbone_features(s, *data.valid, eval_pipe, workers, a.flag("skip-bad"));
+    if (test_ds) test_ds = backbone_features(s, *data.test, eval_pipe, workers, a.flag("skip-bad"));
     trained = tools::head_module(s).get();
     loop_train_pipe = loop_eval_pipe = Pipeline();
     std::printf("  %lld feature rows of %lld values in %.1f s\n", static_cast<long long>(train_ds->size()),
@@ -353,6 +368,7 @@ int cmd_train(const std::vector<std::string>& words) {
   train_lo.seed = seed;
   train_lo.num_workers = workers;
   train_lo.cache = !cache && !data.features;
+  train_lo.skip_bad = a.flag("skip-bad");
   DataLoader train_loader(train_ds, loop_train_pipe, train_lo);
   LoaderOptions eval_lo = train_lo;
   eval_lo.shuffle = false;
@@ -431,6 +447,8 @@ int cmd_train(const std::vector<std::string>& words) {
                   static_cast<long long>(stopper.patience()), static_cast<long long>(state.best_epoch), stopper.best());
     std::fflush(stdout);
   }
+
+  if (!train_loader.skipped().empty()) std::fputs(train_loader.skipped_report().c_str(), stderr);
 
   // ---- the best weights on the test set, and the report -----------------------------------------
   if (std::filesystem::exists(best_path)) load_weights(*s.model, best_path, true);

@@ -10,6 +10,12 @@
 
 namespace graft {
 
+bool is_features_path(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext == ".h5" || ext == ".hdf5";
+}
+
 std::shared_ptr<Dataset> open_data(const std::string& path, const std::string& images_dir) {
   if (!std::filesystem::exists(path))
     throw std::runtime_error("'" + path + "' does not exist: expected an image folder (one subfolder per class), "
@@ -52,10 +58,12 @@ void run_model(Module& model, DataLoader& loader, Device device,
   });
 }
 
-Tensor collect_outputs(Module& model, DataLoader& loader, Device device) {
+Tensor collect_outputs(Module& model, DataLoader& loader, Device device, std::vector<int64_t>* indices) {
   Tensor all;
   int64_t row = 0;
-  run_model(model, loader, device, [&](const Batch&, const Tensor& out) {
+  if (indices) indices->clear();
+  run_model(model, loader, device, [&](const Batch& b, const Tensor& out) {
+    if (indices) indices->insert(indices->end(), b.indices.begin(), b.indices.end());
     if (!all.defined()) {
       Shape s = out.shape();
       s[0] = loader.dataset().size();
@@ -64,7 +72,8 @@ Tensor collect_outputs(Module& model, DataLoader& loader, Device device) {
     all.slice(row, row + out.size(0)).copy_(out);
     row += out.size(0);
   });
-  return all;
+  if (!all.defined()) throw std::runtime_error("no sample of the dataset could be read (" + std::to_string(loader.dataset().size()) + " samples)");
+  return row == all.size(0) ? all : all.slice(0, row);
 }
 
 }  // namespace graft

@@ -18,6 +18,8 @@ namespace graft {
 // A folder (ImageFolder, or Fashion-MNIST IDX files), a .csv (with `images_dir`, default the
 // CSV's folder) or a features .h5. Throws naming the path when it does not exist.
 std::shared_ptr<Dataset> open_data(const std::string& path, const std::string& images_dir = "");
+// Whether open_data(path) gives a features file (.h5 / .hdf5) rather than images.
+bool is_features_path(const std::string& path);
 
 // features: [N,F] float32, labels: [N]; samples are rows (copies). Sources name the original files.
 class TensorDataset : public Dataset {
@@ -41,6 +43,8 @@ class TensorDataset : public Dataset {
 void run_model(Module& model, DataLoader& loader, Device device, const std::function<void(const Batch&, const Tensor&)>& fn);
 
 // All outputs stacked: [N, L] on the CPU, rows in loader order (no shuffle: dataset order).
-Tensor collect_outputs(Module& model, DataLoader& loader, Device device);
+// `indices` (if given) receives the dataset index of each row: images left out by skip_bad
+// have no row.
+Tensor collect_outputs(Module& model, DataLoader& loader, Device device, std::vector<int64_t>* indices = nullptr);
 
 }  // namespace graft
