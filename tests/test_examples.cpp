@@ -482,3 +482,98 @@ TEST_CASE("docs/usage.md: every graft command and option in the code blocks exis
   }
   MESSAGE(commands.size() << " command lines, " << checked << " options checked");
 }
+
+TEST_CASE("graft summary: seed 000's VGG16 with the new head, backbone frozen") {
+  const char* bin = std::getenv("GRAFT_BIN");
+  if (!bin) {
+    MESSAGE("skipped: GRAFT_BIN not set (meson test sets it)");
+    return;
+  }
+  // Hand-computed: VGG16 has 138,357,544 parameters; classifier.6 (4096*1000 + 1000 = 4,097,000)
+  // is replaced by 4096*256 + 256 + 256*100 + 100 = 1,074,532, the only trainable ones:
+  // 138,357,544 - 4,097,000 + 1,074,532 = 135,335,076 (the numbers the seed's PyTorch prints).
+  Result r = sh(std::string("OMP_NUM_THREADS=2 ") + quote(bin) +
+                " summary --model vgg16 --head 'linear(256) relu dropout(0.4) linear(n) logsoftmax' --num-classes 100"
+                " --freeze backbone --input-size 3x32x32");
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  CHECK(r.out.find("total 135,335,076 parameters, 1,074,532 trainable, 134,260,544 frozen") != std::string::npos);
+  // Output shapes of one 32x32 input: five 2x2 max pools leave 1x1, the new head gives 100.
+  CHECK(std::regex_search(r.out, std::regex("features\\.30 +MaxPool2d +\\[1, 512, 1, 1\\]")));
+  CHECK(std::regex_search(r.out, std::regex("classifier\\.6\\.3 +Linear +\\[1, 100\\] +25,700 +25,700")));
+  // A spec model: conv(8,5) on 1x28x28 -> 8x24x24 (208 = 8*25 + 8), pool -> 8x12x12, 1152*10+10.
+  Result s = sh(std::string(quote(bin)) +
+                " summary --model 'spec:conv(8,5) relu maxpool(2) flatten linear(n)' --input-size 1x28x28 --num-classes 10");
+  INFO(s.out);
+  REQUIRE(s.rc == 0);
+  CHECK(std::regex_search(s.out, std::regex("0 +Conv2d +\\[1, 8, 24, 24\\] +208 +208")));
+  CHECK(s.out.find("total 11,738 parameters, 11,738 trainable, 0 frozen") != std::string::npos);
+  Result bad = sh(std::string(quote(bin)) + " summary --model vgg17");
+  CHECK(bad.rc == 1);
+  CHECK(bad.out.find("vgg17") != std::string::npos);
+}
+
+TEST_CASE("graft split: counts per class, links, refusing to overwrite, errors") {
+  const char* bin = std::getenv("GRAFT_BIN");
+  if (!bin) {
+    MESSAGE("skipped: GRAFT_BIN not set (meson test sets it)");
+    return;
+  }
+  const fs::path dir = fs::temp_directory_path() / ("graft_split_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  make_image_folder(dir / "data", {"a", "b", "c"}, 10);
+  fs::create_directories(dir / "data" / "b" / "nested");
+  graft::save_png(class_image(1, 50), (dir / "data" / "b" / "nested" / "x.png").string());  // b: 11 images
+  const std::string g = quote(bin) + " split --data " + quote((dir / "data").string()) + " --out " +
+                        quote((dir / "out").string());
+  // Stratified 70/20/10: a, c: 7/2/1; b (11): floor 7/2/1 = 10, remainder 1 to train: 8/2/1.
+  Result r = sh(g + " --fractions 0.7,0.2,0.1 --stratified --seed 5 --link hard");
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  CHECK(std::regex_search(r.out, std::regex("\\na +7 +2 +1 +10\\n")));
+  CHECK(std::regex_search(r.out, std::regex("\\nb +8 +2 +1 +11\\n")));
+  CHECK(std::regex_search(r.out, std::regex("\\ntotal +22 +6 +3 +31\\n")));
+  auto count = [&](const fs::path& p) {
+    int n = 0;
+    for (auto& e : fs::recursive_directory_iterator(p)) n += e.is_regular_file();
+    return n;
+  };
+  CHECK(count(dir / "out" / "train") == 22);
+  CHECK(count(dir / "out" / "valid") == 6);
+  CHECK(count(dir / "out" / "test") == 3);
+  // Nothing lost or duplicated: every source file is in exactly one part, as a hard link.
+  int placed = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir / "out"))
+    if (e.is_regular_file()) {
+      ++placed;
+      CHECK(fs::hard_link_count(e.path()) == 2);
+    }
+  CHECK(placed == 31);
+  CHECK(fs::exists(dir / "out" / "train" / "b" / "nested" / "x.png") + fs::exists(dir / "out" / "valid" / "b" / "nested" / "x.png") +
+            fs::exists(dir / "out" / "test" / "b" / "nested" / "x.png") ==
+        1);  // the path below the class folder is kept
+  // The same seed gives the same split; a non-empty output is refused without --force.
+  Result again = sh(g + " --fractions 0.7,0.2,0.1 --stratified --seed 5");
+  CHECK(again.rc == 1);
+  CHECK(again.out.find("--force") != std::string::npos);
+  Result forced = sh(g + " --fractions 0.7,0.2,0.1 --stratified --seed 5 --force");
+  CHECK(forced.rc == 0);
+  CHECK(forced.out.substr(forced.out.find("\nclass")) == r.out.substr(r.out.find("\nclass")));
+  // Two parts with --force: the old test/ folder does not stay behind.
+  Result two = sh(g + " --fractions 0.8,0.2 --link symlink --force");
+  CHECK(two.rc == 0);
+  CHECK_FALSE(fs::exists(dir / "out" / "test"));
+  CHECK(fs::is_symlink(*fs::recursive_directory_iterator(dir / "out" / "valid" / "a")));
+  // Errors: missing folder, folder without classes, fractions that do not sum to 1.
+  Result missing = sh(quote(bin) + " split --data " + quote((dir / "nope").string()) + " --out " + quote((dir / "o2").string()));
+  CHECK(missing.rc == 1);
+  CHECK(missing.out.find("nope") != std::string::npos);
+  fs::create_directories(dir / "empty");
+  Result empty = sh(quote(bin) + " split --data " + quote((dir / "empty").string()) + " --out " + quote((dir / "o3").string()));
+  CHECK(empty.rc == 1);
+  CHECK(empty.out.find("empty") != std::string::npos);
+  Result frac = sh(g + "x --fractions 0.5,0.6");
+  CHECK(frac.rc == 2);
+  CHECK(frac.out.find("summing to 1") != std::string::npos);
+  fs::remove_all(dir);
+}
