@@ -13,4 +13,6 @@ int cmd_train(const std::vector<std::string>& words);     // tools/cmd_train.cpp
 int cmd_features(const std::vector<std::string>& words);  // tools/cmd_features.cpp
 int cmd_eval(const std::vector<std::string>& words);      // tools/cmd_eval.cpp
 int cmd_predict(const std::vector<std::string>& words);   // tools/cmd_predict.cpp
+int cmd_split(const std::vector<std::string>& words);     // tools/cmd_split.cpp
+int cmd_summary(const std::vector<std::string>& words);   // tools/cmd_summary.cpp
 }  // namespace graft

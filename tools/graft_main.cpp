@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
       {"demo", "transfer learning on Fashion-MNIST: frozen backbone vs fine-tuning vs scratch", graft::cmd_demo},
       {"bench", "images/s of the models (inference, training, frozen backbone), optionally vs PyTorch",
        graft::cmd_bench},
+      {"split", "split one ImageFolder into train/valid/test folders by fractions and a seed", graft::cmd_split},
+      {"summary", "the module table of a model: output shapes, parameters, trainable parameters", graft::cmd_summary},
   };
   return graft::tools::dispatch(argc, argv, commands);
 }
