@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
+#include <sstream>
 #include <string>
 
 #include "autograd/engine.h"
@@ -213,6 +214,8 @@ int cmd_demo(const std::vector<std::string>& words) {
       .add_int("pretrain-epochs", 2, "epochs over the 30,000 pretraining images")
       .add_int("epochs", 30, "epochs for each method on the new task")
       .add_int("seed", 0, "random seed (initialization, shuffling, which images are labelled)")
+      .add_string("pretrain-classes", "0,1,2,3,4",
+                  "Fashion-MNIST classes (0-9) of the pretraining task; the new task is the other classes")
       .add_flag("reuse-pretrained", "skip the pretraining when <out>/pretrained.h5 exists (from an earlier run)")
       .add_example("graft demo", "the full demo (a few minutes on two cores)")
       .add_example("graft demo --per-class 20 --pretrain-epochs 1", "fewer labels (docs/usage.md has measured numbers)")
@@ -234,7 +237,30 @@ int cmd_demo(const std::vector<std::string>& words) {
 
   IdxDataset train_all = IdxDataset::from_folder(data_dir, true, false, kFashionMnistClasses);
   IdxDataset test_all = IdxDataset::from_folder(data_dir, false, false, kFashionMnistClasses);
-  const std::vector<int64_t> source_classes{0, 1, 2, 3, 4}, target_classes{5, 6, 7, 8, 9};
+  std::vector<int64_t> source_classes, target_classes;
+  {
+    std::stringstream list(args.get("pretrain-classes"));
+    for (std::string item; std::getline(list, item, ',');) {
+      size_t used = 0;
+      int64_t c = -1;
+      try {
+        c = std::stoll(item, &used);
+      } catch (const std::exception&) {
+      }
+      if (used != item.size() || c < 0 || c > 9)
+        throw tools::ArgError("graft demo: --pretrain-classes expects class numbers 0-9 separated by commas, got '" +
+                              item + "'");
+      source_classes.push_back(c);
+    }
+    for (int64_t c = 0; c < 10; ++c)
+      if (std::find(source_classes.begin(), source_classes.end(), c) == source_classes.end())
+        target_classes.push_back(c);
+    if (source_classes.empty() || target_classes.empty())
+      throw tools::ArgError("graft demo: --pretrain-classes must leave classes for both tasks");
+  }
+  auto is_target = [&](int64_t label) {
+    return std::find(target_classes.begin(), target_classes.end(), label) != target_classes.end();
+  };
   auto names = [&](const std::vector<int64_t>& cs) {
     std::string s;
     for (int64_t c : cs) s += (s.empty() ? "" : ", ") + kFashionMnistClasses[c];
@@ -247,7 +273,7 @@ int cmd_demo(const std::vector<std::string>& words) {
   std::printf("1. Pretrain a small CNN from scratch on %lld images of %s\n",
               static_cast<long long>(pre_train.size()), names(source_classes).c_str());
   manual_seed(seed);
-  SmallCNN pretrained(5);
+  SmallCNN pretrained(static_cast<int64_t>(source_classes.size()));
   std::string saved = out_dir + "/pretrained.h5";
   if (args.flag("reuse-pretrained") && std::filesystem::exists(saved)) {
     pretrained.load_state_dict(load_tensors(saved), /*strict=*/true, saved);
@@ -269,7 +295,7 @@ int cmd_demo(const std::vector<std::string>& words) {
   std::vector<int64_t> target_labels;
   std::vector<int64_t> target_idx;
   for (int64_t i = 0; i < train_all.size(); ++i)
-    if (train_all.label(i) >= 5) {
+    if (is_target(train_all.label(i))) {
       target_idx.push_back(i);
       target_labels.push_back(train_all.label(i));
     }
@@ -301,7 +327,7 @@ int cmd_demo(const std::vector<std::string>& words) {
   std::vector<Row> rows;
   auto load_pretrained = [&](SmallCNN& m) {
     m.load_state_dict(load_tensors(saved), /*strict=*/false, saved);  // the 5-class head is skipped
-    m.classifier = SmallCNN::make_head(5);
+    m.classifier = SmallCNN::make_head(static_cast<int64_t>(target_classes.size()));
     m.replace("classifier", m.classifier);
   };
 
@@ -310,7 +336,7 @@ int cmd_demo(const std::vector<std::string>& words) {
   {
     auto t0 = Clock::now();
     manual_seed(seed + 2);
-    SmallCNN m(5);
+    SmallCNN m(static_cast<int64_t>(target_classes.size()));
     load_pretrained(m);
     m.features->freeze();
     Split feats_train, feats_test, feats_held;
@@ -342,7 +368,7 @@ int cmd_demo(const std::vector<std::string>& words) {
   {
     auto t0 = Clock::now();
     manual_seed(seed + 2);
-    SmallCNN m(5);
+    SmallCNN m(static_cast<int64_t>(target_classes.size()));
     load_pretrained(m);
     Adam opt({ParamGroup{m.features->parameters(), 1e-4f}, ParamGroup{m.classifier->parameters(), 1e-3f}});
     std::vector<tools::EpochMetrics> history;
@@ -356,7 +382,7 @@ int cmd_demo(const std::vector<std::string>& words) {
   {
     auto t0 = Clock::now();
     manual_seed(seed + 2);
-    SmallCNN m(5);
+    SmallCNN m(static_cast<int64_t>(target_classes.size()));
     Adam opt(one_group(m, 1e-3f));
     std::vector<tools::EpochMetrics> history;
     fit(m, opt, few, epochs, 32, seed, "scratch", true, &held_out, &history);
