@@ -224,10 +224,7 @@ int cmd_demo(const std::vector<std::string>& words) {
       .add_example("graft demo --per-class 20 --pretrain-epochs 1", "fewer labels (docs/usage.md has measured numbers)")
       .add_example("graft demo --reuse-pretrained --per-class 50", "the new task again, with the saved pretrained CNN");
   tools::Args args = parser.parse(words);
-  if (args.help()) {
-    std::fputs(parser.help().c_str(), stdout);
-    return 0;
-  }
+  if (tools::print_help_if_asked(parser, args)) return 0;
   const std::string data_dir = args.get("data"), out_dir = args.get("out");
   const int64_t per_class = args.get_int("per-class"), pretrain_epochs = args.get_int("pretrain-epochs"),
                 epochs = args.get_int("epochs");

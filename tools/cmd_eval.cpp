@@ -30,12 +30,7 @@ int cmd_eval(const std::vector<std::string>& words) {
   p.add_example("graft eval --checkpoint run/best.h5 photos/test", "evaluate a trained model on a test folder")
       .add_example("graft eval --checkpoint run/best.h5 labels.csv --images imgs --json test.json", "a CSV, with JSON");
   tools::Args a = p.parse(words);
-  if (a.help()) {
-    const std::string help = p.help();
-    std::fputs(help.c_str(), stdout);
-    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
-    return 0;
-  }
+  if (tools::print_help_if_asked(p, a)) return 0;
   auto ds = open_data(a.positional("data")[0], a.get("images"));
   tools::ModelSetup s;
   std::vector<std::string> class_names;
@@ -60,11 +55,7 @@ int cmd_eval(const std::vector<std::string>& words) {
   if (ds->class_names() != class_names)
     std::fprintf(stderr, "graft eval: warning: the data's class names differ from the model's; labels are matched by index\n");
   Pipeline pipe = features ? Pipeline() : Pipeline::parse(a.given("transform") ? a.get("transform") : s.eval_transform);
-  LoaderOptions lo;
-  lo.batch_size = a.get_int("batch-size");
-  lo.num_workers = static_cast<int>(a.get_int("workers"));
-  lo.skip_bad = a.flag("skip-bad");
-  DataLoader loader(ds, pipe, lo);
+  DataLoader loader(ds, pipe, loader_options(a));
   tools::EvalAccumulator acc(a.get_int("top-k"));
   run_model(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) {
     if (out.dim() != 2 || (out.size(1) != static_cast<int64_t>(class_names.size()) && out.size(1) != 1))

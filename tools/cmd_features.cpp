@@ -38,12 +38,7 @@ int cmd_features(const std::vector<std::string>& words) {
                 "DenseNet121 features (1024 per image) for another classifier (seed 004)")
       .add_example("graft train --features feats.h5 --head 'linear(n)' --out head-run", "then train a head on them");
   tools::Args a = p.parse(words);
-  if (a.help()) {
-    const std::string help = p.help();
-    std::fputs(help.c_str(), stdout);
-    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
-    return 0;
-  }
+  if (tools::print_help_if_asked(p, a)) return 0;
   auto ds = open_data(a.positional("data")[0], a.get("images"));
   tools::ModelSetup s;
   if (a.given("checkpoint")) {
@@ -61,11 +56,7 @@ int cmd_features(const std::vector<std::string>& words) {
   const std::string transform = a.given("transform") ? a.get("transform") : s.eval_transform;
   Pipeline pipe = Pipeline::parse(transform);
   s.model->replace(s.replaced, std::make_shared<Identity>());
-  LoaderOptions lo;
-  lo.batch_size = a.get_int("batch-size");
-  lo.num_workers = static_cast<int>(a.get_int("workers"));
-  lo.skip_bad = a.flag("skip-bad");
-  DataLoader loader(ds, pipe, lo);
+  DataLoader loader(ds, pipe, loader_options(a));
   std::printf("graft features: %s without '%s' over %lld images (%s) ...\n", s.model_name.c_str(), s.replaced.c_str(),
               static_cast<long long>(ds->size()), pipe.str().c_str());
   std::fflush(stdout);

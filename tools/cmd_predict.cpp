@@ -51,12 +51,7 @@ int cmd_predict(const std::vector<std::string>& words) {
   p.add_example("graft predict cat.jpg", "DenseNet121 with the ImageNet weights in weights/: top-5 ImageNet classes")
       .add_example("graft predict --checkpoint run/best.h5 a.jpg b.jpg --top-k 3", "a trained model, several images");
   tools::Args a = p.parse(words);
-  if (a.help()) {
-    const std::string help = p.help();
-    std::fputs(help.c_str(), stdout);
-    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
-    return 0;
-  }
+  if (tools::print_help_if_asked(p, a)) return 0;
   tools::ModelSetup s;
   std::vector<std::string> names;
   if (a.given("checkpoint")) {

@@ -76,10 +76,7 @@ int cmd_split(const std::vector<std::string>& words) {
       .add_example("graft split --data pets --out pets-split --fractions 0.5,0.25,0.25 --seed 1 --force",
                    "re-split an existing output with another seed");
   tools::Args args = parser.parse(words);
-  if (args.help()) {
-    std::fputs(parser.help().c_str(), stdout);
-    return 0;
-  }
+  if (tools::print_help_if_asked(parser, args)) return 0;
   const std::string data = args.get("data"), out = args.get("out"), how = args.get("link");
 
   std::vector<double> fractions;

@@ -37,10 +37,7 @@ int cmd_summary(const std::vector<std::string>& words) {
                    "--input-size 1x28x28 --num-classes 10",
                    "a small CNN for 28x28 grey images");
   tools::Args args = parser.parse(words);
-  if (args.help()) {
-    std::fputs(parser.help().c_str(), stdout);
-    return 0;
-  }
+  if (tools::print_help_if_asked(parser, args)) return 0;
   const tools::ModelOptions o = tools::model_options(args);
   if (o.model.empty())
     throw tools::ArgError("graft summary: --model is required (vgg16, resnet18, densenet121 or spec:<layers>)");

@@ -240,12 +240,7 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_example("graft train --features feats.h5 --head 'linear(n)'", "a new last layer on extracted features")
       .add_example("graft train --out run --resume --epochs 20", "continue an interrupted run");
   tools::Args a = p.parse(words);
-  if (a.help()) {
-    const std::string help = p.help();
-    std::fputs(help.c_str(), stdout);
-    if (!help.empty() && help.back() != '\n') std::fputc('\n', stdout);
-    return 0;
-  }
+  if (tools::print_help_if_asked(p, a)) return 0;
   const std::string out_dir = a.get("out");
   const uint64_t seed = static_cast<uint64_t>(a.get_int("seed"));
   const int64_t epochs = a.get_int("epochs"), batch_size = a.get_int("batch-size");

@@ -76,4 +76,12 @@ Tensor collect_outputs(Module& model, DataLoader& loader, Device device, std::ve
   return row == all.size(0) ? all : all.slice(0, row);
 }
 
+LoaderOptions loader_options(const tools::Args& a) {
+  LoaderOptions lo;
+  lo.batch_size = a.get_int("batch-size");
+  lo.num_workers = static_cast<int>(a.get_int("workers"));
+  lo.skip_bad = a.flag("skip-bad");
+  return lo;
+}
+
 }  // namespace graft

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "args.h"
 #include "data/loader.h"
 #include "layers/module.h"
 #include "tensor/tensor.h"
@@ -18,6 +19,9 @@ namespace graft {
 // A folder (ImageFolder, or Fashion-MNIST IDX files), a .csv (with `images_dir`, default the
 // CSV's folder) or a features .h5. Throws naming the path when it does not exist.
 std::shared_ptr<Dataset> open_data(const std::string& path, const std::string& images_dir = "");
+
+// The loader settings of a command's --batch-size, --workers and --skip-bad options.
+LoaderOptions loader_options(const tools::Args& a);
 // Whether open_data(path) gives a features file (.h5 / .hdf5) rather than images.
 bool is_features_path(const std::string& path);
 

@@ -311,6 +311,14 @@ std::string Args::summary() const {
 
 // ---- dispatch -----------------------------------------------------------------------------
 
+bool print_help_if_asked(const ArgParser& parser, const Args& args, std::FILE* out) {
+  if (!args.help()) return false;
+  const std::string help = parser.help();
+  std::fputs(help.c_str(), out);
+  if (!help.empty() && help.back() != '\n') std::fputc('\n', out);
+  return true;
+}
+
 int dispatch(int argc, const char* const* argv, const std::vector<Command>& commands, std::FILE* out,
              std::FILE* err) {
   std::vector<std::string> words(argv + 1, argv + argc);

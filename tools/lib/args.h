@@ -123,6 +123,10 @@ class Args {
   [[noreturn]] void missing(const std::string& name) const;
 };
 
+// Prints the parser's help (ending with a newline) when `args` asked for it; true if it did.
+// Every subcommand starts with: `if (tools::print_help_if_asked(parser, args)) return 0;`
+bool print_help_if_asked(const ArgParser& parser, const Args& args, std::FILE* out = stdout);
+
 // ---- the top-level dispatcher -----------------------------------------------------------------
 // `graft <command> [options]`: each subcommand is a function of the words after its name that
 // returns the exit code. dispatch() prints the command list for `graft`/`graft --help`, suggests
