@@ -184,9 +184,12 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
   auto X = [&](double x) { return ml + (x - x0) / (x1 - x0) * pw; };
   auto Y = [&](double y) { return mt + (1 - (y - y0) / (y1 - y0)) * ph; };
 
+  // The legend gets rows of its own below the x-axis label (one per series), so that long
+  // series names never overlap each other or the data.
+  const int legend_row = 15, total_height = height + legend_row * static_cast<int>(series.size());
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-    << "\" viewBox=\"0 0 " << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << total_height
+    << "\" viewBox=\"0 0 " << width << " " << total_height << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
   o << "<text x=\"" << ml << "\" y=\"16\" font-size=\"13\">" << html_escape(title) << "</text>\n";
   o << "<rect x=\"" << ml << "\" y=\"" << mt << "\" width=\"" << pw << "\" height=\"" << ph
     << "\" fill=\"none\" stroke=\"#999\"/>\n";
@@ -211,8 +214,7 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
         o << "<circle class=\"point\" cx=\"" << fmt("%.1f", X(x)) << "\" cy=\"" << fmt("%.1f", Y(y)) << "\" r=\"3\" fill=\""
           << s.color << "\"><title>" << html_escape(s.name) << " " << fmt("%g", x) << ": " << fmt("%.4g", y)
           << "</title></circle>\n";
-    // Legend in the top margin, right-aligned, one 70-pixel entry per series (never over the data).
-    double lx = ml + pw - 70.0 * (series.size() - i), ly = mt - 8;
+    double lx = ml, ly = height + legend_row * static_cast<double>(i) + 8;
     o << "<line x1=\"" << lx << "\" x2=\"" << lx + 18 << "\" y1=\"" << ly - 4 << "\" y2=\"" << ly - 4
       << "\" stroke=\"" << s.color << "\" stroke-width=\"2\"/><text x=\"" << lx + 22 << "\" y=\"" << ly << "\">"
       << html_escape(s.name) << "</text>\n";
