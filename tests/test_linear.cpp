@@ -1,6 +1,7 @@
 // tests/test_linear.cpp — Linear: finite differences and PyTorch reference.
 #include "autograd/ops.h"
 #include "layers/linear.h"
+#include "layers/sequential.h"
 #include "testing.h"
 
 using namespace graft;
@@ -34,4 +35,22 @@ TEST_CASE("linear: a wrong input size names both shapes") {
   Linear fc(4, 2);
   CHECK_THROWS_WITH(fc(Tensor::zeros({3, 5})), doctest::Contains("[3, 5]"));
   CHECK_THROWS_WITH(fc(Tensor::zeros({3, 5})), doctest::Contains("[2, 4]"));
+}
+
+TEST_CASE("module tree: dotted names, lookup, replace, freeze") {
+  // A two-level tree like torchvision's: "features.0" (Linear) and "head" (Linear).
+  auto features = std::make_shared<Sequential>(std::initializer_list<ModulePtr>{std::make_shared<Linear>(4, 3)});
+  Sequential model({{"features", features}, {"head", std::make_shared<Linear>(3, 2)}});
+  std::vector<std::string> names;
+  for (auto& [n, t] : model.state_dict()) names.push_back(n);
+  CHECK(names == std::vector<std::string>{"features.0.weight", "features.0.bias", "head.weight", "head.bias"});
+  CHECK(model.has("features.0"));
+  CHECK_FALSE(model.has("features.1"));
+  CHECK_FALSE(model.has("classifier.6"));
+  CHECK_THROWS_WITH(model.get("features.1"), doctest::Contains("'1' not found; available here: 0"));
+  model.replace("head", std::make_shared<Linear>(3, 5));
+  CHECK(model.get("head")->named_parameters()[0].second.shape() == Shape{5, 3});
+  model.get("features")->freeze();
+  CHECK(model.num_parameters(true) == 3 * 5 + 5);  // only the new head trains
+  CHECK(model.num_parameters() == 4 * 3 + 3 + 3 * 5 + 5);
 }

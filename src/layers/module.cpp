@@ -142,37 +142,41 @@ LoadReport Module::load_state_dict(const NamedTensors& tensors, bool strict, con
   return report;
 }
 
-ModulePtr Module::get(const std::string& dotted) const {
-  const Module* cur = this;
+// Walks the dotted path; null if a part is missing (`missing` then names it and the parent).
+static ModulePtr find_module(const Module& root, const std::string& dotted, std::string* missing,
+                             const Module** parent_of_missing) {
+  const Module* cur = &root;
   ModulePtr found;
   size_t start = 0;
-  while (start <= dotted.size()) {
+  while (true) {
     size_t dot = dotted.find('.', start);
     std::string part = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     found.reset();
-    for (const auto& [n, c] : cur->children_)
+    for (const auto& [n, c] : cur->children())
       if (n == part) found = c;
     if (!found) {
-      std::string names;
-      for (const auto& [n, c] : cur->children_) names += (names.empty() ? "" : ", ") + n;
-      throw std::invalid_argument("no module named '" + dotted + "' ('" + part + "' not found; available here: " +
-                                  (names.empty() ? "none" : names) + ")");
+      if (missing) *missing = part;
+      if (parent_of_missing) *parent_of_missing = cur;
+      return nullptr;
     }
+    if (dot == std::string::npos) return found;
     cur = found.get();
-    if (dot == std::string::npos) break;
     start = dot + 1;
   }
-  return found;
 }
 
-bool Module::has(const std::string& dotted) const {
-  try {
-    get(dotted);
-    return true;
-  } catch (const std::invalid_argument&) {
-    return false;
-  }
+ModulePtr Module::get(const std::string& dotted) const {
+  std::string part;
+  const Module* parent = nullptr;
+  ModulePtr found = find_module(*this, dotted, &part, &parent);
+  if (found) return found;
+  std::string names;
+  for (const auto& [n, c] : parent->children()) names += (names.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("no module named '" + dotted + "' ('" + part + "' not found; available here: " +
+                              (names.empty() ? "none" : names) + ")");
 }
+
+bool Module::has(const std::string& dotted) const { return find_module(*this, dotted, nullptr, nullptr) != nullptr; }
 
 void Module::replace(const std::string& dotted, ModulePtr module) {
   size_t dot = dotted.rfind('.');
