@@ -14,19 +14,9 @@
 using namespace graft;
 namespace fs = std::filesystem;
 
-namespace {
-// A fresh empty folder under /tmp, removed when the test ends.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("graft_test_" + name + "_" + std::to_string(getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& rel) const { return (path / rel).string(); }
-};
+using testing::TempDir;
 
+namespace {
 Image gradient(int64_t h, int64_t w, int seed) {
   Image img(h, w);
   for (int64_t y = 0; y < h; ++y)

@@ -14,17 +14,9 @@
 using namespace graft;
 namespace fs = std::filesystem;
 
-namespace {
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("graft_test_" + name + "_" + std::to_string(getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
+namespace {
 Image pattern(int64_t h, int64_t w, int seed) {
   Image img(h, w);
   for (int64_t y = 0; y < h; ++y)

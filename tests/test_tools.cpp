@@ -24,6 +24,8 @@
 using namespace graft;
 using namespace graft::tools;
 
+using testing::TempDir;
+
 namespace {
 
 ArgParser train_parser() {
@@ -38,18 +40,6 @@ ArgParser train_parser() {
   p.add_example("graft train --data flowers --epochs 5", "train for five epochs");
   return p;
 }
-
-// A fresh folder for files a test writes, removed by the destructor.
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(const std::string& name) {
-    path = std::filesystem::temp_directory_path() / ("graft_test_tools_" + name + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& n) const { return (path / n).string(); }
-};
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

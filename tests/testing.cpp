@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "autograd/engine.h"
 #include "tensor/random.h"
 
@@ -82,6 +84,17 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   }
   r.message = "ok";
   return r;
+}
+
+TempDir::TempDir(const std::string& name) {
+  path = std::filesystem::temp_directory_path() / ("graft_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;  // never throw from a destructor
+  std::filesystem::remove_all(path, ec);
 }
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -41,6 +42,18 @@ struct GradcheckResult {
 };
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           std::vector<Tensor> inputs, double eps = 1e-2, double rtol = 2e-2, double atol = 2e-3);
+
+// A fresh empty folder under the system temp folder ("graft_test_<name>_<pid>"), removed with
+// everything in it when the test ends.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& name);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& rel) const { return (path / rel).string(); }
+  std::string operator/(const std::string& rel) const { return file(rel); }
+};
 
 // A random float32 tensor with values in [lo, hi) from a fixed seed.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
