@@ -303,7 +303,7 @@ TEST_CASE("commands: ResNet18 frozen backbone: features cached once = backbone r
   ft.insert(ft.end(), {"--backbone-lr", "1e-4"});
   REQUIRE(cmd_train(ft) == 0);
   NamedTensors c = load_tensors((dir / "finetune" / "last.h5").string());
-  auto conv1 = std::find_if(c.begin(), c.end(), [](auto& kv) { return kv.first == "model.conv1.weight"; });
+  auto conv1 = std::find_if(c.begin(), c.end(), [](auto& kv) { return kv.first == "conv1.weight"; });
   auto conv1_0 = std::find_if(w0.begin(), w0.end(), [](auto& kv) { return kv.first == "conv1.weight"; });
   REQUIRE(conv1 != c.end());
   CHECK(conv1->second.to_vector() != conv1_0->second.to_vector());

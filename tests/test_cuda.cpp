@@ -1,7 +1,8 @@
 // tests/test_cuda.cpp — the CUDA backend checked against the CPU path (the reference).
 //
 // How to add a CUDA op test (ggml-style checklist):
-//   1. implement graft::cuda::<op> (.cu / _cudnn.cpp beside the op) and list it in meson.build;
+//   1. register the op's CUDA kernels (GRAFT_REGISTER_KERNEL in <op>.cu / <op>_cudnn.cpp) and list
+//      the file in meson.build;
 //   2. add a TEST_CASE below that starts with SKIP_WITHOUT_CUDA() and calls compare_devices()
 //      with the differentiable op: it runs the op on CPU and on CUDA copies of the same inputs,
 //      back-propagates the same random grad_output, and compares output and every gradient;
@@ -30,18 +31,20 @@
 #include "layers/softmax.h"
 #include "optim/adam.h"
 #include "optim/sgd.h"
-#include "tensor/cuda_allocator.h"
+#include "tensor/caching_allocator.h"
 #include "tensor/device.h"
 #include "tensor/elementwise.h"
 #include "tensor/gemm.h"
+#if defined(GRAFT_CUDA)
 #include "tensor/pinned_buffer.h"
+#endif
 #include "testing.h"
 
 using namespace graft;
 
 #define SKIP_WITHOUT_CUDA()                                                   \
   if (!cuda_available()) {                                                    \
-    MESSAGE("skipped: no CUDA GPU: " << cuda::device_summary());              \
+    MESSAGE("skipped: no CUDA GPU: " << device_summary(Device::CUDA));              \
     return;                                                                   \
   }
 
@@ -87,8 +90,8 @@ void compare_devices(const std::string& what, const Fn& f, const std::vector<Ten
 
 TEST_CASE("cuda: device summary explains itself") {
   // Runs in every build: without a GPU the summary is the reason, which tools print.
-  CHECK(!cuda::device_summary().empty());
-  if (!cuda_available()) CHECK(cuda::memory_stats().allocated_bytes == 0);
+  CHECK(!device_summary(Device::CUDA).empty());
+  if (!cuda_available()) CHECK(memory_stats(Device::CUDA).allocated_bytes == 0);
 }
 
 TEST_CASE("cuda: host <-> device copies round-trip floats, labels and slices") {
@@ -108,37 +111,31 @@ TEST_CASE("cuda: host <-> device copies round-trip floats, labels and slices") {
 }
 
 TEST_CASE("cuda: the caching allocator reuses freed blocks without cudaMalloc") {
-  SKIP_WITHOUT_CUDA();
-  // Size classes: 512 B granules below 1 MiB, 1/8-power-of-two steps above (hand-worked).
-  CHECK(cuda::allocation_size_class(1) == 512);
-  CHECK(cuda::allocation_size_class(513) == 1024);
-  CHECK(cuda::allocation_size_class(1 << 20) == (1 << 20));
-  CHECK(cuda::allocation_size_class((1 << 20) + 1) == (1 << 20) + (1 << 17));
-  CHECK(cuda::allocation_size_class(3 << 20) == (3 << 20) + 0);  // 3 MiB = 2 MiB + 4 * 256 KiB
-  cuda::empty_cache();
+  SKIP_WITHOUT_CUDA();  // the allocator's policy itself is tested without a GPU in test_dispatch.cpp
+  empty_cache(Device::CUDA);
   const size_t bytes = 3 * 1000 * 1000 + 4;  // an odd size, rounded up to its class
-  auto s0 = cuda::memory_stats();
-  void* p = cuda::malloc(bytes);
-  auto s1 = cuda::memory_stats();
-  CHECK(s1.allocated_bytes - s0.allocated_bytes == cuda::allocation_size_class(bytes));
-  CHECK(s1.reserved_bytes - s0.reserved_bytes == cuda::allocation_size_class(bytes));
-  CHECK(s1.cuda_malloc_calls == s0.cuda_malloc_calls + 1);
-  cuda::free(p, bytes);
-  auto s2 = cuda::memory_stats();
+  auto s0 = memory_stats(Device::CUDA);
+  void* p = device_malloc(Device::CUDA, bytes);
+  auto s1 = memory_stats(Device::CUDA);
+  CHECK(s1.allocated_bytes - s0.allocated_bytes == allocation_size_class(bytes));
+  CHECK(s1.reserved_bytes - s0.reserved_bytes == allocation_size_class(bytes));
+  CHECK(s1.driver_malloc_calls == s0.driver_malloc_calls + 1);
+  device_free(Device::CUDA, p, bytes);
+  auto s2 = memory_stats(Device::CUDA);
   CHECK(s2.allocated_bytes == s0.allocated_bytes);
   CHECK(s2.reserved_bytes == s1.reserved_bytes);  // kept in the cache
-  void* q = cuda::malloc(bytes);
-  auto s3 = cuda::memory_stats();
+  void* q = device_malloc(Device::CUDA, bytes);
+  auto s3 = memory_stats(Device::CUDA);
   CHECK(q == p);                                   // the same block came back
   CHECK(s3.reserved_bytes == s1.reserved_bytes);   // no growth
-  CHECK(s3.cuda_malloc_calls == s1.cuda_malloc_calls);
+  CHECK(s3.driver_malloc_calls == s1.driver_malloc_calls);
   CHECK(s3.peak_allocated_bytes >= s3.allocated_bytes);
-  cuda::free(q, bytes);
-  cuda::empty_cache();
-  auto s4 = cuda::memory_stats();
+  device_free(Device::CUDA, q, bytes);
+  empty_cache(Device::CUDA);
+  auto s4 = memory_stats(Device::CUDA);
   CHECK(s4.reserved_bytes == s4.allocated_bytes);  // no cached blocks left
-  CHECK(s4.cuda_free_calls > s3.cuda_free_calls);
-  CHECK(cuda::memory_summary().find("reserved") != std::string::npos);
+  CHECK(s4.driver_free_calls > s3.driver_free_calls);
+  CHECK(memory_summary(Device::CUDA).find("reserved") != std::string::npos);
 }
 
 TEST_CASE("cuda: a training-like loop stops calling cudaMalloc after the first step") {
@@ -153,9 +150,9 @@ TEST_CASE("cuda: a training-like loop stops calling cudaMalloc after the first s
     fc.bias.zero_grad();
     Tensor loss = sum(linear(x, fc.weight, fc.bias) * linear(x, fc.weight, fc.bias));
     loss.backward();
-    if (step == 0) after_first = cuda::memory_stats().cuda_malloc_calls;
+    if (step == 0) after_first = memory_stats(Device::CUDA).driver_malloc_calls;
   }
-  CHECK(cuda::memory_stats().cuda_malloc_calls == after_first);
+  CHECK(memory_stats(Device::CUDA).driver_malloc_calls == after_first);
 }
 
 TEST_CASE("cuda: out of memory names the size, what is free and reserved, and what to do") {
@@ -176,6 +173,7 @@ TEST_CASE("cuda: out of memory names the size, what is free and reserved, and wh
   CHECK(Tensor::ones({4}, Device::CUDA).to_vector() == std::vector<float>(4, 1.0f));
 }
 
+#if defined(GRAFT_CUDA)  // PinnedBuffer exists only in CUDA builds
 TEST_CASE("cuda: pinned buffer copies a batch asynchronously") {
   SKIP_WITHOUT_CUDA();
   PinnedBuffer buf(1024 * sizeof(float));
@@ -188,6 +186,7 @@ TEST_CASE("cuda: pinned buffer copies a batch asynchronously") {
 }
 
 // ---- elementwise, reductions, autograd primitives ------------------------------------------------
+#endif
 
 TEST_CASE("cuda: elementwise kernels match the CPU") {
   SKIP_WITHOUT_CUDA();
@@ -234,7 +233,7 @@ TEST_CASE("cuda: autograd primitives forward and backward match the CPU") {
 
 TEST_CASE("cuda: gemm (cuBLAS) matches Eigen for every transpose combination") {
   SKIP_WITHOUT_CUDA();
-  CHECK(!cuda::allow_tf32());  // parity first: TF32 is opt-in
+  CHECK(!allow_tf32());  // parity first: TF32 is opt-in
   const int64_t M = 7, N = 5, K = 33;
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb) {
@@ -300,15 +299,15 @@ TEST_CASE("cuda: conv2d (cuDNN) forward, backward-data and backward-filter match
 
 TEST_CASE("cuda: TF32 is off by default and can be switched on") {
   SKIP_WITHOUT_CUDA();
-  REQUIRE(!cuda::allow_tf32());
-  cuda::set_allow_tf32(true);
-  CHECK(cuda::allow_tf32());
+  REQUIRE(!allow_tf32());
+  set_allow_tf32(true);
+  CHECK(allow_tf32());
   // TF32 keeps 10 mantissa bits (relative rounding 2^-11 ~ 5e-4 per operand): a sum of 27
   // products of values in [-1,1] is off by ~1e-3 absolute at worst.
   Tensor x = testing::random_tensor({2, 3, 8, 8}, 1), w = testing::random_tensor({4, 3, 3, 3}, 2);
   Conv2dParams p{1, 1, 1, 1, 1, 1};
   Tensor y_tf32 = conv2d(x.to(Device::CUDA), w.to(Device::CUDA), Tensor(), p);
-  cuda::set_allow_tf32(false);
+  set_allow_tf32(false);
   CHECK_CLOSE("conv2d with TF32", y_tf32, conv2d(x, w, Tensor(), p), 1e-2, 5e-3);
 }
 
@@ -529,7 +528,7 @@ TEST_CASE("cuda: repeated conv training steps reuse memory (no cudaMalloc after 
   for (int step = 0; step < 3; ++step) {
     w.zero_grad();
     sum(relu(conv2d(x, w, Tensor(), {1, 1, 1, 1, 1, 1}))).backward();
-    if (step == 0) after_first = cuda::memory_stats().cuda_malloc_calls;
+    if (step == 0) after_first = memory_stats(Device::CUDA).driver_malloc_calls;
   }
-  CHECK(cuda::memory_stats().cuda_malloc_calls == after_first);
+  CHECK(memory_stats(Device::CUDA).driver_malloc_calls == after_first);
 }

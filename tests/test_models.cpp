@@ -15,6 +15,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "layers/batch_norm2d.h"
 #include "layers/linear.h"
 #include "layers/loss.h"
 #include "models/classifier.h"
@@ -96,12 +97,12 @@ void check_parity(const std::string& arch) {
   model->eval();
   {
     NoGradGuard no_grad;
-    CHECK_SCALED("eval logits", arch + " eval logits", model->forward(x), f.read(g + "eval_logits"), 1e-4);
+    CHECK_SCALED("eval logits", arch + " eval logits", (*model)(x), f.read(g + "eval_logits"), 1e-4);
   }
 
   model->train();
   dropout_off(*model);  // dropout masks cannot match torch's random stream (models.py)
-  Tensor logits = model->forward(x);
+  Tensor logits = (*model)(x);
   CHECK_SCALED("train logits", arch + " train logits", logits, f.read(g + "train_logits"), 1e-4);
   Tensor loss = cross_entropy(logits, target);
   // The loss is a mean of -log softmax over 1000 classes: ~7, an absolute 1e-5 is ~1e-6 relative.
@@ -142,7 +143,7 @@ void check_parity(const std::string& arch) {
 // torch), everything else frozen (frozen batch norm in eval mode), dropout off, 3 steps.
 // Tolerance 1e-4 of each tensor's scale: the head's inputs are the frozen backbone's features
 // (eval-mode forward, ~1e-6 agreement), and 3 small updates add a few ulps each.
-void check_head_training(const std::string& arch, const HeadSpec& spec, bool nll) {
+void check_head_training(const std::string& arch, const std::string& spec, int64_t num_classes, bool nll) {
   REQUIRE_REFERENCE(path, "models.h5");
   REQUIRE_REFERENCE(weights, "models_" + arch + ".h5");
   H5File f(path, H5File::Mode::Read);
@@ -154,7 +155,7 @@ void check_head_training(const std::string& arch, const HeadSpec& spec, bool nll
   NamedTensors backbone_before;
   for (auto& [name, t] : model->state_dict()) backbone_before.emplace_back(name, t.clone());
   for (const std::string opt_name : {"sgd", "adam"}) {
-    const std::string head = replace_head(*model, arch, spec);
+    const std::string head = replace_head(*model, arch, spec, num_classes);
     NamedTensors head_init;
     for (auto& [name, p] : model->named_parameters())
       if (name.rfind(head + ".", 0) == 0) head_init.emplace_back(name, f.read(g + "head/" + name));
@@ -162,7 +163,7 @@ void check_head_training(const std::string& arch, const HeadSpec& spec, bool nll
     REQUIRE(rep.unexpected.empty());
     model->freeze();
     model->get(head)->unfreeze();
-    model->train();  // frozen batch norm stays in eval mode (ImageClassifier::frozen_bn_eval)
+    model->train();  // frozen batch norm keeps its running statistics (BatchNorm2d::eval_when_frozen)
     dropout_off(*model);
     std::vector<Tensor> params = model->parameters(true);
     REQUIRE(params.size() == head_init.size());
@@ -174,7 +175,7 @@ void check_head_training(const std::string& arch, const HeadSpec& spec, bool nll
     std::vector<float> losses;
     for (int step = 0; step < 3; ++step) {
       opt->zero_grad();
-      Tensor out = model->forward(x);
+      Tensor out = (*model)(x);
       Tensor loss = nll ? nll_loss(out, target) : cross_entropy(out, target);
       loss.backward();
       opt->step();
@@ -211,15 +212,15 @@ void check_head_training(const std::string& arch, const HeadSpec& spec, bool nll
 
 TEST_CASE("models: resnet18 new fc, frozen backbone: 3 SGD-momentum and 3 Adam steps match torch") {
   worst_scaled.clear();
-  check_head_training("resnet18", {{}, 10, 0.0f, false}, false);
+  check_head_training("resnet18", "linear(n)", 10, false);
 }
 TEST_CASE("models: densenet121 new classifier, frozen backbone: 3 SGD-momentum and 3 Adam steps match torch") {
   worst_scaled.clear();
-  check_head_training("densenet121", {{64}, 10, 0.5f, false}, false);
+  check_head_training("densenet121", "linear(64) relu dropout(0.5) linear(n)", 10, false);
 }
 TEST_CASE("models: vgg16 new classifier.6, frozen backbone: 3 SGD-momentum and 3 Adam steps match torch") {
   worst_scaled.clear();
-  check_head_training("vgg16", {{256}, 100, 0.4f, true}, true);
+  check_head_training("vgg16", "linear(256) relu dropout(0.4) linear(n) logsoftmax", 100, true);
 }
 
 TEST_CASE("models: state_dict keys are torchvision's, in torchvision's order") {
@@ -242,7 +243,7 @@ TEST_CASE("models: parameter counts and the VGG16 summary with a new head") {
   auto vgg = make_model("vgg16");
   CHECK(vgg->num_parameters() == 138357544);
   // The issue's head: 4096-256 (ReLU, Dropout 0.4) -256-100 LogSoftmax, all else frozen.
-  CHECK(replace_head(*vgg, "vgg16", {{256}, 100, 0.4f, true}) == "classifier.6");
+  CHECK(replace_head(*vgg, "vgg16", "linear(256) relu dropout(0.4) linear(n) logsoftmax", 100) == "classifier.6");
   auto trainable = freeze_all_but_last(*vgg, 2);
   CHECK(trainable == std::vector<std::string>{"classifier.6.0", "classifier.6.3"});
   ModelSummary s = summarize(*vgg, {1, 3, 32, 32});
@@ -313,7 +314,7 @@ TEST_CASE("models: load errors name the key, both shapes, or both architectures"
 
 TEST_CASE("models: save_weights then load_weights gives back every tensor and attribute") {
   auto a = make_model("resnet18");
-  replace_head(*a, "resnet18", {{}, 7, 0.0f, false});
+  replace_head(*a, "resnet18", "linear(n)", 7);
   WeightsInfo info;
   info.class_names = {"a", "b", "c", "d", "e", "f", "g"};
   const std::string tmp = temp_file("roundtrip.h5");
@@ -339,9 +340,9 @@ TEST_CASE("models: save_weights then load_weights gives back every tensor and at
   std::filesystem::remove(tmp);
 }
 
-TEST_CASE("models: heads, freezing by prefix, frozen batch norm stays in eval mode") {
+TEST_CASE("models: heads, freezing by prefix, frozen batch norm keeps its statistics") {
   auto d = make_model("densenet121");
-  CHECK(replace_head(*d, "densenet121", {{64}, 10, 0.5f, false}) == "classifier");
+  CHECK(replace_head(*d, "densenet121", "linear(64) relu dropout(0.5) linear(n)", 10) == "classifier");
   auto names = names_of(d->state_dict());
   CHECK(names.back() == "classifier.3.bias");
   CHECK(std::find(names.begin(), names.end(), "classifier.0.weight") != names.end());
@@ -349,26 +350,30 @@ TEST_CASE("models: heads, freezing by prefix, frozen batch norm stays in eval mo
   CHECK_THROWS_WITH(freeze_prefixes(*d, {"feature"}), doctest::Contains("feature"));
   CHECK(d->num_parameters(true) == 1024 * 64 + 64 + 64 * 10 + 10);
   d->train();
-  CHECK_FALSE(d->get("features.norm0")->is_training());
   CHECK(d->get("classifier.2")->is_training());
-  // A frozen batch norm in a training step leaves its statistics alone.
-  auto bn = d->get("features.denseblock1.denselayer1.norm1");
-  Tensor before = bn->named_buffers()[0].second.clone();
-  Tensor y = d->forward(testing::random_tensor({2, 3, 32, 32}, 5));
+  auto bn = std::dynamic_pointer_cast<BatchNorm2d>(d->get("features.denseblock1.denselayer1.norm1"));
+  REQUIRE(bn);
+  CHECK(bn->frozen());
+  // A frozen batch norm in a training step leaves its statistics (and its counter) alone.
+  Tensor before = bn->running_mean.clone();
+  Tensor y = (*d)(testing::random_tensor({2, 3, 32, 32}, 5));
   CHECK(y.shape() == Shape{2, 10});
-  CHECK_CLOSE("frozen running_mean", bn->named_buffers()[0].second, before, 0, 0);
-  // Unfrozen, train() puts it back in training mode.
+  CHECK_CLOSE("frozen running_mean", bn->running_mean, before, 0, 0);
+  CHECK(bn->num_batches_tracked.to_labels()[0] == 0);
+  // Unfrozen, a training step updates them again: running_mean = 0.9 * 0 + 0.1 * batch mean.
   d->unfreeze();
-  d->train();
-  CHECK(d->get("features.norm0")->is_training());
+  CHECK_FALSE(bn->frozen());
+  (*d)(testing::random_tensor({2, 3, 32, 32}, 5));
+  CHECK(bn->running_mean.to_vector() != before.to_vector());
+  CHECK(bn->num_batches_tracked.to_labels()[0] == 1);
 }
 
 TEST_CASE("models: a replaced head is the one that runs; any input size works") {
   auto r = make_model("resnet18");
-  replace_head(*r, "fc", {{}, 3, 0.0f, true});
+  replace_head(*r, "fc", "linear(n) logsoftmax", 3);
   r->eval();
   NoGradGuard no_grad;
-  Tensor y = r->forward(testing::random_tensor({1, 3, 40, 56}, 3));
+  Tensor y = (*r)(testing::random_tensor({1, 3, 40, 56}, 3));
   CHECK(y.shape() == Shape{1, 3});
   float total = 0;  // LogSoftmax: probabilities sum to 1
   for (float v : y.to_vector()) total += std::exp(v);
@@ -387,9 +392,9 @@ TEST_CASE("models: a graft checkpoint loads into torchvision and computes the sa
     return;
   }
   auto model = make_model("resnet18");
-  replace_head(*model, "resnet18", {{32}, 5, 0.2f, true});
+  replace_head(*model, "resnet18", "linear(32) relu dropout(0.2) linear(n) logsoftmax", 5);
   model->train();  // one training forward so that the running statistics are not the defaults
-  model->forward(testing::random_tensor({4, 3, 32, 32}, 11));
+  (*model)(testing::random_tensor({4, 3, 32, 32}, 11));
   model->eval();
   const std::string ckpt = temp_file("ckpt.h5"), in = temp_file("in.h5"), out = temp_file("out.h5");
   save_weights(*model, ckpt);
@@ -401,7 +406,7 @@ TEST_CASE("models: a graft checkpoint loads into torchvision and computes the sa
   Tensor y;
   {
     NoGradGuard no_grad;
-    y = model->forward(x);
+    y = (*model)(x);
   }
   H5File f(out, H5File::Mode::Read);
   // Same weights, same float32 eval-mode arithmetic up to summation order (see check_parity).
@@ -420,10 +425,11 @@ TEST_CASE("models: densenet121 checkpointed dense layers give torchvision's plai
     if (train_only_block4) {
       m->freeze();
       m->get("features.denseblock4")->unfreeze();
-      m->frozen_bn_eval = false;  // frozen norms keep training-mode statistics here
+      for (auto& [name, sub] : m->named_modules())  // frozen norms keep training-mode statistics here
+        if (auto* bn = dynamic_cast<BatchNorm2d*>(sub.get())) bn->eval_when_frozen = false;
     }
     m->train();
-    Tensor y = m->forward(testing::random_tensor({2, 3, 32, 32}, 8));
+    Tensor y = (*m)(testing::random_tensor({2, 3, 32, 32}, 8));
     sum(y * testing::random_tensor({2, 10}, 9)).backward();
     NamedTensors out = {{"y", y.detach()}};
     for (auto& [n, p] : m->named_parameters())

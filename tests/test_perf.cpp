@@ -1,10 +1,12 @@
 // tests/test_perf.cpp — every CPU fast path against its reference.
 //
+// Every variant registered in a kernel table (tensor/dispatch.h) runs here against its reference:
 // GEMM: each instruction-set variant (gemm_variants.h) against a plain triple loop in double,
 // for sizes that are not multiples of the kernel's blocks (MR 12, NR 32, KC 256), all four
 // transposes, several alpha/beta, threaded and inside a parallel region.
-// conv2d: the batch-split fast path (fast_paths.h) against the per-image reference loop, for
+// conv2d: the batch-split variant (conv2d_cpu_batched.cpp) against the per-image reference, for
 // forward and both gradients, over 3x3 / strided / pointwise / strided 1x1 / dilated shapes.
+// max_pool2d: the separable inference variant against the argmax reference.
 #include <omp.h>
 
 #include <cmath>
@@ -14,9 +16,8 @@
 #include "autograd/engine.h"
 #include "layers/conv2d.h"
 #include "layers/pool2d.h"
-#include "tensor/fast_paths.h"
+#include "tensor/dispatch.h"
 #include "tensor/gemm.h"
-#include "tensor/gemm_variants.h"
 #include "testing.h"
 
 using namespace graft;
@@ -67,20 +68,28 @@ struct GemmCase {
   int64_t M, N, K;
 };
 
-void check_variant(GemmIsa isa, const GemmCase& c, bool ta, bool tb, float alpha, float beta) {
+void check_variant(const std::string& variant, const GemmCase& c, bool ta, bool tb, float alpha, float beta) {
   const std::vector<float> A = random_vector(c.M * c.K, 11), B = random_vector(c.K * c.N, 12);
   const std::vector<float> C0 = random_vector(c.M * c.N, 13);
   std::vector<float> C = C0;
   // beta == 0 must not read C (PyTorch's and BLAS's rule): poison it with NaN.
   if (beta == 0.0f) C.assign(C.size(), std::numeric_limits<float>::quiet_NaN());
-  gemm_cpu(isa, ta, tb, c.M, c.N, c.K, alpha, A.data(), B.data(), beta, C.data());
+  kernels::gemm.call_variant(Device::CPU, variant, ta, tb, c.M, c.N, c.K, alpha, A.data(), B.data(), beta, C.data());
   const std::vector<float> want = naive_gemm(ta, tb, c.M, c.N, c.K, alpha, A, B, beta, C0);
-  INFO(gemm_isa_name(isa) << " M=" << c.M << " N=" << c.N << " K=" << c.K << " trans_a=" << ta << " trans_b=" << tb
+  INFO(variant << " M=" << c.M << " N=" << c.N << " K=" << c.K << " trans_a=" << ta << " trans_b=" << tb
                           << " alpha=" << alpha << " beta=" << beta);
   CHECK(worst_error(C, want) < kGemmTolerance);
 }
 
-const GemmIsa kAllIsas[] = {GemmIsa::Baseline, GemmIsa::Avx2, GemmIsa::Avx512};
+// The CPU GEMM variants this machine runs (the others are reported and skipped).
+std::vector<std::string> runnable_gemm_variants() {
+  std::vector<std::string> out;
+  for (const auto& v : kernels::gemm.variants(Device::CPU)) {
+    if (v.supported) out.push_back(v.name);
+    else MESSAGE("gemm variant " << v.name << " cannot run on this CPU: skipped");
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -91,18 +100,12 @@ TEST_CASE("gemm variants: match the definition for odd sizes, transposes, alpha 
   const GemmCase cases[] = {{1, 1, 1},     {12, 32, 16},  {13, 33, 7}, {97, 70, 300},
                             {5, 129, 513}, {100, 4, 260}, {7, 9, 0}};
   const float alphas_betas[][2] = {{1.0f, 0.0f}, {0.5f, 2.0f}, {-1.5f, 1.0f}};
-  int variants = 0;
-  for (GemmIsa isa : kAllIsas) {
-    if (!gemm_isa_supported(isa)) {
-      MESSAGE("gemm variant " << gemm_isa_name(isa) << " not supported on this CPU/build: skipped");
-      continue;
-    }
-    ++variants;
+  const std::vector<std::string> variants = runnable_gemm_variants();
+  CHECK(!variants.empty());
+  for (const std::string& v : variants)
     for (const GemmCase& c : cases)
       for (int t = 0; t < 4; ++t)
-        for (const auto& ab : alphas_betas) check_variant(isa, c, t & 1, t & 2, ab[0], ab[1]);
-  }
-  CHECK(variants >= 1);
+        for (const auto& ab : alphas_betas) check_variant(v, c, t & 1, t & 2, ab[0], ab[1]);
 }
 
 TEST_CASE("gemm variants: threaded, and single-threaded inside a parallel region, agree with the baseline") {
@@ -111,25 +114,30 @@ TEST_CASE("gemm variants: threaded, and single-threaded inside a parallel region
   const std::vector<float> want = naive_gemm(false, true, M, N, K, 1.0f, A, B, 0.0f, std::vector<float>(M * N));
   const int saved = omp_get_max_threads();
   omp_set_num_threads(2);
-  for (GemmIsa isa : kAllIsas) {
-    if (!gemm_isa_supported(isa)) continue;
-    INFO("variant " << gemm_isa_name(isa));
+  for (const std::string& v : runnable_gemm_variants()) {
+    INFO("variant " << v);
     std::vector<float> C(static_cast<size_t>(M * N));
-    gemm_cpu(isa, false, true, M, N, K, 1.0f, A.data(), B.data(), 0.0f, C.data());
+    kernels::gemm.call_variant(Device::CPU, v, false, true, M, N, K, 1.0f, A.data(), B.data(), 0.0f, C.data());
     CHECK(worst_error(C, want) < kGemmTolerance);  // K = 600: see kGemmTolerance
     // Two GEMMs at once, one per thread, each into its own C (the conv fast path's pattern).
     std::vector<float> C2[2] = {std::vector<float>(C.size()), std::vector<float>(C.size())};
 #pragma omp parallel for num_threads(2)
-    for (int t = 0; t < 2; ++t) gemm_cpu(isa, false, true, M, N, K, 1.0f, A.data(), B.data(), 0.0f, C2[t].data());
+    for (int t = 0; t < 2; ++t)
+      kernels::gemm.call_variant(Device::CPU, v, false, true, M, N, K, 1.0f, A.data(), B.data(), 0.0f, C2[t].data());
     CHECK(worst_error(C2[0], want) < kGemmTolerance);
     CHECK(worst_error(C2[1], want) < kGemmTolerance);
   }
   omp_set_num_threads(saved);
 }
 
-TEST_CASE("gemm: dispatches to a supported variant, and GRAFT_GEMM names are known") {
-  CHECK(gemm_isa_supported(gemm_isa()));
-  CHECK(std::string(gemm_isa_name(GemmIsa::Avx512)) == "avx512");
+TEST_CASE("gemm: the default is the highest-ranked variant this CPU runs, and it computes") {
+  const auto variants = kernels::gemm.variants(Device::CPU);  // highest rank first
+  REQUIRE(!variants.empty());
+  CHECK(variants.back().name == "eigen");  // the reference: rank 0
+  std::string expected;
+  for (const auto& v : variants)
+    if (v.supported && expected.empty()) expected = v.name;
+  CHECK(kernels::gemm.variant(Device::CPU) == expected);
   std::vector<float> C(1);
   const float a = 3.0f, b = 4.0f;
   gemm(Device::CPU, false, false, 1, 1, 1, 1.0f, &a, &b, 0.0f, C.data());
@@ -143,19 +151,18 @@ struct ConvResult {
 };
 
 ConvResult run_conv(const Shape& xs, const Shape& ws, const Conv2dParams& p, bool fast) {
-  set_fast_paths(fast);
+  KernelSelectionGuard variant(fast ? "conv2d_*=batched" : "conv2d_*=reference");
   Tensor x = testing::random_tensor(xs, 31).set_requires_grad(true);
   Tensor w = testing::random_tensor(ws, 32).set_requires_grad(true);
   Tensor b = testing::random_tensor({ws[0]}, 33).set_requires_grad(true);
   Tensor y = conv2d(x, w, b, p);
   y.backward(testing::random_tensor(y.shape(), 34));  // a random dy: a misplaced gradient shows
-  set_fast_paths(true);
   return {y, x.grad(), w.grad(), b.grad()};
 }
 
 }  // namespace
 
-TEST_CASE("conv2d: the batch-split fast path matches the per-image reference") {
+TEST_CASE("conv2d: the batch-split variant matches the per-image reference") {
   const int saved = omp_get_max_threads();
   struct Case {
     const char* name;
@@ -188,7 +195,7 @@ TEST_CASE("conv2d: the batch-split fast path matches the per-image reference") {
   omp_set_num_threads(saved);
 }
 
-TEST_CASE("max_pool2d: the no-argmax inference path matches the reference") {
+TEST_CASE("max_pool2d: the separable inference variant matches the argmax reference") {
   struct Case {
     const char* name;
     Pool2dParams p;
@@ -202,11 +209,16 @@ TEST_CASE("max_pool2d: the no-argmax inference path matches the reference") {
   x.data()[5] = std::numeric_limits<float>::quiet_NaN();  // NaN must win its windows in both paths
   for (const Case& c : cases) {
     INFO(c.name);
-    NoGradGuard no_grad;  // the fast path's condition: no backward will run
-    set_fast_paths(false);
-    const Tensor ref = max_pool2d(x, c.p);
-    set_fast_paths(true);
-    const Tensor fast = max_pool2d(x, c.p);
+    NoGradGuard no_grad;  // the separable variant's condition: no backward will run
+    Tensor ref, fast;
+    {
+      KernelSelectionGuard variant("max_pool2d_forward=reference");
+      ref = max_pool2d(x, c.p);
+    }
+    {
+      KernelSelectionGuard variant("max_pool2d_forward=separable");
+      fast = max_pool2d(x, c.p);
+    }
     const std::vector<float> a = fast.to_vector(), b = ref.to_vector();
     REQUIRE(a.size() == b.size());
     int nans = 0;

@@ -9,16 +9,16 @@
 #include <unistd.h>
 
 #include "args.h"
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "layers/linear.h"
 #include "layers/activation.h"
 #include "layers/loss.h"
 #include "layers/sequential.h"
-#include "metrics.h"
+#include "train/metrics.h"
 #include "optim/sgd.h"
 #include "progress.h"
 #include "report.h"
-#include "spec.h"
+#include "models/spec.h"
 #include "testing.h"
 
 using namespace graft;
@@ -185,7 +185,7 @@ TEST_CASE("spec: the built model has nn.Sequential's parameter names and shapes"
   // 8*3*25+8 + 4*8*9+4 + 128*324+128 + 128+1 = 608 + 292 + 41600 + 129
   CHECK(m.model->num_parameters() == 42629);
   CHECK(m.output_shape == Shape{1});
-  Tensor y = m.model->forward(testing::random_tensor({2, 3, 64, 64}, 7));
+  Tensor y = (*m.model)(testing::random_tensor({2, 3, 64, 64}, 7));
   CHECK(y.shape() == Shape{2, 1});
 }
 
@@ -243,7 +243,7 @@ TEST_CASE("spec: a head replaces a Linear and takes its input features") {
   CHECK(p[4].first == "2.3.weight");
   CHECK(p[4].second.shape() == Shape{5, 256});
   model->eval();
-  Tensor y = model->forward(testing::random_tensor({3, 6}, 11));
+  Tensor y = (*model)(testing::random_tensor({3, 6}, 11));
   REQUIRE(y.shape() == Shape{3, 5});
   auto v = y.to_vector();
   for (int i = 0; i < 3; ++i) {  // log-probabilities: each row's exp sums to 1
@@ -276,7 +276,7 @@ TEST_CASE("spec: PyTorch nn.Sequential weights load by name and give the same ou
     CHECK(static_cast<int64_t>(state.size()) == f.read(std::string(c.name) + "/num_tensors").to_labels().at(0));
     m.model->load_state_dict(state);
     m.model->eval();
-    Tensor y = m.model->forward(f.read(std::string(c.name) + "/x"));
+    Tensor y = (*m.model)(f.read(std::string(c.name) + "/x"));
     // float32 convolutions summing up to 75 products, then a 324-long dot product: different
     // summation order than PyTorch gives ~1e-6 relative.
     CHECK_CLOSE(std::string(c.name), y, f.read(std::string(c.name) + "/y"), 1e-4, 1e-5);
@@ -500,8 +500,9 @@ TEST_CASE("checkpoint: round trip of weights, optimizer state, counters and RNG"
   for (int i = 0; i < 5; ++i) gen.next();  // some draws already made
   TrainingState st;
   st.architecture = "spec:conv(8,5)";
-  st.epoch = 4, st.best_valid_loss = 0.25, st.epochs_since_best = 1, st.best_epoch = 3, st.settings = "--lr 0.1";
-  st.history = {{1, 0.9, 0.5, 1.0, 0.4, 0.1, 3.0}, {2, 0.8, 0.6, std::nan(""), 0.5, 0.1, 3.5}};
+  st.progress.epoch = 4, st.progress.best_valid_loss = 0.25, st.progress.epochs_since_best = 1;
+  st.progress.best_epoch = 3, st.settings = "--lr 0.1";
+  st.progress.history = {{1, 0.9, 0.5, 1.0, 0.4, 0.1, 3.0}, {2, 0.8, 0.6, std::nan(""), 0.5, 0.1, 3.5}};
   save_training_checkpoint_tensors(path, model, optim, st, {{"default", &gen}, {"loader", &loader}});
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
   std::vector<uint64_t> expected;
@@ -521,14 +522,18 @@ TEST_CASE("checkpoint: round trip of weights, optimizer state, counters and RNG"
   CHECK(optim2[0].first == "state.0.0.momentum_buffer");
   CHECK_CLOSE("momentum", optim2[0].second, optim[0].second, 0, 0);
   CHECK(optim2[1].second.item() == 7.0f);
-  CHECK(back.epoch == 4);
-  CHECK(back.best_valid_loss == 0.25);
-  CHECK(back.epochs_since_best == 1);
-  CHECK(back.best_epoch == 3);
+  CHECK(back.progress.epoch == 4);
+  CHECK(back.progress.best_valid_loss == 0.25);
+  CHECK(back.progress.epochs_since_best == 1);
+  CHECK(back.progress.best_epoch == 3);
   CHECK(back.settings == "--lr 0.1");
-  REQUIRE(back.history.size() == 2);
-  CHECK(back.history[1].train_loss == 0.8);
-  CHECK(std::isnan(back.history[1].valid_loss));
+  REQUIRE(back.progress.history.size() == 2);
+  CHECK(back.progress.history[1].train_loss == 0.8);
+  CHECK(std::isnan(back.progress.history[1].valid_loss));
+  // The file is also a weights file: the model loads from it as from best.h5.
+  Sequential model3{std::make_shared<Linear>(3, 2)};
+  load_weights(model3, path);
+  CHECK_CLOSE("weights from last.h5", model3.state_dict()[0].second, w_saved, 0, 0);
 }
 
 TEST_CASE("checkpoint: a run interrupted and resumed ends with the same weights as one that was not") {
@@ -553,7 +558,7 @@ TEST_CASE("checkpoint: a run interrupted and resumed ends with the same weights 
   train_steps(*a.model, opt_a, 3);
   TrainingState st;
   st.architecture = spec;
-  st.epoch = 3;
+  st.progress.epoch = 3;
   save_training_checkpoint(path, *a.model, &opt_a, st, {{"default", &default_generator()}});
   train_steps(*a.model, opt_a, 3);  // the uninterrupted run
 
@@ -561,7 +566,7 @@ TEST_CASE("checkpoint: a run interrupted and resumed ends with the same weights 
   auto b = build_spec_model(spec, {5});
   SGD opt_b(b.model->parameters(), 0.1f, 0.9f);
   TrainingState back = load_training_checkpoint(path, spec, *b.model, &opt_b, {{"default", &default_generator()}});
-  CHECK(back.epoch == 3);
+  CHECK(back.progress.epoch == 3);
   train_steps(*b.model, opt_b, 3);
   auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
   REQUIRE(pa.size() == pb.size());
@@ -590,24 +595,3 @@ TEST_CASE("checkpoint: another architecture or a plain weights file is refused c
   CHECK_THROWS_WITH(set_generator_state(g, "12 x"), doctest::Contains("not a valid random generator state"));
 }
 
-TEST_CASE("early stopping: improvement, patience and min_delta") {
-  EarlyStopping es(2);
-  // losses 1.0 0.8 0.85 0.9 : better, better, worse (1 epoch), worse (2 epochs = patience) -> stop
-  auto d1 = es.update(1.0), d2 = es.update(0.8), d3 = es.update(0.85), d4 = es.update(0.9);
-  CHECK((d1.improved && !d1.stop));
-  CHECK((d2.improved && !d2.stop));
-  CHECK((!d3.improved && !d3.stop));
-  CHECK((!d4.improved && d4.stop));
-  CHECK(es.best() == 0.8);
-  CHECK(es.epochs_since_best() == 2);
-
-  EarlyStopping md(3, 0.1);
-  CHECK(md.update(1.0).improved);
-  CHECK_FALSE(md.update(0.95).improved);  // better, but not by min_delta
-  CHECK(md.update(0.85).improved);        // 0.85 < 1.0 - 0.1
-  CHECK(md.epochs_since_best() == 0);
-
-  EarlyStopping resumed(2);
-  resumed.restore(0.5, 1);
-  CHECK(resumed.update(0.6).stop);  // the counter continued from 1
-}

@@ -2,7 +2,7 @@
 // gradients), best of 5 after one warm-up, in GFLOP/s. The before/after figures of
 // docs/benchmarks.md come from here:
 //   build/tools/bench_conv 8 128 28 128 3 1                      (N C H K R stride; pad R/2)
-//   GRAFT_GEMM=baseline GRAFT_REFERENCE=1 build/tools/bench_conv ...   (main's path: Eigen, SSE2)
+//   GRAFT_KERNELS=reference build/tools/bench_conv ...   (the reference kernels: Eigen with SSE2, image by image)
 // tools/bench_conv_pytorch.py times the same layer in PyTorch.
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 
 #include "autograd/engine.h"
 #include "layers/conv2d.h"
-#include "tensor/gemm_variants.h"
+#include "tensor/gemm.h"
 #include "tensor/random.h"
 
 using namespace graft;
@@ -47,11 +47,11 @@ int main(int argc, char** argv) {
   }
   const int64_t P = (H + 2 * (R / 2) - R) / stride + 1;
   const double flops = 2.0 * N * K * P * P * C * R * R;  // forward; backward is twice that
-  std::printf("conv N%lld C%lld H%lld K%lld R%lld stride %lld, gemm %s: forward %.2f ms (%.1f GFLOP/s), "
+  std::printf("conv N%lld C%lld H%lld K%lld R%lld stride %lld, gemm %s, conv2d %s: forward %.2f ms (%.1f GFLOP/s), "
               "backward %.2f ms (%.1f GFLOP/s)\n",
               static_cast<long long>(N), static_cast<long long>(C), static_cast<long long>(H),
               static_cast<long long>(K), static_cast<long long>(R), static_cast<long long>(stride),
-              gemm_isa_name(gemm_isa()), forward * 1e3, flops / forward / 1e9, backward * 1e3,
+              kernels::gemm.variant(Device::CPU).c_str(), kernels::conv2d_forward.variant(Device::CPU).c_str(), forward * 1e3, flops / forward / 1e9, backward * 1e3,
               2 * flops / backward / 1e9);
   return 0;
 }

@@ -39,8 +39,13 @@
 #include "layers/loss.h"
 #include "models/models.h"
 #include "optim/sgd.h"
+#include "tensor/check.h"
 #include "tensor/device.h"
-#include "tensor/gemm_variants.h"
+#include "layers/conv2d.h"
+#include "tensor/gemm.h"
+#include "train/fit.h"
+#include "args.h"
+#include "commands.h"
 #include "tensor/random.h"
 
 #ifndef GRAFT_SOURCE_DIR
@@ -48,8 +53,6 @@
 #endif
 
 namespace graft {
-
-int cmd_bench(const std::vector<std::string>& words);  // declared in tools/commands.h on main
 
 namespace {
 
@@ -66,7 +69,7 @@ struct Options {
   std::string features_model = "resnet18";
   Device device = Device::CPU;
   bool pytorch = false;
-  std::string out, note, python = "/usr/bin/python3", script = GRAFT_SOURCE_DIR "/tools/bench_pytorch.py";
+  std::string out, note, python, script;
 };
 
 struct Row {
@@ -99,80 +102,76 @@ int64_t to_int(const std::string& s, const std::string& what) {
     if (used == s.size() && v > 0) return v;
   } catch (const std::exception&) {
   }
-  throw std::invalid_argument("graft bench: " + what + " must be a positive integer, got '" + s + "'");
+  throw tools::ArgError("graft bench: " + what + " must be a positive integer, got '" + s + "'");
 }
 
-const char* kUsage =
-    "usage: graft bench [options]\n"
-    "  --models a,b        resnet18,densenet121,vgg16 (default: all three)\n"
-    "  --modes a,b         infer,train,frozen (default: all)\n"
-    "  --batch 8,32        batch sizes    } every batch with every size, or\n"
-    "  --size 224,112      image sizes    } --configs 8x224,32x112 for pairs (default 8x224,32x112)\n"
-    "  --reps N            timed steps per configuration (default 3), --warmup N (default 1)\n"
-    "  --threads N         OpenMP threads for graft and PyTorch (default: all cores)\n"
-    "  --device cpu|cuda   (cuda needs a CUDA build)\n"
-    "  --pytorch           also run tools/bench_pytorch.py with /usr/bin/python3 (--python, --script)\n"
-    "  --features E        feature-extraction workflow over E epochs (--features-model, \n"
-    "                      --features-size, --features-images, --features-batch)\n"
-    "  --out FILE.md       write the table (e.g. docs/benchmarks.md); --note TEXT adds a remark\n";
+tools::ArgParser bench_parser() {
+  tools::ArgParser p("graft bench",
+                     "Images per second of the three models (inference, a training step, a frozen-backbone step),\n"
+                     "with --pytorch the same configurations in PyTorch on this machine and the ratio.");
+  p.add_string("models", "resnet18,densenet121,vgg16", "models, comma-separated")
+      .add_string("modes", "infer,train,frozen", "modes, comma-separated: infer, train, frozen")
+      .add_string("batch", "", "batch sizes (every one with every --size; or use --configs)")
+      .add_string("size", "", "image sizes (with --batch)")
+      .add_string("configs", "8x224,32x112", "BATCHxSIZE pairs, comma-separated")
+      .add_int("reps", 3, "timed steps per configuration")
+      .add_int("warmup", 1, "untimed steps before")
+      .add_int("threads", 0, "OpenMP threads for graft and PyTorch (0: all cores)")
+      .add_string("device", "cpu", "cpu or cuda (cuda needs a CUDA build)", false, {"cpu", "cuda"})
+      .add_flag("pytorch", "also run tools/bench_pytorch.py with /usr/bin/python3 (--python, --script)")
+      .add_int("features", 0, "feature-extraction workflow over this many epochs (0: not run)")
+      .add_string("features-model", "resnet18", "model of the feature-extraction workflow")
+      .add_int("features-size", 112, "its image size")
+      .add_int("features-images", 64, "its number of images")
+      .add_int("features-batch", 16, "its batch size")
+      .add_string("out", "", "write the table to this Markdown file (e.g. docs/benchmarks.md)")
+      .add_string("note", "", "a remark written under the file's heading")
+      .add_string("python", "/usr/bin/python3", "the Python that runs the PyTorch side")
+      .add_string("script", GRAFT_SOURCE_DIR "/tools/bench_pytorch.py", "the PyTorch benchmark script")
+      .add_example("graft bench --pytorch --threads 2", "every model and mode against PyTorch")
+      .add_example("GRAFT_KERNELS=gemm=eigen_avx2 graft bench --pytorch --models resnet18",
+                   "the AVX2 path on an AVX-512 machine");
+  return p;
+}
 
-Options parse_options(const std::vector<std::string>& words) {
+Options options_from(const tools::Args& a) {
   Options o;
-  std::vector<int64_t> batches, sizes;
-  for (size_t i = 0; i < words.size(); ++i) {
-    const std::string& arg = words[i];
-    if (arg == "--help" || arg == "-h") {
-      std::printf("%s", kUsage);
-      std::exit(0);
-    }
-    static const char* const kWithValue[] = {"--models", "--modes", "--batch", "--size", "--configs", "--reps",
-                                             "--warmup", "--threads", "--device", "--features", "--features-model",
-                                             "--features-size", "--features-images", "--features-batch", "--out",
-                                             "--note", "--python", "--script"};
-    const bool known = std::find(std::begin(kWithValue), std::end(kWithValue), arg) != std::end(kWithValue);
-    if (!known && arg != "--pytorch")
-      throw std::invalid_argument("graft bench: unknown option '" + arg + "' (see graft bench --help)");
-    if (known && i + 1 >= words.size())
-      throw std::invalid_argument("graft bench: " + arg + " needs a value (see graft bench --help)");
-    auto value = [&] { return words[++i]; };
-    if (arg == "--pytorch") o.pytorch = true;
-    else if (arg == "--models") o.models = split(value());
-    else if (arg == "--modes") o.modes = split(value());
-    else if (arg == "--batch") for (auto& s : split(value())) batches.push_back(to_int(s, "--batch"));
-    else if (arg == "--size") for (auto& s : split(value())) sizes.push_back(to_int(s, "--size"));
-    else if (arg == "--configs") {
-      for (auto& s : split(value())) {
-        const auto parts = split(s, 'x');
-        if (parts.size() != 2) throw std::invalid_argument("graft bench: --configs wants BATCHxSIZE, got '" + s + "'");
-        o.configs.push_back({to_int(parts[0], "batch"), to_int(parts[1], "size")});
-      }
-    } else if (arg == "--reps") o.reps = static_cast<int>(to_int(value(), "--reps"));
-    else if (arg == "--warmup") o.warmup = std::stoi(value());
-    else if (arg == "--threads") o.threads = static_cast<int>(to_int(value(), "--threads"));
-    else if (arg == "--device") o.device = parse_device(value());
-    else if (arg == "--features") o.feature_epochs = static_cast<int>(to_int(value(), "--features"));
-    else if (arg == "--features-model") o.features_model = value();
-    else if (arg == "--features-size") o.feature_size = to_int(value(), "--features-size");
-    else if (arg == "--features-images") o.feature_images = static_cast<int>(to_int(value(), "--features-images"));
-    else if (arg == "--features-batch") o.feature_batch = to_int(value(), "--features-batch");
-    else if (arg == "--out") o.out = value();
-    else if (arg == "--note") o.note = value();
-    else if (arg == "--python") o.python = value();
-    else if (arg == "--script") o.script = value();
-  }
-  if (batches.empty() != sizes.empty())
-    throw std::invalid_argument("graft bench: give --batch and --size together (or --configs)");
-  for (int64_t b : batches)
-    for (int64_t s : sizes) o.configs.push_back({b, s});
-  if (o.configs.empty()) o.configs = {{8, 224}, {32, 112}};
+  o.models = split(a.get("models"));
+  o.modes = split(a.get("modes"));
   for (const auto& m : o.modes)
     if (m != "infer" && m != "train" && m != "frozen")
-      throw std::invalid_argument("graft bench: unknown mode '" + m + "'; expected infer, train or frozen");
-  if (o.device == Device::CUDA && !cuda_available())
-    throw std::runtime_error(
-        "graft bench: --device cuda, but this graft has no usable CUDA backend (built without CUDA, or no "
-        "GPU): configure with -Dcuda=enabled on a machine with a GPU, or use --device cpu");
-  if (o.threads == 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      throw tools::ArgError("graft bench: unknown mode '" + m + "'; expected infer, train or frozen");
+  if (a.given("batch") != a.given("size"))
+    throw tools::ArgError("graft bench: give --batch and --size together (or --configs)");
+  if (a.given("batch")) {
+    for (auto& b : split(a.get("batch")))
+      for (auto& z : split(a.get("size"))) o.configs.push_back({to_int(b, "--batch"), to_int(z, "--size")});
+  } else {
+    for (auto& c : split(a.get("configs"))) {
+      const auto parts = split(c, 'x');
+      if (parts.size() != 2) throw tools::ArgError("graft bench: --configs wants BATCHxSIZE, got '" + c + "'");
+      o.configs.push_back({to_int(parts[0], "batch"), to_int(parts[1], "size")});
+    }
+  }
+  o.reps = static_cast<int>(to_int(a.get("reps"), "--reps"));
+  o.warmup = static_cast<int>(a.get_int("warmup"));
+  if (o.warmup < 0) throw tools::ArgError("graft bench: --warmup must be 0 or more");
+  o.threads = static_cast<int>(a.get_int("threads"));
+  o.device = parse_device(a.get("device"));
+  o.pytorch = a.flag("pytorch");
+  o.feature_epochs = static_cast<int>(a.get_int("features"));
+  o.features_model = a.get("features-model");
+  o.feature_size = to_int(a.get("features-size"), "--features-size");
+  o.feature_images = static_cast<int>(to_int(a.get("features-images"), "--features-images"));
+  o.feature_batch = to_int(a.get("features-batch"), "--features-batch");
+  o.out = a.get("out");
+  o.note = a.get("note");
+  o.python = a.get("python");
+  o.script = a.get("script");
+  GRAFT_CHECK_DATA(o.device != Device::CUDA || cuda_available(), "graft bench",
+                   "--device cuda, but this graft cannot use CUDA (", device_summary(Device::CUDA),
+                   "): use --device cpu");
+  if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return o;
 }
 
@@ -214,12 +213,12 @@ Tensor random_labels(int64_t n, int64_t classes, Device device, uint64_t seed) {
 ModulePtr build(const std::string& arch, const std::string& mode, Device device) {
   ModulePtr model = make_model(arch, 1000);
   if (mode == "frozen") {
-    replace_head(*model, arch, HeadSpec{{}, 10, 0.0f, false});
+    replace_head(*model, arch, "linear(n)", 10);
     freeze_all_but_last(*model, 1);
   }
   model->to(device);
   if (mode == "infer") model->eval();
-  else model->train();  // frozen: frozen batch norms stay in eval (ImageClassifier::frozen_bn_eval)
+  else model->train();  // frozen: the frozen batch norms keep their statistics (BatchNorm2d)
   return model;
 }
 
@@ -232,16 +231,13 @@ Row bench_one(const std::string& arch, const std::string& mode, const Config& c,
   std::unique_ptr<SGD> opt;
   if (mode != "infer") opt = std::make_unique<SGD>(model->parameters(true), 0.01f, 0.9f);
 
+  const LossFn ce = [](const Tensor& out, const Tensor& y) { return cross_entropy(out, y); };
   std::function<void()> step = [&] {
     if (mode == "infer") {
       NoGradGuard no_grad;
       sync((*model)(x));
     } else {
-      opt->zero_grad();
-      Tensor loss = cross_entropy((*model)(x), target);
-      loss.backward();
-      opt->step();
-      sync(loss);
+      sync(train_step(*model, *opt, ce, x, target).loss);  // the training loop's step (train/fit.h)
     }
   };
   for (int i = 0; i < o.warmup; ++i) step();
@@ -271,7 +267,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 FeatureResult bench_features(const Options& o) {
   const std::string& arch = o.features_model;
   ModulePtr model = make_model(arch, 1000);
-  const std::string head = replace_head(*model, arch, HeadSpec{{}, 10, 0.0f, false});
+  const std::string head = replace_head(*model, arch, "linear(n)", 10);
   ModulePtr linear = model->get(head);
   model->replace(head, std::make_shared<Identity>());  // the model now outputs the features
   model->to(o.device);
@@ -286,13 +282,8 @@ FeatureResult bench_features(const Options& o) {
   const Tensor labels = random_labels(c.batch, 10, o.device, 5);
   std::vector<Tensor> features;  // one [B, F] tensor per batch, filled in epoch 1
 
-  auto head_step = [&](const Tensor& f, const Tensor& t) {
-    opt.zero_grad();
-    Tensor loss = cross_entropy((*linear)(f), t);
-    loss.backward();
-    opt.step();
-    sync(loss);
-  };
+  const LossFn ce = [](const Tensor& out, const Tensor& y) { return cross_entropy(out, y); };
+  auto head_step = [&](const Tensor& f, const Tensor& t) { sync(train_step(*linear, opt, ce, f, t).loss); };
   FeatureResult r{arch};
   for (int epoch = 0; epoch < o.feature_epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -380,7 +371,7 @@ std::string run_pytorch(const Options& o, std::vector<Row>& rows, FeatureResult*
            std::to_string(o.feature_images) + " --features-batch " + std::to_string(o.feature_batch);
   std::fprintf(stderr, "graft bench: %s\n", cmd.c_str());
   FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) throw std::runtime_error("graft bench: could not start '" + cmd + "'");
+  GRAFT_CHECK_DATA(pipe != nullptr, "graft bench", "could not start '", cmd, "'");
   std::string version;
   char buffer[4096];
   while (std::fgets(buffer, sizeof buffer, pipe)) {
@@ -396,9 +387,8 @@ std::string run_pytorch(const Options& o, std::vector<Row>& rows, FeatureResult*
       }
   }
   const int status = pclose(pipe);
-  if (status != 0)
-    throw std::runtime_error("graft bench: '" + cmd + "' failed (exit status " + std::to_string(status) +
-                             "); run it by hand to see why");
+  GRAFT_CHECK_DATA(status == 0, "graft bench", "'", cmd, "' failed (exit status ", status,
+                   "); run it by hand to see why");
   return version;
 }
 
@@ -458,11 +448,14 @@ std::string features_text(const FeatureResult& f, bool with_torch, const Options
 }  // namespace
 }  // namespace graft
 
-// words: the options after `graft bench` (the signature of tools/commands.h on main).
+// words: the options after `graft bench` (tools/commands.h).
 int graft::cmd_bench(const std::vector<std::string>& words) {
   try {
-    const Options o = parse_options(words);
-    gemm_isa();  // checks $GRAFT_GEMM here, where an error is a message rather than std::terminate
+    const tools::ArgParser parser = bench_parser();
+    const tools::Args args = parser.parse(words);
+    if (tools::print_help_if_asked(parser, args)) return 0;
+    const Options o = options_from(args);
+    select_kernels_from_environment();  // a GRAFT_KERNELS typo is reported before any work
     omp_set_num_threads(o.threads);
     std::vector<Row> rows;
     std::string torch_version = "PyTorch not run";
@@ -496,7 +489,8 @@ int graft::cmd_bench(const std::vector<std::string>& words) {
     const std::string header =
         "Machine: " + cpu_model() + ", " + std::to_string(std::thread::hardware_concurrency()) +
         " logical cores. Threads: " + std::to_string(o.threads) + ". graft 0.1.0 (" + device_name(o.device) +
-        ", GEMM variant " + gemm_isa_name(gemm_isa()) + ", compiler " + __VERSION__ + "); " + torch_version +
+        ", kernels: gemm " + kernels::gemm.variant(o.device) + ", conv2d " + kernels::conv2d_forward.variant(o.device) +
+        ", compiler " + __VERSION__ + "); " + torch_version +
         ". Steps: " + std::to_string(o.warmup) + " warm-up + " + std::to_string(o.reps) +
         " timed per row; img/s from the median step.\n";
     std::string report = header + "\n" + table(rows, o.pytorch);
@@ -507,11 +501,13 @@ int graft::cmd_bench(const std::vector<std::string>& words) {
     std::printf("\n%s", report.c_str());
     if (!o.out.empty()) {
       std::ofstream f(o.out);
-      if (!f) throw std::runtime_error("graft bench: cannot write " + o.out + " (does its folder exist?)");
+      GRAFT_CHECK_DATA(f, "graft bench", "cannot write ", o.out, " (does its folder exist?)");
       f << "# graft vs PyTorch on the CPU\n\nWritten by `graft bench`";
       f << (o.note.empty() ? ".\n\n" : ". " + o.note + "\n\n") << report;
     }
     return 0;
+  } catch (const tools::ArgError&) {
+    throw;  // the dispatcher prints it and exits 2, as for every command
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

@@ -43,8 +43,10 @@
 #include "layers/sequential.h"
 #include "optim/adam.h"
 #include "report.h"
+#include "tensor/check.h"
 #include "tensor/hdf5_io.h"
 #include "tensor/random.h"
+#include "train/fit.h"
 
 namespace graft {
 namespace {
@@ -79,21 +81,6 @@ Split select(const IdxDataset& ds, const std::vector<int64_t>& classes, const st
   return s;
 }
 
-// Rows `idx` of x (any [N,...]) as a new tensor.
-Tensor gather_rows(const Tensor& x, const std::vector<int64_t>& idx, int64_t start, int64_t end) {
-  Shape shape = x.shape();
-  shape[0] = end - start;
-  const int64_t row = x.numel() / x.size(0);
-  Tensor out = Tensor::empty(shape, x.dtype());
-  for (int64_t i = start; i < end; ++i) {
-    if (x.dtype() == DType::Float32)
-      std::copy_n(x.data() + idx[i] * row, row, out.data() + (i - start) * row);
-    else
-      std::copy_n(x.data_ptr<int64_t>() + idx[i] * row, row, out.data_ptr<int64_t>() + (i - start) * row);
-  }
-  return out;
-}
-
 // The small CNN: `features` (the backbone we transfer) and `classifier` (the head we replace).
 // Parameter names as a PyTorch module with the same attributes: features.0.weight, ...
 class SmallCNN : public Module {
@@ -112,94 +99,66 @@ class SmallCNN : public Module {
         std::make_shared<Linear>(32 * 7 * 7, 128), std::make_shared<ReLU>(), std::make_shared<Dropout>(0.3f),
         std::make_shared<Linear>(128, num_classes)});
   }
-  Tensor forward(const Tensor& x) override { return (*classifier)((*features)(x)); }
-  std::shared_ptr<Sequential> features, classifier;
+  Child<Sequential> features;
+  Child<Module> classifier;
+
+ protected:
+  Tensor forward(const Tensor& x) override { return classifier(features(x)); }
 };
 
-// Accuracy, mean cross-entropy and the predicted classes of `model` on a split, in eval mode,
-// batch by batch.
+// A loader over a split (its rows in memory): shuffled for training, in order otherwise.
+std::unique_ptr<DataLoader> loader_of(const Split& s, int64_t batch, bool shuffle, uint64_t seed) {
+  LoaderOptions o;
+  o.batch_size = batch;
+  o.shuffle = shuffle;
+  o.seed = seed;
+  o.num_workers = 0;  // the rows are in memory: nothing to decode
+  return std::make_unique<DataLoader>(std::make_shared<TensorDataset>(s.x, s.y.to_labels(), std::vector<std::string>{},
+                                                                      std::vector<std::string>{}),
+                                      Pipeline(), o);
+}
+
+// Accuracy, mean cross-entropy and the predicted classes of `model` on a split (eval mode).
 struct Evaluation {
   double accuracy = 0, loss = 0;
   std::vector<int64_t> predicted;
 };
-Evaluation evaluate(Module& model, const Split& s) {
-  NoGradGuard no_grad;
-  model.eval();
+Evaluation evaluate_split(Module& model, const Split& s) {
+  auto loader = loader_of(s, 500, false, 0);
   Evaluation ev;
-  int64_t correct = 0;
-  std::vector<int64_t> all(s.size());
-  std::iota(all.begin(), all.end(), 0);
-  for (int64_t b = 0; b < s.size(); b += 500) {
-    int64_t e = std::min(s.size(), b + 500);
-    Tensor out = model(gather_rows(s.x, all, b, e)), labels = gather_rows(s.y, all, b, e);
-    ev.loss += cross_entropy(out, labels).item() * static_cast<double>(e - b);
-    std::vector<float> logits = out.to_vector();
-    std::vector<int64_t> y = labels.to_labels();
-    int64_t L = static_cast<int64_t>(logits.size()) / (e - b);
-    for (int64_t i = 0; i < e - b; ++i) {
-      auto row = logits.begin() + i * L;
-      ev.predicted.push_back(std::max_element(row, row + L) - row);
-      correct += ev.predicted.back() == y[i];
-    }
-  }
-  ev.accuracy = static_cast<double>(correct) / static_cast<double>(s.size());
-  ev.loss /= static_cast<double>(s.size());
+  EvalAccumulator acc(1);
+  predict_batches(model, *loader, Device::CPU, [&](const Batch& b, const Tensor& out) {
+    acc.add(out, b.labels);
+    for (int64_t p : predictions(out)) ev.predicted.push_back(p);
+  });
+  const EvalResult r = acc.result();
+  ev.accuracy = r.top1;
+  ev.loss = r.mean_cross_entropy;
   return ev;
 }
-double accuracy(Module& model, const Split& s) { return evaluate(model, s).accuracy; }
+double accuracy(Module& model, const Split& s) { return evaluate_split(model, s).accuracy; }
 
-// Trains with cross-entropy for `epochs` over shuffled mini-batches; prints one line per epoch.
-// With `valid` and `history`, records the train loss/accuracy and the held-out loss/accuracy of
-// every epoch (for the report's learning curves).
-void fit(Module& model, Optimizer& opt, const Split& train, int64_t epochs, int64_t batch, uint64_t seed,
-         const std::string& label, bool quiet_epochs = false, const Split* valid = nullptr,
-         std::vector<tools::EpochMetrics>* history = nullptr) {
-  Generator gen(seed);
-  std::vector<int64_t> order(train.size());
-  std::iota(order.begin(), order.end(), 0);
-  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
-    model.train();
-    std::shuffle(order.begin(), order.end(), gen.engine());
-    double loss_sum = 0;
-    int64_t steps = 0, correct = 0;
-    auto t0 = Clock::now();
-    for (int64_t b = 0; b < train.size(); b += batch) {
-      int64_t e = std::min(train.size(), b + batch);
-      Tensor logits = model(gather_rows(train.x, order, b, e)), labels = gather_rows(train.y, order, b, e);
-      Tensor loss = cross_entropy(logits, labels);
-      if (history) {  // training accuracy of this batch (before the step, as PyTorch loops report it)
-        std::vector<float> l = logits.to_vector();
-        std::vector<int64_t> y = labels.to_labels();
-        const int64_t L = static_cast<int64_t>(l.size()) / (e - b);
-        for (int64_t i = 0; i < e - b; ++i)
-          correct += (std::max_element(l.begin() + i * L, l.begin() + (i + 1) * L) - (l.begin() + i * L)) == y[i];
-      }
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      loss_sum += loss.item();
-      ++steps;
-    }
-    if (history) {
-      tools::EpochMetrics m;
-      m.epoch = epoch;
-      m.train_loss = loss_sum / static_cast<double>(steps);
-      m.train_acc = static_cast<double>(correct) / static_cast<double>(train.size());
-      m.seconds = seconds_since(t0);
-      m.valid_loss = m.valid_acc = std::nan("");
-      if (valid) {
-        Evaluation ev = evaluate(model, *valid);
-        m.valid_loss = ev.loss;
-        m.valid_acc = ev.accuracy;
-      }
-      history->push_back(m);
-    }
-    if (!quiet_epochs || epoch == epochs)
-      std::printf("  %-12s epoch %2lld/%lld  loss %.4f  (%.1f s, %.0f img/s)\n", label.c_str(),
-                  static_cast<long long>(epoch), static_cast<long long>(epochs), loss_sum / steps, seconds_since(t0),
-                  train.size() / seconds_since(t0));
+// Trains with cross-entropy for `epochs` over shuffled mini-batches — the library's loop — and
+// prints one line per epoch (or only the last with quiet_epochs). With `valid`, the held-out
+// loss and accuracy of every epoch are in the returned history (the report's learning curves).
+std::vector<EpochMetrics> train(Module& model, Optimizer& opt, const Split& split, int64_t epochs, int64_t batch,
+                                uint64_t seed, const std::string& label, bool quiet_epochs = false,
+                                const Split* valid = nullptr) {
+  auto train_loader = loader_of(split, batch, true, seed);
+  auto valid_loader = valid ? loader_of(*valid, 500, false, 0) : nullptr;
+  LambdaCallback print;
+  print.epoch_end = [&](FitState& s) {
+    if (quiet_epochs && s.epoch != epochs) return;
+    std::printf("  %-12s epoch %2lld/%lld  loss %.4f  (%.1f s, %.0f img/s)\n", label.c_str(),
+                static_cast<long long>(s.epoch), static_cast<long long>(epochs), s.metrics.train_loss,
+                s.metrics.seconds, static_cast<double>(split.size()) / s.metrics.seconds);
     std::fflush(stdout);
-  }
+  };
+  FitOptions fo;
+  fo.epochs = epochs;
+  fo.topk = 1;
+  const LossFn ce = [](const Tensor& out, const Tensor& y) { return cross_entropy(out, y); };
+  return fit(model, opt, ce, *train_loader, valid_loader.get(), fo, {&print}).history;
 }
 
 std::vector<ParamGroup> one_group(Module& m, float lr) { return {ParamGroup{m.parameters(true), lr}}; }
@@ -229,9 +188,8 @@ int cmd_demo(const std::vector<std::string>& words) {
   const int64_t per_class = args.get_int("per-class"), pretrain_epochs = args.get_int("pretrain-epochs"),
                 epochs = args.get_int("epochs");
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
-  if (!std::filesystem::exists(data_dir))
-    throw std::runtime_error("graft demo: no Fashion-MNIST at '" + data_dir +
-                             "': install it with `apt-get install dataset-fashion-mnist` or pass --data DIR");
+  GRAFT_CHECK_DATA(std::filesystem::exists(data_dir), "graft demo", "no Fashion-MNIST at '", data_dir,
+                   "': install it with `apt-get install dataset-fashion-mnist` or pass --data DIR");
   std::filesystem::create_directories(out_dir);
   auto t_all = Clock::now();
 
@@ -283,7 +241,7 @@ int cmd_demo(const std::vector<std::string>& words) {
     {
       Adam opt(one_group(pretrained, 1e-3f));
       auto t0 = Clock::now();
-      fit(pretrained, opt, pre_train, pretrain_epochs, 64, seed, "pretrain");
+      train(pretrained, opt, pre_train, pretrain_epochs, 64, seed, "pretrain");
       std::printf("   test accuracy on the 5 pretraining classes: %.2f%%  (%.0f s)\n",
                   100 * accuracy(pretrained, pre_test), seconds_since(t0));
     }
@@ -321,14 +279,13 @@ int cmd_demo(const std::vector<std::string>& words) {
     std::string method;
     double acc, secs;
     int64_t trainable;
-    std::vector<tools::EpochMetrics> history;
+    std::vector<EpochMetrics> history;
     std::vector<int64_t> test_predicted;
   };
   std::vector<Row> rows;
   auto load_pretrained = [&](SmallCNN& m) {
     m.load_state_dict(load_tensors(saved), /*strict=*/false, saved);  // the 5-class head is skipped
-    m.classifier = SmallCNN::make_head(static_cast<int64_t>(target_classes.size()));
-    m.replace("classifier", m.classifier);
+    m.replace("classifier", SmallCNN::make_head(static_cast<int64_t>(target_classes.size())));
   };
 
   // (a) Feature extraction: frozen backbone in eval mode, features computed once, new head.
@@ -339,27 +296,16 @@ int cmd_demo(const std::vector<std::string>& words) {
     SmallCNN m(static_cast<int64_t>(target_classes.size()));
     load_pretrained(m);
     m.features->freeze();
-    Split feats_train, feats_test, feats_held;
-    {
-      NoGradGuard no_grad;
-      m.features->eval();  // frozen batch-norm statistics
-      std::vector<int64_t> all(few.size());
-      std::iota(all.begin(), all.end(), 0);
-      feats_train = {(*m.features)(few.x), few.y};
-      Tensor parts = Tensor::empty({new_test.size(), 32 * 7 * 7});
-      std::vector<int64_t> tall(new_test.size());
-      std::iota(tall.begin(), tall.end(), 0);
-      for (int64_t b = 0; b < new_test.size(); b += 500) {
-        int64_t e = std::min(new_test.size(), b + 500);
-        parts.slice(b, e).copy_((*m.features)(gather_rows(new_test.x, tall, b, e)));
-      }
-      feats_test = {parts, new_test.y};
-      feats_held = {(*m.features)(held_out.x), held_out.y};
-    }
-    Adam opt(one_group(*m.classifier, 1e-3f));
-    std::vector<tools::EpochMetrics> history;
-    fit(*m.classifier, opt, feats_train, epochs, 32, seed, "head", true, &feats_held, &history);
-    Evaluation ev = evaluate(*m.classifier, feats_test);
+    // The backbone's outputs, once, in eval mode (its batch-norm statistics stay as pretrained).
+    auto features_of = [&](const Split& split) {
+      auto loader = loader_of(split, 500, false, 0);
+      return Split{collect_outputs(*m.features, *loader, Device::CPU), split.y};
+    };
+    const Split feats_train = features_of(few), feats_test = features_of(new_test), feats_held = features_of(held_out);
+    Module& head = *m.classifier.module();
+    Adam opt(one_group(head, 1e-3f));
+    std::vector<EpochMetrics> history = train(head, opt, feats_train, epochs, 32, seed, "head", true, &feats_held);
+    Evaluation ev = evaluate_split(head, feats_test);
     rows.push_back({"frozen backbone + new head", ev.accuracy, seconds_since(t0), m.num_parameters(true), history,
                     ev.predicted});
   }
@@ -371,9 +317,8 @@ int cmd_demo(const std::vector<std::string>& words) {
     SmallCNN m(static_cast<int64_t>(target_classes.size()));
     load_pretrained(m);
     Adam opt({ParamGroup{m.features->parameters(), 1e-4f}, ParamGroup{m.classifier->parameters(), 1e-3f}});
-    std::vector<tools::EpochMetrics> history;
-    fit(m, opt, few, epochs, 32, seed, "fine-tune", true, &held_out, &history);
-    Evaluation ev = evaluate(m, new_test);
+    std::vector<EpochMetrics> history = train(m, opt, few, epochs, 32, seed, "fine-tune", true, &held_out);
+    Evaluation ev = evaluate_split(m, new_test);
     rows.push_back({"fine-tuning all layers", ev.accuracy, seconds_since(t0), m.num_parameters(true), history,
                     ev.predicted});
   }
@@ -384,9 +329,8 @@ int cmd_demo(const std::vector<std::string>& words) {
     manual_seed(seed + 2);
     SmallCNN m(static_cast<int64_t>(target_classes.size()));
     Adam opt(one_group(m, 1e-3f));
-    std::vector<tools::EpochMetrics> history;
-    fit(m, opt, few, epochs, 32, seed, "scratch", true, &held_out, &history);
-    Evaluation ev = evaluate(m, new_test);
+    std::vector<EpochMetrics> history = train(m, opt, few, epochs, 32, seed, "scratch", true, &held_out);
+    Evaluation ev = evaluate_split(m, new_test);
     rows.push_back({"from scratch", ev.accuracy, seconds_since(t0), m.num_parameters(true), history, ev.predicted});
   }
 
@@ -445,7 +389,7 @@ int cmd_demo(const std::vector<std::string>& words) {
            tools::svg_line_chart("held-out accuracy", "epoch", "accuracy", acc_series)});
   // The best method's test predictions: confusion matrix and the first 30 test images.
   report.has_confusion = true;
-  report.confusion = tools::ConfusionMatrix(static_cast<int64_t>(target_classes.size()));
+  report.confusion = ConfusionMatrix(static_cast<int64_t>(target_classes.size()));
   std::vector<int64_t> truth = new_test.y.to_labels();
   for (size_t i = 0; i < truth.size(); ++i) report.confusion.add(truth[i], rows[best].test_predicted[i]);
   for (int64_t i = 0; i < std::min<int64_t>(30, new_test.size()); ++i)

@@ -7,10 +7,12 @@
 
 #include "args.h"
 #include "cmd_util.h"
+#include "train/fit.h"
 #include "commands.h"
-#include "metrics.h"
+#include "train/metrics.h"
 #include "model_setup.h"
 #include "report.h"
+#include "tensor/check.h"
 
 namespace graft {
 
@@ -44,30 +46,30 @@ int cmd_eval(const std::vector<std::string>& words) {
     class_names = ds->class_names();
   }
   const bool features = is_features_path(a.positional("data")[0]);
-  if (features != (s.model_name == "head"))
-    throw std::runtime_error(features ? "'" + a.positional("data")[0] + "' holds features, but the model is a whole '" +
-                                            s.model_name + "' network; evaluate it on images"
-                                      : "the checkpoint is a head trained on features; evaluate it on a features file "
-                                        "from `graft features`");
-  if (ds->num_classes() != static_cast<int64_t>(class_names.size()))
-    throw std::runtime_error("the data has " + std::to_string(ds->num_classes()) + " classes but the model was trained on " +
-                             std::to_string(class_names.size()) + "; evaluate on data with the same classes");
+  const bool head = s.model_name == "head";
+  GRAFT_CHECK_DATA(!features || head, "", "'", a.positional("data")[0], "' holds features, but the model is a whole '",
+                   s.model_name, "' network; evaluate it on images");
+  GRAFT_CHECK_DATA(features || !head, "",
+                   "the checkpoint is a head trained on features; evaluate it on a features file from `graft features`");
+  GRAFT_CHECK_DATA(ds->num_classes() == static_cast<int64_t>(class_names.size()), "", "the data has ",
+                   ds->num_classes(), " classes but the model was trained on ", class_names.size(),
+                   "; evaluate on data with the same classes");
   if (ds->class_names() != class_names)
     std::fprintf(stderr, "graft eval: warning: the data's class names differ from the model's; labels are matched by index\n");
   Pipeline pipe = features ? Pipeline() : Pipeline::parse(a.given("transform") ? a.get("transform") : s.eval_transform);
   DataLoader loader(ds, pipe, loader_options(a));
-  tools::EvalAccumulator acc(a.get_int("top-k"));
-  run_model(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) {
-    if (out.dim() != 2 || (out.size(1) != static_cast<int64_t>(class_names.size()) && out.size(1) != 1))
-      throw std::runtime_error("the model outputs " + shape_str(out.shape()) + " per batch but there are " +
-                               std::to_string(class_names.size()) + " classes");
+  EvalAccumulator acc(a.get_int("top-k"));
+  predict_batches(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) {
+    GRAFT_CHECK_DATA(out.dim() == 2 && (out.size(1) == static_cast<int64_t>(class_names.size()) || out.size(1) == 1),
+                     "", "the model outputs ", out.shape(), " per batch but there are ", class_names.size(),
+                     " classes");
     acc.add(out, b.labels);
   });
   if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
-  tools::EvalResult r = acc.result();
-  std::fputs(tools::format_eval_table(r, class_names).c_str(), stdout);
+  EvalResult r = acc.result();
+  std::fputs(format_eval_table(r, class_names).c_str(), stdout);
   if (a.given("json")) {
-    tools::write_file_atomic(a.get("json"), tools::eval_json(r, class_names) + "\n");
+    tools::write_file_atomic(a.get("json"), eval_json(r, class_names) + "\n");
     std::printf("wrote %s\n", a.get("json").c_str());
   }
   return 0;

@@ -11,11 +11,13 @@
 #include "args.h"
 #include "autograd/ops.h"
 #include "cmd_util.h"
+#include "train/fit.h"
 #include "commands.h"
 #include "data/datasets.h"
 #include "data/split.h"
 #include "layers/basic.h"
 #include "model_setup.h"
+#include "tensor/check.h"
 #include "tensor/hdf5_io.h"
 
 namespace graft {
@@ -43,16 +45,16 @@ int cmd_features(const std::vector<std::string>& words) {
   tools::ModelSetup s;
   if (a.given("checkpoint")) {
     s = tools::load_model_checkpoint(a.get("checkpoint"), a.get("device"));
-    if (s.model_name == "head")
-      throw std::runtime_error("checkpoint '" + a.get("checkpoint") + "' is a head trained on features; it has no backbone");
+    GRAFT_CHECK_DATA(s.model_name != "head", "", "checkpoint '", a.get("checkpoint"),
+                     "' is a head trained on features; it has no backbone");
   } else {
     tools::ModelOptions o = tools::model_options(a);
     if (o.weights.empty() && !o.pretrained && o.model.rfind("spec:", 0) != 0) o.pretrained = true;
     s = tools::build_model(o, ds->num_classes());  // `n` in a spec: the data's classes
   }
-  if (s.replaced.empty() || !tools::head_is_last(s))
-    throw std::runtime_error("graft features: the head '" + s.replaced + "' is not the model's last module, so the "
-                             "model without it is not a backbone; pass --replace NAME with the last layer's name");
+  GRAFT_CHECK_DATA(!s.replaced.empty() && tools::head_is_last(s), "graft features", "the head '", s.replaced,
+                   "' is not the model's last module, so the model without it is not a backbone; pass --replace NAME "
+                   "with the last layer's name");
   const std::string transform = a.given("transform") ? a.get("transform") : s.eval_transform;
   Pipeline pipe = Pipeline::parse(transform);
   s.model->replace(s.replaced, std::make_shared<Identity>());

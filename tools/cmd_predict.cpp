@@ -12,9 +12,10 @@
 #include "autograd/engine.h"
 #include "commands.h"
 #include "data/pipeline.h"
-#include "metrics.h"
+#include "train/metrics.h"
 #include "model_setup.h"
 #include "report.h"
+#include "tensor/check.h"
 
 namespace graft {
 namespace {
@@ -56,7 +57,7 @@ int cmd_predict(const std::vector<std::string>& words) {
   std::vector<std::string> names;
   if (a.given("checkpoint")) {
     s = tools::load_model_checkpoint(a.get("checkpoint"), a.get("device"), nullptr, a.given("model") ? a.get("model") : "");
-    if (s.model_name == "head") throw std::runtime_error("the checkpoint is a head trained on features; it cannot read images");
+    GRAFT_CHECK_DATA(s.model_name != "head", "", "the checkpoint is a head trained on features; it cannot read images");
   } else {
     tools::ModelOptions o = tools::model_options(a);
     if (o.weights.empty() && o.model.rfind("spec:", 0) != 0) o.pretrained = true;
@@ -75,7 +76,7 @@ int cmd_predict(const std::vector<std::string>& words) {
   }
   Pipeline pipe = Pipeline::parse(a.given("transform") ? a.get("transform") : s.eval_transform);
   const int64_t k = a.get_int("top-k");
-  tools::JsonWriter j;
+  JsonWriter j;
   j.begin_array();
   NoGradGuard no_grad;
   s.model->eval();
@@ -87,12 +88,12 @@ int cmd_predict(const std::vector<std::string>& words) {
     x = x.view(shape);
     Tensor out = (*s.model)(x.to(s.device)).to(Device::CPU);
     const int64_t L = out.size(1);
-    if (!names.empty() && L != 1 && static_cast<int64_t>(names.size()) != L)
-      throw std::runtime_error("the model has " + std::to_string(L) + " outputs but " + std::to_string(names.size()) +
-                               " class names were found; pass --classes FILE with one name per line");
+    GRAFT_CHECK_DATA(names.empty() || L == 1 || static_cast<int64_t>(names.size()) == L, "", "the model has ", L,
+                     " outputs but ", names.size(),
+                     " class names were found; pass --classes FILE with one name per line");
     std::printf("%s\n", file.c_str());
     j.begin_object().key("file").value(file).key("top").begin_array();
-    for (auto [cls, prob] : tools::topk_probabilities(out.data(), L, k)) {
+    for (auto [cls, prob] : topk_probabilities(out.data(), L, k)) {
       const std::string name = cls < static_cast<int64_t>(names.size()) ? names[cls] : std::to_string(cls);
       std::printf("  %6.2f%%  %s\n", 100 * prob, name.c_str());
       j.begin_object().key("class").value(name).key("index").value(cls).key("probability").value(prob).end_object();

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "data/datasets.h"
 #include "data/split.h"
+#include "tensor/check.h"
 
 namespace graft {
 namespace fs = std::filesystem;
@@ -47,12 +48,11 @@ void place(const fs::path& src, const fs::path& dst, const std::string& how) {
     fs::create_symlink(fs::absolute(src), dst, ec);
   else
     fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
-  if (ec)
-    throw std::runtime_error("could not " + std::string(how == "copy" ? "copy" : "link") + " '" + src.string() +
-                             "' to '" + dst.string() + "': " + ec.message() +
-                             (how == "hard" ? " (hard links need both folders on one file system: try --link symlink "
-                                              "or --link copy)"
-                                            : ""));
+  GRAFT_CHECK_DATA(!ec, "", "could not ", how == "copy" ? "copy" : "link", " '", src.string(), "' to '", dst.string(),
+                   "': ", ec.message(),
+                   how == "hard" ? " (hard links need both folders on one file system: try --link symlink or "
+                                   "--link copy)"
+                                 : "");
 }
 
 }  // namespace
@@ -84,7 +84,7 @@ int cmd_split(const std::vector<std::string>& words) {
     try {
       size_t used = 0;
       fractions.push_back(std::stod(f, &used));
-      if (used != f.size()) throw std::invalid_argument(f);
+      GRAFT_CHECK(used == f.size(), "", f);
     } catch (const std::exception&) {
       throw tools::ArgError("graft split: --fractions expects numbers separated by commas (e.g. 0.7,0.2,0.1), got '" +
                             args.get("fractions") + "'");
@@ -105,18 +105,16 @@ int cmd_split(const std::vector<std::string>& words) {
     throw tools::ArgError("graft split: --names has " + std::to_string(names.size()) + " names for " +
                           std::to_string(fractions.size()) + " fractions");
 
-  if (!fs::is_directory(data))
-    throw std::runtime_error("no folder '" + data + "' to split (it should hold one subfolder per class)");
+  GRAFT_CHECK_DATA(fs::is_directory(data), "", "no folder '", data,
+                   "' to split (it should hold one subfolder per class)");
   ImageFolder folder(data);  // throws for a folder without classes or a class without images
   const fs::path root = fs::absolute(data).lexically_normal(), out_root = fs::absolute(out).lexically_normal();
-  if ((out_root.string() + "/").rfind(root.string() + "/", 0) == 0)
-    throw std::runtime_error("the output folder '" + out + "' is inside the data folder '" + data +
-                             "': it would become a class; choose a folder outside it");
+  GRAFT_CHECK_DATA((out_root.string() + "/").rfind(root.string() + "/", 0) != 0, "", "the output folder '", out,
+                   "' is inside the data folder '", data, "': it would become a class; choose a folder outside it");
   if (fs::exists(out_root) && !fs::is_empty(out_root)) {
-    if (!args.flag("force"))
-      throw std::runtime_error("output folder '" + out + "' is not empty; pass --force to replace its " +
-                               names[0] + "/" + names[1] + (names.size() > 2 ? "/" + names[2] : "") +
-                               " folders (and any train/valid/test folder), or choose another --out");
+    GRAFT_CHECK_DATA(args.flag("force"), "", "output folder '", out, "' is not empty; pass --force to replace its ",
+                     names[0], "/", names[1], names.size() > 2 ? "/" + names[2] : std::string(),
+                     " folders (and any train/valid/test folder), or choose another --out");
     std::vector<std::string> old = names;  // also the default parts, so no stale part of an earlier split stays
     for (const char* d : {"train", "valid", "test"}) old.push_back(d);
     for (const std::string& n : old) fs::remove_all(out_root / n);

@@ -1,10 +1,10 @@
 // tools/cmd_train.cpp — `graft train`: train an image classifier on a folder, a CSV, Fashion-MNIST
 // IDX files or a features file, and leave behind best.h5, last.h5, metrics.csv and report.html.
 //
-// One epoch:  model.train() (frozen batch norm stays in eval: eval_frozen_batchnorm)
-//             for each shuffled batch: out = model(x); loss = L(out, y); backward; step
-//             then, with a validation set: mean cross-entropy and top-1 in eval mode;
-//             early stopping on that loss (best.h5 saved on every improvement), last.h5 always.
+// The epochs are the library's loop (src/train/fit.h: train steps over the shuffled batches,
+// then the validation loss and top-1 in eval mode); this command adds its callbacks: early
+// stopping on the validation loss, best.h5 on every improvement, last.h5 and metrics.csv after
+// every epoch, the progress bar. Frozen batch norm keeps its statistics by itself.
 // Modes, all from the same options:
 //   feature extraction  --freeze backbone: no graph is recorded through the frozen part (its
 //                       parameters need no gradient), and when the train transform has no random
@@ -27,7 +27,8 @@
 #include "args.h"
 #include "autograd/engine.h"
 #include "autograd/ops.h"
-#include "checkpoint.h"
+#include "train/checkpoint.h"
+#include "train/fit.h"
 #include "cmd_util.h"
 #include "commands.h"
 #include "data/datasets.h"
@@ -35,16 +36,16 @@
 #include "layers/basic.h"
 #include "layers/loss.h"
 #include "layers/sequential.h"
-#include "metrics.h"
+#include "train/metrics.h"
 #include "model_setup.h"
-#include "models/classifier.h"
 #include "models/models.h"
 #include "optim/adam.h"
 #include "optim/scheduler.h"
 #include "optim/sgd.h"
 #include "progress.h"
 #include "report.h"
-#include "spec.h"
+#include "models/spec.h"
+#include "tensor/check.h"
 
 namespace graft {
 namespace {
@@ -111,12 +112,12 @@ Data open_training_data(const tools::Args& a) {
     }
   }
   d.class_names = d.train->class_names();
-  if (d.train->size() == 0) throw std::runtime_error("the training set is empty");
+  GRAFT_CHECK_DATA(d.train->size() > 0, "", "the training set is empty");
   for (auto* other : {d.valid.get(), d.test.get()})
-    if (other && other->class_names() != d.class_names)
-      throw std::runtime_error("the validation/test data has classes different from the training data's (" +
-                               std::to_string(other->num_classes()) + " vs " + std::to_string(d.class_names.size()) +
-                               "); use folders with the same class subfolders");
+    GRAFT_CHECK_DATA(!other || other->class_names() == d.class_names, "",
+                     "the validation/test data has classes different from the training data's (",
+                     other->num_classes(), " vs ", d.class_names.size(),
+                     "); use folders with the same class subfolders");
   d.features = a.given("features") || is_features_path(a.get("data")) || is_features_path(a.get("train"));
   if (d.valid && d.valid->size() == 0) d.valid = nullptr;  // a tiny dataset split to nothing
   if (d.test && d.test->size() == 0) d.test = nullptr;
@@ -181,10 +182,6 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
   for (int64_t i : rows) sources.push_back(ds.source(i)), labels.push_back(ds.label(i));
   return std::make_shared<TensorDataset>(feats, labels, sources, ds.class_names());
 }
-
-struct EpochResult {
-  double loss = 0, acc = 0;
-};
 
 }  // namespace
 
@@ -260,7 +257,7 @@ int cmd_train(const std::vector<std::string>& words) {
     s.head_spec = mo.head.empty() ? "linear(n)" : mo.head;
     s.input_shape = {F};
     s.device = parse_device(mo.device);
-    s.model = tools::build_head(s.head_spec, F, n);
+    s.model = build_head(s.head_spec, F, n);
     s.model->to(s.device);
   } else {
     s = tools::build_model(mo, n);
@@ -268,9 +265,9 @@ int cmd_train(const std::vector<std::string>& words) {
   std::string loss_name = a.get("loss");
   if (loss_name == "auto")
     loss_name = (s.head_spec.find("logsoftmax") != std::string::npos) ? "nll" : "cross-entropy";
-  if (loss_name == "bce" && n != 2)
-    throw std::runtime_error("--loss bce is for 2 classes with one output, but the data has " + std::to_string(n) +
-                             " classes; use --loss cross-entropy");
+  GRAFT_CHECK_DATA(loss_name != "bce" || n == 2, "",
+                   "--loss bce is for 2 classes with one output, but the data has ", n,
+                   " classes; use --loss cross-entropy");
 
   const std::string train_t = a.given("train-transform") ? a.get("train-transform") : s.train_transform;
   const std::string eval_t = a.given("eval-transform") ? a.get("eval-transform") : s.eval_transform;
@@ -324,27 +321,25 @@ int cmd_train(const std::vector<std::string>& words) {
   } else {
     groups.push_back(ParamGroup{trained->parameters(true), lr, wd});
   }
-  if (trained->num_parameters(true) == 0)
-    throw std::runtime_error("nothing to train: every parameter is frozen (--freeze " + mo.freeze + ")");
+  GRAFT_CHECK_DATA(trained->num_parameters(true) > 0, "", "nothing to train: every parameter is frozen (--freeze ",
+                   mo.freeze, ")");
   auto opt = make_optimizer(a, std::move(groups));
   auto sched = make_scheduler(a.get("schedule"), *opt, epochs);
 
   // ---- resume ----------------------------------------------------------------------------------
   const std::string arch_text = s.model_name + (s.head_spec.empty() ? "" : " head=" + s.head_spec);
   const std::string last_path = out_dir + "/last.h5", best_path = out_dir + "/best.h5";
-  tools::TrainingState state;
+  TrainingState state;
   state.architecture = arch_text;
   state.settings = tools::shell_join(std::vector<std::string>{"graft", "train"}) + " " + tools::shell_join(words);
-  tools::EarlyStopping stopper(a.get_int("patience") > 0 ? a.get_int("patience") : std::numeric_limits<int64_t>::max());
-  std::vector<std::pair<std::string, Generator*>> gens = {{"default", &default_generator()}};
+  const NamedGenerators gens = {{"default", &default_generator()}};
   if (a.flag("resume")) {
-    if (!std::filesystem::exists(last_path))
-      throw std::runtime_error("--resume: no checkpoint " + last_path + " (was the run started with --out " + out_dir + "?)");
-    state = tools::load_training_checkpoint(last_path, arch_text, *s.model, opt.get(), gens);
-    stopper.restore(state.best_valid_loss, state.epochs_since_best);
-    if (sched) sched->set_last_epoch(state.epoch);
+    GRAFT_CHECK_DATA(std::filesystem::exists(last_path), "--resume", "no checkpoint ", last_path,
+                     " (was the run started with --out ", out_dir, "?)");
+    state = load_training_checkpoint(last_path, arch_text, *s.model, opt.get(), gens);
+    if (sched) sched->set_last_epoch(state.progress.epoch);
     std::printf("resumed %s at epoch %lld (best validation loss %.4f)\n", last_path.c_str(),
-                static_cast<long long>(state.epoch), state.best_valid_loss);
+                static_cast<long long>(state.progress.epoch), state.progress.best_valid_loss);
   }
 
   std::printf("graft train: %s, %lld classes, %lld train / %lld valid / %lld test samples, %s\n", arch_text.c_str(),
@@ -370,78 +365,35 @@ int cmd_train(const std::vector<std::string>& words) {
   std::unique_ptr<DataLoader> valid_loader;
   if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, eval_lo);
 
-  // ---- the epochs ------------------------------------------------------------------------------
-  bool stopped = state.epochs_since_best >= stopper.patience();
-  for (int64_t epoch = state.epoch + 1; epoch <= epochs && !stopped; ++epoch) {
-    auto t0 = Clock::now();
-    const double epoch_lr = opt->param_groups().back().lr;
-    trained->train();
-    eval_frozen_batchnorm(*trained);
-    bool finishing = false;  // --quiet: only the epoch summary line is written
-    tools::ProgressBar bar(epoch, epochs, train_ds->size(), a.flag("quiet") ? 0 : -1, 10,
-                           [&](const std::string& text) {
-                             if (a.flag("quiet") && !finishing) return;
-                             std::fputs(text.c_str(), stdout);
-                             std::fflush(stdout);
-                           });
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0;
-    train_loader.for_each_batch(epoch, [&](Batch& b) {
-      Tensor x = b.inputs.to(s.device), y = b.labels.to(s.device);
-      Tensor out = (*trained)(x);
-      if (loss_name == "bce" && (out.dim() != 2 || out.size(1) != 1))
-        throw std::runtime_error("--loss bce needs one output per image, but the model gives " + shape_str(out.shape()) +
-                                 "; end the head with linear(1)");
-      Tensor loss = batch_loss(loss_name, out, y);
-      opt->zero_grad();
-      loss.backward();
-      opt->step();
-      const int64_t B = b.labels.size(0);
-      loss_sum += loss.item() * static_cast<double>(B);
-      seen += B;
-      std::vector<int64_t> pred = tools::predictions(out.to(Device::CPU)), truth = b.labels.to_labels();
-      for (int64_t i = 0; i < B; ++i) correct += pred[i] == truth[i];
-      bar.update(seen, loss_sum / static_cast<double>(seen));
-    });
-    tools::EpochMetrics m;
-    m.epoch = epoch;
-    m.train_loss = loss_sum / static_cast<double>(seen);
-    m.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
-    m.valid_loss = m.valid_acc = std::numeric_limits<double>::quiet_NaN();
-    m.lr = epoch_lr;
-    bool best = false;
-    if (valid_loader) {
-      tools::EvalAccumulator acc(5);
-      run_model(*trained, *valid_loader, s.device, [&](const Batch& b, const Tensor& o) { acc.add(o, b.labels); });
-      tools::EvalResult r = acc.result();
-      m.valid_loss = r.mean_cross_entropy;
-      m.valid_acc = r.top1;
-      auto d = stopper.update(m.valid_loss);
-      best = d.improved;
-      stopped = d.stop;
-    } else {
-      best = true;  // no validation set: the latest weights are the best we know
-    }
-    if (best) {
-      state.best_epoch = epoch;
-      tools::save_model_checkpoint(best_path, s, data.class_names, eval_t, loss_name);
-    }
-    if (sched) sched->step();
-    m.seconds = seconds_since(t0);
-    state.history.push_back(m);
-    state.epoch = epoch;
-    state.best_valid_loss = stopper.best();
-    state.epochs_since_best = stopper.epochs_since_best();
-    tools::save_training_checkpoint(last_path, *s.model, opt.get(), state, gens);
-    tools::write_metrics_csv(out_dir + "/metrics.csv", state.history);
-    tools::EpochSummary es{epoch, epochs, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.lr, m.seconds, best};
-    finishing = true;
-    bar.finish(tools::format_epoch_summary(es));
-    if (stopped)
-      std::printf("early stopping: no lower validation loss for %lld epochs (best: epoch %lld, %.4f)\n",
-                  static_cast<long long>(stopper.patience()), static_cast<long long>(state.best_epoch), stopper.best());
-    std::fflush(stdout);
-  }
+  // ---- the epochs: the library's loop (train/fit.h) with this command's callbacks -----------------
+  const LossFn loss_fn = [&](const Tensor& out, const Tensor& y) {
+    GRAFT_CHECK_DATA(loss_name != "bce" || (out.dim() == 2 && out.size(1) == 1), "",
+                     "--loss bce needs one output per image, but the model gives ", out.shape(),
+                     "; end the head with linear(1)");
+    return batch_loss(loss_name, out, y);
+  };
+  const int64_t patience = a.get_int("patience") > 0 ? a.get_int("patience") : std::numeric_limits<int64_t>::max();
+  EarlyStopping early(patience);
+  std::unique_ptr<ScheduleEveryEpoch> schedule = sched ? std::make_unique<ScheduleEveryEpoch>(*sched) : nullptr;
+  LambdaCallback files;  // best.h5 on a new best, last.h5 and metrics.csv after every epoch
+  files.epoch_end = [&](FitState& st) {
+    if (st.improved) tools::save_model_checkpoint(best_path, s, data.class_names, eval_t, loss_name);
+    state.progress = st.progress;
+    save_training_checkpoint(last_path, *s.model, opt.get(), state, gens,
+                             tools::checkpoint_weights_info(s, data.class_names, eval_t),
+                             tools::checkpoint_description(s, eval_t, loss_name));
+    tools::write_metrics_csv(out_dir + "/metrics.csv", st.progress.history);
+  };
+  tools::ProgressCallback progress(a.flag("quiet"), a.get_int("patience"));
+  std::vector<Callback*> callbacks = {&early};
+  if (schedule) callbacks.push_back(schedule.get());
+  callbacks.push_back(&files);
+  callbacks.push_back(&progress);
+  FitOptions fo;
+  fo.epochs = epochs;
+  fo.device = s.device;
+  fo.progress = state.progress;
+  state.progress = fit(*trained, *opt, loss_fn, train_loader, valid_loader.get(), fo, callbacks);
 
   if (!train_loader.skipped().empty()) std::fputs(train_loader.skipped_report().c_str(), stderr);
 
@@ -453,25 +405,23 @@ int cmd_train(const std::vector<std::string>& words) {
   report.settings.emplace_back("train transform", data.features ? "(features)" : train_pipe.str());
   report.settings.emplace_back("eval transform", data.features ? "(features)" : eval_pipe.str());
   report.settings.emplace_back("backbone features cached", cache ? "yes" : "no");
-  report.history = state.history;
+  report.history = state.progress.history;
   report.class_names = data.class_names;
-  auto evaluate = [&](const std::shared_ptr<const Dataset>& ds) {
+  auto evaluate_on = [&](const std::shared_ptr<const Dataset>& ds) {
     DataLoader l(ds, loop_eval_pipe, eval_lo);
-    tools::EvalAccumulator acc(5);
-    run_model(*trained, l, s.device, [&](const Batch& b, const Tensor& o) { acc.add(o, b.labels); });
-    return acc.result();
+    return evaluate(*trained, l, s.device);
   };
   if (valid_ds) {
-    tools::EvalResult r = evaluate(valid_ds);
+    EvalResult r = evaluate_on(valid_ds);
     report.has_confusion = true;
     report.confusion = r.confusion;
   }
   if (test_ds) {
-    tools::EvalResult r = evaluate(test_ds);
+    EvalResult r = evaluate_on(test_ds);
     std::printf("test (best weights, %lld images): top-1 %.2f%%  top-%lld %.2f%%  cross-entropy %.4f\n",
                 static_cast<long long>(r.count), 100 * r.top1, static_cast<long long>(r.k), 100 * r.topk,
                 r.mean_cross_entropy);
-    report.sections.emplace_back("Test set", "<pre>" + tools::html_escape(tools::format_eval_table(r, data.class_names)) +
+    report.sections.emplace_back("Test set", "<pre>" + tools::html_escape(format_eval_table(r, data.class_names)) +
                                                  "</pre>");
     if (!valid_ds) report.has_confusion = true, report.confusion = r.confusion;
   }
@@ -486,7 +436,7 @@ int cmd_train(const std::vector<std::string>& words) {
     NoGradGuard no_grad;
     s.model->eval();
     Tensor out = (*s.model)(b.inputs.to(s.device)).to(Device::CPU);
-    std::vector<int64_t> pred = tools::predictions(out), truth = b.labels.to_labels();
+    std::vector<int64_t> pred = predictions(out), truth = b.labels.to_labels();
     const int64_t per = b.inputs.numel() / b.inputs.size(0);
     for (int64_t i = 0; i < static_cast<int64_t>(pred.size()); ++i) {
       tools::GridImage g;

@@ -47,12 +47,12 @@ TEST_CASE("ex02: a backward pass worked by hand") {
   // Small integers and halves: every value is exact in float32, so the tolerance is 0.
   CHECK(L.item() == 24.5f);
 
-  // The tape: follow the first input of each node from L back to the first linear.
+  // The tape: follow the edge of each node's first input from L back to the first linear.
   std::string chain;
   std::vector<std::string> names;
-  for (Node* n = L.impl()->grad_fn.get(); n; n = n->inputs[0].impl()->grad_fn.get()) {
+  for (Node* n = L.impl()->grad_fn.get(); n; n = n->next[0].node.get()) {
     names.push_back(n->name);
-    chain += (chain.empty() ? "" : " <- ") + n->name;
+    chain += (chain.empty() ? "" : " <- ") + std::string(n->name);
   }
   std::printf("  tape (from L backwards): %s\n", chain.c_str());
   CHECK(names == std::vector<std::string>{"scale", "sum", "mul", "linear", "relu", "linear"});
@@ -66,8 +66,10 @@ TEST_CASE("ex02: a backward pass worked by hand") {
   exercise::print_values("dL/dW1", W1.grad().to_vector());
   exercise::print_values("dL/dx", x.grad().to_vector());
 
-  // The sweep released the tape (retain_graph=False): L has no grad_fn any more.
-  CHECK(L.impl()->grad_fn == nullptr);
+  // The sweep released what the nodes saved (retain_graph=false): the graph is still there,
+  // but going through it again is an error, not a wrong gradient (Note [Released graphs]).
+  CHECK(L.impl()->grad_fn != nullptr);
+  CHECK_THROWS_WITH(L.backward(), doctest::Contains("backward through the graph a second time"));
 
   // Note [Gradient accumulation]: a second backward ADDS to the leaves' grads (so training
   // loops call zero_grad() before each backward).

@@ -45,14 +45,17 @@ class Block : public Module {
                                                    std::make_shared<Conv2d>(in, out, 1, stride, 0, false),
                                                    std::make_shared<BatchNorm2d>(out)}));
   }
+ protected:
   Tensor forward(const Tensor& x) override {
-    Tensor h = relu((*bn1)((*conv1)(x)));
-    h = (*bn2)((*conv2)(h));
-    return relu(h + (*downsample)(x));
+    Tensor h = relu(bn1(conv1(x)));
+    h = bn2(conv2(h));
+    return relu(h + downsample(x));
   }
-  std::shared_ptr<Conv2d> conv1, conv2;
-  std::shared_ptr<BatchNorm2d> bn1, bn2;
-  std::shared_ptr<Sequential> downsample;
+
+ private:
+  Child<Conv2d> conv1, conv2;  // typed handles to the child slots (layers/module.h)
+  Child<BatchNorm2d> bn1, bn2;
+  Child<Sequential> downsample;
 };
 
 // x: [N,1,H,W] -> logits [N,classes]
@@ -65,14 +68,17 @@ class TinyResNet : public Module {
                                            std::initializer_list<ModulePtr>{std::make_shared<Block>(4, 8, 2)}));
     fc = register_module("fc", std::make_shared<Linear>(8, classes));
   }
+ protected:
   Tensor forward(const Tensor& x) override {
-    Tensor h = (*layer1)(relu((*bn1)((*conv1)(x))));
-    return (*fc)(flatten(adaptive_avg_pool2d(h, 1, 1)));
+    Tensor h = layer1(relu(bn1(conv1(x))));
+    return fc(flatten(adaptive_avg_pool2d(h, 1, 1)));
   }
-  std::shared_ptr<Conv2d> conv1;
-  std::shared_ptr<BatchNorm2d> bn1;
-  std::shared_ptr<Sequential> layer1;
-  std::shared_ptr<Linear> fc;
+
+ public:
+  Child<Conv2d> conv1;
+  Child<BatchNorm2d> bn1;
+  Child<Sequential> layer1;
+  Child<Linear> fc;
 };
 
 }  // namespace

@@ -16,7 +16,7 @@
 #include "exercise.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
-#include "tensor/cuda_allocator.h"
+#include "tensor/caching_allocator.h"
 #include "tensor/device.h"
 #include "tensor/gemm.h"
 #include "tensor/random.h"
@@ -41,25 +41,27 @@ double worst(const Tensor& a, const Tensor& b, double rtol, double atol) {
 }  // namespace
 
 TEST_CASE("ex09: the GPU path and the CPU reference") {
-  std::printf("  %s\n", cuda::device_summary().c_str());
+  std::printf("  %s\n", device_summary(Device::CUDA).c_str());
+  // The caching allocator's size classes (caching_allocator.h) need no GPU: 1000 B rounds up to
+  // 1024 (a multiple of 512 below 1 MiB); 1.1 MiB to 1.125 MiB (1/8 of the power of two below).
+  CHECK(allocation_size_class(1000) == 1024);
+  CHECK(allocation_size_class(1153434) == 1179648);
   if (!cuda_available()) {
     // No silent fallback: asking for GPU memory throws.
     CHECK_THROWS(Tensor::empty({4}, DType::Float32, Device::CUDA));
 #ifndef GRAFT_CUDA
+    // A build without CUDA has no CUDA entry in any kernel table: a call says so by name.
     try {
       float a = 1, b = 1, c = 0;
-      cuda::gemm(false, false, 1, 1, 1, 1.0f, &a, &b, 0.0f, &c);
-      FAIL("cuda::gemm ran in a build without CUDA");
+      gemm(Device::CUDA, false, false, 1, 1, 1, 1.0f, &a, &b, 0.0f, &c);
+      FAIL("gemm ran on CUDA in a build without CUDA");
     } catch (const std::exception& e) {
       std::printf("  error: %s\n", e.what());
-      CHECK(std::string(e.what()).find("without CUDA") != std::string::npos);
+      CHECK(std::string(e.what()).find("gemm: not built for cuda") != std::string::npos);
     }
 #endif
     return;
   }
-
-  CHECK(cuda::allocation_size_class(1000) == 1024);
-  CHECK(cuda::allocation_size_class(1153434) == 1179648);
 
   // linear: y = x W^T + b through cuBLAS. Each output sums 64 products of numbers in [-1, 1] in
   // another order than Eigen: ~1e-6 relative, so 1e-5 relative + 1e-5 absolute (as test_cuda.cpp).
@@ -85,11 +87,11 @@ TEST_CASE("ex09: the GPU path and the CPU reference") {
   // The caching allocator: the same shapes again need no new cudaMalloc. One more pass first:
   // while c_gpu still holds its block, the next output needs a second block of that size class.
   c_gpu = conv2d(img_gpu, filt_gpu, Tensor(), p);
-  const int64_t before = cuda::memory_stats().cuda_malloc_calls;
+  const int64_t before = memory_stats(Device::CUDA).driver_malloc_calls;
   for (int i = 0; i < 3; ++i) c_gpu = conv2d(img_gpu, filt_gpu, Tensor(), p);
-  cuda::synchronize();
-  const int64_t after = cuda::memory_stats().cuda_malloc_calls;
+  synchronize(Device::CUDA);
+  const int64_t after = memory_stats(Device::CUDA).driver_malloc_calls;
   std::printf("  cudaMalloc calls during 3 repeated convolutions: %lld\n", static_cast<long long>(after - before));
   CHECK(after == before);
-  std::printf("  %s\n", cuda::memory_summary().c_str());
+  std::printf("  %s\n", memory_summary(Device::CUDA).c_str());
 }

@@ -1,10 +1,11 @@
-// src/autograd/engine.cpp — topological sort and reverse sweep (see engine.h).
+// src/autograd/engine.cpp — linking nodes, the topological sort and the reverse sweep (see
+// engine.h).
 #include "autograd/engine.h"
 
-#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "tensor/check.h"
 #include "tensor/elementwise.h"
 
 namespace graft {
@@ -23,95 +24,111 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-Tensor record(Tensor output, const std::string& name, std::vector<Tensor> inputs, BackwardFn backward) {
-  if (!needs_grad(inputs)) return output;
-  auto node = std::make_shared<Node>();
-  node->name = name;
-  node->inputs = std::move(inputs);
-  node->backward = std::move(backward);
+void throw_released(const char* op) {
+  GRAFT_FAIL_DATA("backward", "trying to backward through the graph a second time (or to read saved tensors "
+                  "after they were freed): the tensors that '", op,
+                  "' saved were freed by an earlier backward() over this graph. Run the forward pass again, or "
+                  "call backward(grad, /*retain_graph=*/true) the first time to keep them");
+}
+
+bool link_node(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs, Tensor& output,
+               std::vector<bool>* needs) {
+  node->next.resize(inputs.size());
+  node->input_shapes.resize(inputs.size());
+  needs->assign(inputs.size(), false);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& in = inputs[i];
+    if (!in.defined()) continue;
+    node->input_shapes[i] = in.shape();
+    if (!in.requires_grad()) continue;
+    (*needs)[i] = true;
+    if (in.impl()->grad_fn) node->next[i].node = in.impl()->grad_fn;
+    else node->next[i].leaf = in.impl_ptr();
+  }
   output.impl()->requires_grad = true;
-  output.impl()->grad_fn = std::move(node);
-  return output;
+  output.impl()->grad_fn = node;
+  return true;
 }
 
 void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
   if (!leaf.grad) {
-    leaf.grad = g.clone().impl_ptr();  // own copy: g may alias a buffer of the op
+    leaf.grad = g.detach().clone().impl_ptr();  // own copy: g may alias a buffer of the op
   } else {
     Tensor acc(leaf.grad);
     add_(acc, g);  // Note [Gradient accumulation]
   }
 }
 
-void backward(const Tensor& root, const Tensor& grad_output) {
-  if (!root.requires_grad())
-    throw std::logic_error(
-        "backward: the tensor does not require a gradient (was it computed under NoGradGuard, "
-        "or are all parameters frozen?)");
+void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) {
+  GRAFT_CHECK(root.defined(), "backward", "the tensor is undefined");
+  GRAFT_CHECK(root.requires_grad(), "backward",
+              "the tensor does not require a gradient (was it computed under NoGradGuard, or are all parameters "
+              "frozen?)");
   Tensor seed = grad_output;
   if (!seed.defined()) {
-    if (root.numel() != 1)
-      throw std::invalid_argument("backward: without an explicit gradient the output must be a scalar, got shape " +
-                                  shape_str(root.shape()));
+    GRAFT_CHECK(root.numel() == 1, "backward", "without an explicit gradient the output must be a scalar, got shape ",
+                root.shape());
     seed = Tensor::full(root.shape(), 1.0f, root.device());
   }
   check_same_shape("backward (grad_output)", root, seed);
+  NoGradGuard no_grad;  // the sweep itself records nothing
+  if (!root.impl()->grad_fn) {  // the root is a leaf
+    accumulate_grad(*root.impl(), seed);
+    return;
+  }
 
-  // Topological order by an iterative depth-first search (deep nets would overflow recursion).
-  // `order` holds owning pointers: intermediate tensors are otherwise only kept alive by the
-  // nodes that the sweep releases as it goes.
-  std::vector<std::shared_ptr<TensorImpl>> order;
-  std::unordered_set<TensorImpl*> seen;
-  std::vector<std::pair<std::shared_ptr<TensorImpl>, size_t>> stack{{root.impl_ptr(), 0}};
-  seen.insert(root.impl());
+  // Topological order of the nodes by an iterative depth-first search (deep nets would
+  // overflow a recursive one): a node comes after every node it feeds. A released node is an
+  // error found here, before any gradient has been computed or accumulated.
+  std::vector<Node*> order;
+  std::unordered_set<Node*> seen;
+  std::vector<std::pair<Node*, size_t>> stack{{root.impl()->grad_fn.get(), 0}};
+  seen.insert(stack.back().first);
   while (!stack.empty()) {
-    Node* fn = stack.back().first->grad_fn.get();
+    Node* node = stack.back().first;
     size_t& next = stack.back().second;
-    if (fn && next < fn->inputs.size()) {
-      const std::shared_ptr<TensorImpl>& child = fn->inputs[next++].impl_ptr();
-      if (child && child->requires_grad && !seen.count(child.get())) {
-        seen.insert(child.get());
-        stack.push_back({child, 0});
-      }
+    if (next == 0 && node->released()) throw_released(node->name);
+    if (next < node->next.size()) {
+      Node* child = node->next[next++].node.get();
+      if (child && seen.insert(child).second) stack.push_back({child, 0});
     } else {
-      order.push_back(std::move(stack.back().first));
+      order.push_back(node);
       stack.pop_back();
     }
   }
 
-  // Reverse sweep: `order` has inputs before outputs, so walk it backwards.
-  std::unordered_map<TensorImpl*, Tensor> grads;
-  grads[root.impl()] = seed;
+  // Reverse sweep: `order` has producers before consumers, so walk it backwards; a node runs
+  // once every consumer has added its contribution. The root node is kept alive by `root`.
+  std::unordered_map<Node*, Tensor> grads;
+  grads[root.impl()->grad_fn.get()] = seed;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    TensorImpl* t = it->get();
-    auto found = grads.find(t);
+    Node* node = *it;
+    auto found = grads.find(node);
     if (found == grads.end()) continue;  // no gradient flowed here
-    Tensor g = std::move(found->second);
+    const Tensor g = std::move(found->second);
     grads.erase(found);
-    if (!t->grad_fn) {  // a leaf: keep the gradient
-      accumulate_grad(*t, g);
-      continue;
-    }
-    std::shared_ptr<Node> fn = t->grad_fn;
-    std::vector<Tensor> input_grads = fn->backward(g);
-    if (input_grads.size() != fn->inputs.size())
-      throw std::logic_error("backward of " + fn->name + " returned " + std::to_string(input_grads.size()) +
-                             " gradients for " + std::to_string(fn->inputs.size()) + " inputs");
+    if (auto out = node->retained.lock()) accumulate_grad(*out, g);
+    std::vector<Tensor> input_grads = node->apply(g);
+    GRAFT_ASSERT(input_grads.size() == node->next.size(), "backward", "the backward of ", node->name, " returned ",
+                 input_grads.size(), " gradients for ", node->next.size(), " inputs");
     for (size_t i = 0; i < input_grads.size(); ++i) {
-      const Tensor& in = fn->inputs[i];
+      const Edge& edge = node->next[i];
       const Tensor& gi = input_grads[i];
-      if (!in.requires_grad() || !gi.defined()) continue;
-      check_same_shape(("backward of " + fn->name).c_str(), in, gi);
-      auto slot = grads.find(in.impl());
+      if (!gi.defined() || (!edge.node && !edge.leaf)) continue;
+      GRAFT_CHECK(gi.shape() == node->input_shapes[i], "backward", "the backward of ", node->name,
+                  " returned a gradient of shape ", gi.shape(), " for input ", i, " of shape ",
+                  node->input_shapes[i]);
+      if (edge.leaf) {
+        accumulate_grad(*edge.leaf, gi);
+        continue;
+      }
+      auto slot = grads.find(edge.node.get());
       if (slot == grads.end())
-        grads.emplace(in.impl(), gi);
+        grads.emplace(edge.node.get(), gi);
       else
         slot->second = add(slot->second, gi);  // Note [Gradient accumulation]
     }
-    // Free saved activations now (retain_graph=False).
-    fn->backward = nullptr;
-    fn->inputs.clear();
-    t->grad_fn.reset();
+    if (!retain_graph) node->release();  // Note [Released graphs]
   }
 }
 

@@ -17,7 +17,8 @@ Tensor operator*(const Tensor& a, float s);          // d/da = s
 Tensor sum(const Tensor& a);                         // [] scalar; d/da = 1
 Tensor mean(const Tensor& a);                        // [] scalar; d/da = 1/numel
 
-// x: any shape -> same data with `shape` (one entry may be -1). The backward reshapes back.
+// x: any shape -> same data with `shape` (one entry may be -1): x.view(shape), which is
+// differentiable (its backward reshapes back).
 Tensor reshape(const Tensor& x, const Shape& shape);
 // x: [N, ...] -> [N, prod(...)], as nn.Flatten (start_dim=1).
 Tensor flatten(const Tensor& x);

@@ -1,6 +1,8 @@
 // src/data/datasets.cpp — ImageFolder, CsvDataset, IdxDataset, FeaturesDataset; see datasets.h.
 #include "data/datasets.h"
 
+#include "tensor/check.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -282,6 +284,31 @@ Sample FeaturesDataset::get(int64_t i) const {
 std::string FeaturesDataset::source(int64_t i) const {
   check_index(i);
   return size_t(i) < files_.size() ? files_[i] : path_ + "#" + std::to_string(i);
+}
+
+TensorDataset::TensorDataset(Tensor rows, std::vector<int64_t> labels, std::vector<std::string> sources,
+                             std::vector<std::string> class_names)
+    : rows_(std::move(rows)), labels_(std::move(labels)), sources_(std::move(sources)), classes_(std::move(class_names)) {
+  GRAFT_CHECK(rows_.dim() >= 1 && rows_.dtype() == DType::Float32, "TensorDataset", "expected float32 rows [N, ...], got ",
+              rows_);
+  GRAFT_CHECK(rows_.size(0) == static_cast<int64_t>(labels_.size()), "TensorDataset", rows_.size(0), " rows but ",
+              labels_.size(), " labels");
+  sources_.resize(labels_.size());
+}
+
+Sample TensorDataset::get(int64_t i) const {
+  check_index(i);
+  Sample s;
+  s.tensor = rows_.slice(i, i + 1).clone();  // a copy: the loader may run in other threads
+  s.tensor = s.tensor.view(Shape(rows_.shape().begin() + 1, rows_.shape().end()));
+  s.label = labels_[i];
+  s.source = source(i);
+  return s;
+}
+
+std::string TensorDataset::source(int64_t i) const {
+  check_index(i);
+  return sources_[i].empty() ? "row " + std::to_string(i) : sources_[i];
 }
 
 std::shared_ptr<Dataset> open_dataset(const std::string& path, bool train) {

@@ -93,9 +93,29 @@ class FeaturesDataset : public Dataset {
   std::vector<std::string> files_, classes_;
 };
 
-}  // namespace graft
+// Rows of a tensor in memory: rows [N, ...] float32 (feature vectors [N,F], or images
+// [N,C,H,W] already as floats), one label each. Sample i is a copy of row i. `sources` name the
+// original files (may be empty: "row <i>"). What `graft train` trains a head on when it has
+// computed a frozen backbone's features once, and how the demo feeds Fashion-MNIST.
+class TensorDataset : public Dataset {
+ public:
+  TensorDataset(Tensor rows, std::vector<int64_t> labels, std::vector<std::string> sources,
+                std::vector<std::string> class_names);
+  int64_t size() const override { return static_cast<int64_t>(labels_.size()); }
+  Sample get(int64_t i) const override;
+  int64_t label(int64_t i) const override {
+    check_index(i);
+    return labels_[i];
+  }
+  std::string source(int64_t i) const override;
+  const std::vector<std::string>& class_names() const override { return classes_; }
 
-namespace graft {
+ private:
+  Tensor rows_;
+  std::vector<int64_t> labels_;
+  std::vector<std::string> sources_, classes_;
+};
+
 // Picks the dataset type from the path: a .csv file -> CsvDataset; .h5/.hdf5 -> FeaturesDataset;
 // a folder holding "<train|t10k>-images-idx3-ubyte[.gz]" -> IdxDataset (train selects which);
 // any other folder -> ImageFolder. Throws naming the path when none applies.

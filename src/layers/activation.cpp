@@ -1,70 +1,35 @@
-// src/layers/activation.cpp — forward and backward of relu() and sigmoid() (see activation.h).
+// src/layers/activation.cpp — forward and backward of relu() and sigmoid() (see activation.h);
+// kernels: activation_cpu.cpp, activation.cu.
 #include "layers/activation.h"
-
-#include <cmath>
 
 #include "autograd/engine.h"
 
 namespace graft {
 
-namespace {
-constexpr int64_t kParallelGrain = 1 << 15;  // shorter loops stay on one thread
-}
+GRAFT_DEFINE_KERNEL(kernels::relu_forward);
+GRAFT_DEFINE_KERNEL(kernels::relu_backward);
+GRAFT_DEFINE_KERNEL(kernels::sigmoid_forward);
+GRAFT_DEFINE_KERNEL(kernels::sigmoid_backward);
 
 Tensor relu(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
-  const int64_t n = x.numel();
-  if (x.is_cuda()) {
-    cuda::relu_forward(x, y);
-  } else {
-    const float* px = x.data();
-    float* py = y.data();
-#pragma omp parallel for if (n > kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) py[i] = px[i] > 0.0f ? px[i] : 0.0f;
-  }
-  // Save y detached: a handle to y itself would make y -> grad_fn -> y a reference cycle.
-  const Tensor saved = y.detach();
-  return record(y, "relu", {x}, [saved, n](const Tensor& gy) {
-    Tensor gx = Tensor::empty(saved.shape(), DType::Float32, gy.device());
-    if (gy.is_cuda()) {
-      cuda::relu_backward(saved, gy, gx);
-    } else {  // dx = dy where y > 0 (x = 0 gets 0, as PyTorch)
-      const float *py = saved.data(), *pg = gy.data();
-      float* out = gx.data();
-#pragma omp parallel for if (n > kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) out[i] = py[i] > 0.0f ? pg[i] : 0.0f;
-    }
-    return std::vector<Tensor>{gx};
+  kernels::relu_forward(x.device(), x, y);
+  return record("relu", {x}, y, {y}, [](const Ctx<>& ctx, const Tensor& gy) -> Grads {
+    const Tensor& y = ctx.saved(0);
+    Tensor gx = Tensor::empty(y.shape(), DType::Float32, gy.device());
+    kernels::relu_backward(gy.device(), y, gy, gx);  // dx = dy where y > 0
+    return {gx};
   });
 }
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
-  const int64_t n = x.numel();
-  if (x.is_cuda()) {
-    cuda::sigmoid_forward(x, y);
-  } else {
-    const float* px = x.data();
-    float* py = y.data();
-#pragma omp parallel for if (n > kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) {
-      // exp of a non-positive number only: never overflows.
-      const float e = std::exp(-std::fabs(px[i]));
-      py[i] = px[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-    }
-  }
-  const Tensor saved = y.detach();  // see relu: no reference cycle
-  return record(y, "sigmoid", {x}, [saved, n](const Tensor& gy) {
-    Tensor gx = Tensor::empty(saved.shape(), DType::Float32, gy.device());
-    if (gy.is_cuda()) {
-      cuda::sigmoid_backward(saved, gy, gx);
-    } else {  // dx = dy * y * (1 - y)
-      const float *py = saved.data(), *pg = gy.data();
-      float* out = gx.data();
-#pragma omp parallel for if (n > kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) out[i] = pg[i] * py[i] * (1.0f - py[i]);
-    }
-    return std::vector<Tensor>{gx};
+  kernels::sigmoid_forward(x.device(), x, y);
+  return record("sigmoid", {x}, y, {y}, [](const Ctx<>& ctx, const Tensor& gy) -> Grads {
+    const Tensor& y = ctx.saved(0);
+    Tensor gx = Tensor::empty(y.shape(), DType::Float32, gy.device());
+    kernels::sigmoid_backward(gy.device(), y, gy, gx);  // dx = dy * y * (1 - y)
+    return {gx};
   });
 }
 

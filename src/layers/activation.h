@@ -9,6 +9,7 @@
 #pragma once
 
 #include "layers/module.h"
+#include "tensor/dispatch.h"
 
 namespace graft {
 
@@ -18,22 +19,26 @@ Tensor sigmoid(const Tensor& x);  // x: any shape -> y: same shape
 class ReLU : public Module {
  public:
   explicit ReLU(bool inplace = false);  // inplace only affects the repr: graft never overwrites x
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   bool inplace;
+
+ protected:
+  Tensor forward(const Tensor& x) override;
 };
 
 class Sigmoid : public Module {
  public:
   Sigmoid() : Module("Sigmoid") {}
+
+ protected:
   Tensor forward(const Tensor& x) override;
 };
 
-namespace cuda {  // y, gx preallocated by the caller with x's shape
-void relu_forward(const Tensor& x, Tensor& y);
-void relu_backward(const Tensor& y, const Tensor& gy, Tensor& gx);
-void sigmoid_forward(const Tensor& x, Tensor& y);
-void sigmoid_backward(const Tensor& y, const Tensor& gy, Tensor& gx);
-}  // namespace cuda
+namespace kernels {  // activation_cpu.cpp, activation.cu; y, gx preallocated with x's shape
+GRAFT_DECLARE_KERNEL(relu_forward, void(const Tensor& x, Tensor& y));
+GRAFT_DECLARE_KERNEL(relu_backward, void(const Tensor& y, const Tensor& gy, Tensor& gx));
+GRAFT_DECLARE_KERNEL(sigmoid_forward, void(const Tensor& x, Tensor& y));
+GRAFT_DECLARE_KERNEL(sigmoid_backward, void(const Tensor& y, const Tensor& gy, Tensor& gx));
+}  // namespace kernels
 
 }  // namespace graft

@@ -10,6 +10,7 @@
 #include "tensor/cuda_launch.cuh"
 
 namespace graft::cuda {
+namespace {
 
 __device__ inline int64_t bin_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 __device__ inline int64_t bin_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
@@ -50,7 +51,7 @@ __global__ void adaptive_avg_pool2d_backward_kernel(const float* gy, float* gx, 
   }
 }
 
-void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
+void forward_cuda(const Tensor& x, Tensor& y) {
   const int64_t total = y.numel();
   if (total == 0) return;
   adaptive_avg_pool2d_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
@@ -58,12 +59,17 @@ void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
   CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_forward_kernel");
 }
 
-void adaptive_avg_pool2d_backward(const Tensor& gy, Tensor& gx) {
+void backward_cuda(const Tensor& gy, Tensor& gx) {
   const int64_t total = gx.numel();
   if (total == 0) return;
   adaptive_avg_pool2d_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
       gy.data(), gx.data(), total, gx.size(2), gx.size(3), gy.size(2), gy.size(3));
   CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_backward_kernel");
 }
+
+}  // namespace
+
+GRAFT_REGISTER_KERNEL(kernels::adaptive_avg_pool2d_forward, CUDA, "cuda", forward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::adaptive_avg_pool2d_backward, CUDA, "cuda", backward_cuda);
 
 }  // namespace graft::cuda

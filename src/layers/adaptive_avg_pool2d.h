@@ -10,6 +10,7 @@
 #pragma once
 
 #include "layers/module.h"
+#include "tensor/dispatch.h"
 
 namespace graft {
 
@@ -20,18 +21,19 @@ class AdaptiveAvgPool2d : public Module {  // type "AdaptiveAvgPool2d"
  public:
   AdaptiveAvgPool2d(int64_t out_h, int64_t out_w);  // repr "output_size=(7, 7)"
   explicit AdaptiveAvgPool2d(int64_t out);          // repr "output_size=1"
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   int64_t out_h, out_w;
+
+ protected:
+  Tensor forward(const Tensor& x) override;
 
  private:
   bool square_int_ = false;  // constructed from one int: PyTorch prints it as an int
 };
 
-namespace cuda {  // outputs preallocated by the caller with the right shape
-// x: [N,C,H,W] -> y: [N,C,OH,OW];  gy: [N,C,OH,OW] -> gx: [N,C,H,W] (overwritten)
-void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y);
-void adaptive_avg_pool2d_backward(const Tensor& gy, Tensor& gx);
-}  // namespace cuda
+namespace kernels {  // outputs preallocated by the op with the right shape (and overwritten)
+GRAFT_DECLARE_KERNEL(adaptive_avg_pool2d_forward, void(const Tensor& x, Tensor& y));     // [N,C,H,W] -> [N,C,OH,OW]
+GRAFT_DECLARE_KERNEL(adaptive_avg_pool2d_backward, void(const Tensor& gy, Tensor& gx));  // [N,C,OH,OW] -> [N,C,H,W]
+}  // namespace kernels
 
 }  // namespace graft

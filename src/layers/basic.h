@@ -13,13 +13,17 @@ namespace graft {
 class Flatten : public Module {
  public:
   Flatten() : Module("Flatten") {}
-  Tensor forward(const Tensor& x) override;  // graft::flatten (autograd/ops.h)
   std::string extra_repr() const override { return "start_dim=1, end_dim=-1"; }
+
+ protected:
+  Tensor forward(const Tensor& x) override;  // graft::flatten (autograd/ops.h)
 };
 
 class Identity : public Module {
  public:
   Identity() : Module("Identity") {}
+
+ protected:
   Tensor forward(const Tensor& x) override { return x; }
 };
 

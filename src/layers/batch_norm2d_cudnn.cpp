@@ -13,23 +13,21 @@
 // CUDNN_BATCHNORM_SPATIAL, not SPATIAL_PERSISTENT: the persistent variant is faster for some
 // shapes but may overflow in float for large activations, which parity cannot afford.
 // cuDNN computes in float (the CPU reference sums in double), so results agree to ~1e-6 relative.
-#include <stdexcept>
-
 #include "layers/batch_norm2d.h"
 #include "layers/cudnn_descriptors.h"
+#include "tensor/check.h"
 
 namespace graft::cuda {
 
 namespace {
 constexpr cudnnBatchNormMode_t kMode = CUDNN_BATCHNORM_SPATIAL;
-}
 
-void batch_norm2d_forward_training(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& running_mean,
+void forward_training_cudnn(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& running_mean,
                                    Tensor& running_var, float momentum, float eps, Tensor& y, Tensor& save_mean,
                                    Tensor& save_invstd) {
-  if (running_mean.defined() != running_var.defined())
-    throw std::invalid_argument("batch_norm2d (cuDNN): running_mean and running_var must both be given or both be "
-                                "undefined, got " + running_mean.str() + " and " + running_var.str());
+  GRAFT_CHECK(running_mean.defined() == running_var.defined(), "batch_norm2d (cuDNN)",
+              "running_mean and running_var must both be given or both be undefined, got ", running_mean, " and ",
+              running_var);
   if (x.numel() == 0) return;
   TensorDesc xd(x, "batch_norm2d"), pd(1, x.size(1), 1, 1, "batch_norm2d");
   const float alpha = 1.0f, beta = 0.0f;
@@ -41,7 +39,7 @@ void batch_norm2d_forward_training(const Tensor& x, const Tensor& w, const Tenso
                                                      save_invstd.data()));
 }
 
-void batch_norm2d_forward_inference(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& running_mean,
+void forward_inference_cudnn(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& running_mean,
                                     const Tensor& running_var, float eps, Tensor& y) {
   if (x.numel() == 0) return;
   TensorDesc xd(x, "batch_norm2d"), pd(1, x.size(1), 1, 1, "batch_norm2d");
@@ -51,7 +49,7 @@ void batch_norm2d_forward_inference(const Tensor& x, const Tensor& w, const Tens
                                                       running_var.data(), static_cast<double>(eps)));
 }
 
-void batch_norm2d_backward(const Tensor& x, const Tensor& gy, const Tensor& w, const Tensor& save_mean,
+void backward_cudnn(const Tensor& x, const Tensor& gy, const Tensor& w, const Tensor& save_mean,
                            const Tensor& save_invstd, float eps, Tensor& gx, Tensor& gw, Tensor& gb) {
   if (x.numel() == 0) return;
   TensorDesc xd(x, "batch_norm2d_backward"), pd(1, x.size(1), 1, 1, "batch_norm2d_backward");
@@ -61,5 +59,11 @@ void batch_norm2d_backward(const Tensor& x, const Tensor& gy, const Tensor& w, c
                                               gy.data(), xd.d, gx.data(), pd.d, w.data(), gw.data(), gb.data(),
                                               static_cast<double>(eps), save_mean.data(), save_invstd.data()));
 }
+
+}  // namespace
+
+GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_forward_training, CUDA, "cudnn", forward_training_cudnn);
+GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_forward_inference, CUDA, "cudnn", forward_inference_cudnn);
+GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_backward, CUDA, "cudnn", backward_cudnn);
 
 }  // namespace graft::cuda

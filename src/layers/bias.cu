@@ -11,9 +11,9 @@
 
 #include "layers/bias.h"
 #include "tensor/cuda_launch.cuh"
-#include "tensor/device.h"
 
 namespace graft::cuda {
+namespace {
 
 __global__ void add_bias_kernel(float* y, const float* b, int64_t C, int64_t inner, int64_t total) {
   CUDA_KERNEL_LOOP(i, total) y[i] += b[(i / inner) % C];
@@ -46,15 +46,26 @@ __global__ void bias_grad_final_kernel(const double* partial, float* gb, int64_t
   }
 }
 
-void add_bias(float* y, const float* b, int64_t N, int64_t C, int64_t inner) {
+// y: [N,C,...] -> (N, C, inner = the product of the trailing dims)
+void planes(const Tensor& t, int64_t& N, int64_t& C, int64_t& inner) {
+  N = t.size(0), C = t.size(1), inner = N * C > 0 ? t.numel() / (N * C) : 0;
+}
+
+void add_bias_cuda(Tensor& y, const Tensor& bias) {
+  int64_t N, C, inner;
+  planes(y, N, C, inner);
   const int64_t total = N * C * inner;
   if (total == 0) return;
-  add_bias_kernel<<<grid_for(total), kThreads, 0, stream()>>>(y, b, C, inner, total);
+  add_bias_kernel<<<grid_for(total), kThreads, 0, stream()>>>(y.data(), bias.data(), C, inner, total);
   CUDA_CHECK_LAUNCH("add_bias_kernel");
 }
 
-void bias_grad(const float* gy, float* gb, int64_t N, int64_t C, int64_t inner) {
+void bias_grad_cuda(const Tensor& grad_y, Tensor& grad_b) {
+  int64_t N, C, inner;
+  planes(grad_y, N, C, inner);
   if (C == 0) return;
+  const float* gy = grad_y.data();
+  float* gb = grad_b.data();
   // About 4 blocks per SM in total, never more splits than there is work for (and <= 64).
   const int64_t work_blocks = inner >= kThreads ? N : (N * inner + kThreads - 1) / kThreads;
   const int64_t S = std::max<int64_t>(1, std::min<int64_t>({(4 * sm_count() + C - 1) / C, work_blocks, 64}));
@@ -64,7 +75,12 @@ void bias_grad(const float* gy, float* gb, int64_t N, int64_t C, int64_t inner) 
   CUDA_CHECK_LAUNCH("bias_grad_partial_kernel");
   bias_grad_final_kernel<<<grid_for(C), kThreads, 0, stream()>>>(partial, gb, C, S);
   CUDA_CHECK_LAUNCH("bias_grad_final_kernel");
-  cuda::free(partial, C * S * sizeof(double));  // safe: stream order (cuda_context.h)
+  cuda::free(partial);  // safe: stream order (cuda_context.h)
 }
+
+}  // namespace
+
+GRAFT_REGISTER_KERNEL(kernels::add_bias, CUDA, "cuda", add_bias_cuda);
+GRAFT_REGISTER_KERNEL(kernels::bias_grad, CUDA, "cuda", bias_grad_cuda);
 
 }  // namespace graft::cuda

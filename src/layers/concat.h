@@ -9,6 +9,7 @@
 
 #include <vector>
 
+#include "tensor/dispatch.h"
 #include "tensor/tensor.h"
 
 namespace graft {
@@ -16,10 +17,9 @@ namespace graft {
 // xs: each [N,C_i,H,W] (same N,H,W, same device) -> y: [N, sum C_i, H, W]
 Tensor concat_channels(const std::vector<Tensor>& xs);
 
-namespace cuda {  // copies C channels of HW elements for each of N images between two channel-strided buffers
-// dst[n, dst_c0 + c, :] = src[n, src_c0 + c, :] for n < N, c < C; src has src_C channels, dst dst_C.
-void channel_copy(const float* src, int64_t src_C, int64_t src_c0, float* dst, int64_t dst_C, int64_t dst_c0,
-                  int64_t N, int64_t C, int64_t HW);
-}  // namespace cuda
+namespace kernels {  // concat_cpu.cpp, concat.cu
+// dst[n, dst_c0 + c, ...] = src[n, src_c0 + c, ...] for c < C: src [N,src_C,...], dst [N,dst_C,...]
+GRAFT_DECLARE_KERNEL(channel_copy, void(const Tensor& src, int64_t src_c0, Tensor& dst, int64_t dst_c0, int64_t C));
+}  // namespace kernels
 
 }  // namespace graft

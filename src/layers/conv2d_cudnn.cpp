@@ -29,13 +29,12 @@
 #include <initializer_list>
 #include <map>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 
 #include "layers/conv2d.h"
 #include "layers/cudnn_descriptors.h"
-#include "tensor/cuda_allocator.h"
-#include "tensor/gemm.h"
+#include "tensor/check.h"
+#include "tensor/device.h"
 
 namespace graft::cuda {
 
@@ -111,7 +110,7 @@ struct FindWorkspace {
       (void)cudaGetLastError();
       p = nullptr;
       if (!emptied) {  // first give the allocator's cached blocks back to the driver
-        empty_cache();
+        empty_cache(Device::CUDA);
         emptied = true;
       } else {
         bytes /= 2;
@@ -205,9 +204,8 @@ AlgoChoice choose(Pass pass, ConvDescs& d, const Shape& xs, const Tensor& w, con
       found = pick(perf, returned, c);
     }
   }
-  if (!found)
-    throw std::runtime_error("cuDNN has no usable algorithm for " + describe(op, xs, w.shape(), p) +
-                             (allow_tf32() ? "" : " in strict float32 (FMA) math; try set_allow_tf32(true)"));
+  GRAFT_CHECK_DATA(found, "", "cuDNN has no usable algorithm for ", describe(op, xs, w.shape(), p),
+                   allow_tf32() ? "" : " in strict float32 (FMA) math; try set_allow_tf32(true)");
   std::lock_guard<std::mutex> lock(g_cache_mutex);
   g_cache[key] = c;
   return c;
@@ -218,14 +216,12 @@ void check_output(ConvDescs& d, const Shape& xs, const Tensor& w, const Shape& y
                   const char* op) {
   int n = 0, k = 0, pp = 0, q = 0;
   CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(d.conv.d, d.x.d, d.w.d, &n, &k, &pp, &q));
-  if (Shape{n, k, pp, q} != ys)
-    throw std::logic_error(describe(op, xs, w.shape(), p) + ": output buffer has shape " + shape_str(ys) +
-                           " but cuDNN computes " + shape_str({n, k, pp, q}));
+  const Shape computed{n, k, pp, q};
+  GRAFT_ASSERT(computed == ys, "", describe(op, xs, w.shape(), p), ": output buffer has shape ", ys,
+               " but cuDNN computes ", computed);
 }
 
-}  // namespace
-
-void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+void forward_cudnn(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   if (y.numel() == 0) return;
   ConvDescs d(x.shape(), w, y.shape(), p, "conv2d_forward");
   check_output(d, x.shape(), w, y.shape(), p, "conv2d_forward");
@@ -239,7 +235,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
                                       y.data()));
 }
 
-void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+void backward_input_cudnn(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
   if (gx.numel() == 0) return;
   if (gy.numel() == 0 || w.numel() == 0) {  // nothing flows back: the gradient is zero
     CUDA_CHECK(cudaMemsetAsync(gx.data(), 0, gx.numel() * sizeof(float), stream()));
@@ -257,7 +253,7 @@ void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const 
                                            &beta, d.x.d, gx.data()));
 }
 
-void conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tensor& gw, const Conv2dParams& p) {
+void backward_weight_cudnn(const Tensor& gy, const Tensor& x, Tensor& gw, const Conv2dParams& p) {
   if (gw.numel() == 0) return;
   if (gy.numel() == 0 || x.numel() == 0) {  // an empty batch contributes no gradient
     CUDA_CHECK(cudaMemsetAsync(gw.data(), 0, gw.numel() * sizeof(float), stream()));
@@ -274,5 +270,11 @@ void conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tensor& gw, const
                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws, c.workspace,
                                              &beta, d.w.d, gw.data()));
 }
+
+}  // namespace
+
+GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CUDA, "cudnn", forward_cudnn);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CUDA, "cudnn", backward_input_cudnn);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_weight, CUDA, "cudnn", backward_weight_cudnn);
 
 }  // namespace graft::cuda

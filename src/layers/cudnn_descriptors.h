@@ -6,9 +6,8 @@
 #pragma once
 
 #include <climits>
-#include <stdexcept>
-#include <string>
 
+#include "tensor/check.h"
 #include "tensor/cuda_context.h"
 #include "tensor/tensor.h"
 
@@ -16,9 +15,7 @@ namespace graft::cuda {
 
 // cuDNN's legacy API takes int dimensions.
 inline int to_int(int64_t v, const char* op) {
-  if (v < 0 || v > INT_MAX)
-    throw std::invalid_argument(std::string(op) + ": size " + std::to_string(v) +
-                                " does not fit cuDNN's 32-bit dimensions; use a smaller batch");
+  GRAFT_CHECK(v >= 0 && v <= INT_MAX, op, "size ", v, " does not fit cuDNN's 32-bit dimensions; use a smaller batch");
   return static_cast<int>(v);
 }
 

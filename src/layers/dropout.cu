@@ -12,6 +12,7 @@
 #include "tensor/cuda_launch.cuh"
 
 namespace graft::cuda {
+namespace {
 
 __device__ inline uint64_t splitmix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -27,12 +28,18 @@ __global__ void dropout_mask_kernel(float* mask, int64_t n, float p, float keep_
   }
 }
 
-void dropout_mask(Tensor& mask, float p, uint64_t seed) {
+// One draw from the CPU generator seeds the whole mask.
+void dropout_mask_cuda(Tensor& mask, float p, Generator& gen) {
+  const uint64_t seed = gen.next();
   const int64_t n = mask.numel();
   if (n == 0) return;
   const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;  // p = 1: every element is dropped
   dropout_mask_kernel<<<grid_for(n), kThreads, 0, stream()>>>(mask.data(), n, p, keep_scale, seed);
   CUDA_CHECK_LAUNCH("dropout_mask_kernel");
 }
+
+}  // namespace
+
+GRAFT_REGISTER_KERNEL(kernels::dropout_mask, CUDA, "cuda", dropout_mask_cuda);
 
 }  // namespace graft::cuda

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "layers/module.h"
+#include "tensor/dispatch.h"
 #include "tensor/random.h"
 
 namespace graft {
@@ -19,13 +20,16 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default
 class Dropout : public Module {
  public:
   explicit Dropout(float p = 0.5f);
-  Tensor forward(const Tensor& x) override;  // dropout(x, p, is_training())
   std::string extra_repr() const override;
   float p;
+
+ protected:
+  Tensor forward(const Tensor& x) override;  // dropout(x, p, is_training())
 };
 
-namespace cuda {  // mask preallocated by the caller: mask[i] = 0 or 1/(1-p), drawn from `seed`
-void dropout_mask(Tensor& mask, float p, uint64_t seed);
-}  // namespace cuda
+namespace kernels {  // dropout_cpu.cpp, dropout.cu
+// mask preallocated: mask[i] = 1/(1-p) with probability 1-p, else 0; drawn from gen
+GRAFT_DECLARE_KERNEL(dropout_mask, void(Tensor& mask, float p, Generator& gen));
+}  // namespace kernels
 
 }  // namespace graft

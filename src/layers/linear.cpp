@@ -4,6 +4,7 @@
 #include "autograd/engine.h"
 #include "layers/bias.h"
 #include "layers/init.h"
+#include "tensor/check.h"
 #include "tensor/gemm.h"
 
 namespace graft {
@@ -12,10 +13,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_dim("linear", "input", x, 2);
   check_dim("linear", "weight", weight, 2);
   const int64_t N = x.size(0), in = x.size(1), out = weight.size(0);
-  if (weight.size(1) != in)
-    throw std::invalid_argument("linear: input has " + std::to_string(in) + " features (shape " +
-                                shape_str(x.shape()) + ") but the weight expects " + std::to_string(weight.size(1)) +
-                                " (weight shape " + shape_str(weight.shape()) + ")");
+  GRAFT_CHECK(weight.size(1) == in, "linear", "input has ", in, " features (shape ", x.shape(),
+              ") but the weight expects ", weight.size(1), " (weight shape ", weight.shape(), ")");
   if (bias.defined()) check_shape("linear", "bias", bias, {out});
   check_same_device("linear", x, weight);
   const Device dev = x.device();
@@ -25,18 +24,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   gemm(dev, false, true, N, out, in, 1.0f, x.data(), weight.data(), 0.0f, y.data());
   if (bias.defined()) add_bias_(y, bias);
 
-  return record(y, "linear", {x, weight, bias}, [x, weight, bias, N, in, out, dev](const Tensor& gy) {
+  return record("linear", {x, weight, bias}, y, {x, weight}, [](const Ctx<>& ctx, const Tensor& gy) -> Grads {
+    const Tensor &x = ctx.saved(0), &w = ctx.saved(1);
+    const int64_t N = x.size(0), in = x.size(1), out = w.size(0);
+    const Device dev = gy.device();
     Tensor gx, gw, gb;
-    if (x.requires_grad()) {  // dx[N,in] = dy[N,out] * W[out,in]
+    if (ctx.needs_grad(0)) {  // dx[N,in] = dy[N,out] * W[out,in]
       gx = Tensor::empty({N, in}, DType::Float32, dev);
-      gemm(dev, false, false, N, in, out, 1.0f, gy.data(), weight.data(), 0.0f, gx.data());
+      gemm(dev, false, false, N, in, out, 1.0f, gy.data(), w.data(), 0.0f, gx.data());
     }
-    if (weight.requires_grad()) {  // dW[out,in] = dy^T[out,N] * x[N,in]
+    if (ctx.needs_grad(1)) {  // dW[out,in] = dy^T[out,N] * x[N,in]
       gw = Tensor::empty({out, in}, DType::Float32, dev);
       gemm(dev, true, false, out, in, N, 1.0f, gy.data(), x.data(), 0.0f, gw.data());
     }
-    if (bias.defined() && bias.requires_grad()) gb = bias_grad(gy, out);
-    return std::vector<Tensor>{gx, gw, gb};
+    if (ctx.needs_grad(2)) gb = bias_grad(gy, out);  // db[out] = sum over N of dy
+    return {gx, gw, gb};
   });
 }
 

@@ -15,11 +15,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 
   int64_t in_features, out_features;
   Tensor weight, bias;
+
+ protected:
+  Tensor forward(const Tensor& x) override;
 };
 
 }  // namespace graft

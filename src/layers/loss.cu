@@ -7,16 +7,16 @@
 //   bce_with_logits l_i = (1-t) x + lw * (max(-x,0) + log1p(exp(-|x|))),  lw = 1 + (pw-1) t
 // Reduction: None writes l; Sum writes sum(l); Mean divides by the total target weight (NLL/CE)
 // or by the element count (BCE). Per-element losses and the sums are in double, as the CPU twin
-// (loss.cpp), then rounded once to float.
+// (loss_cpu.cpp), then rounded once to float.
 // No host synchronization: the Mean denominator stays on the device (total_weight), and dL/dl
 // (grad_loss) is read by the backward kernels from device memory.
 // Labels out of [0, L) cannot throw from a kernel: that row's loss (and the total weight) become
 // NaN, so the mistake shows in the first printed loss instead of reading out of bounds.
 #include "layers/loss.h"
 #include "tensor/cuda_launch.cuh"
-#include "tensor/device.h"
 
 namespace graft::cuda {
+namespace {
 
 // dL/dl_i, as loss.cpp's grad_of: gl[i] (None), gl[0] (Sum), gl[0] / denominator (Mean).
 __device__ inline float grad_of(const float* gl, int64_t i, Reduction r, double denom) {
@@ -166,12 +166,11 @@ __global__ void bce_with_logits_backward_kernel(const float* x, const float* t, 
 
 // ---- launchers ----------------------------------------------------------------------------------
 
-namespace {
 // Per-row scratch (l and weights in double) from the caching allocator; freed right after the
 // reduction is queued, which stream ordering makes safe.
 struct RowScratch {
   explicit RowScratch(int64_t N) : n(N), l(static_cast<double*>(cuda::malloc(2 * N * sizeof(double)))), wt(l + N) {}
-  ~RowScratch() { cuda::free(l, 2 * n * sizeof(double)); }
+  ~RowScratch() { cuda::free(l); }
   int64_t n;
   double *l, *wt;
 };
@@ -191,72 +190,96 @@ void elementwise_loss(Loss f, int64_t n, Reduction r, float* loss) {
   // Mean of nothing is 0/0 = NaN, as PyTorch.
   sum_partials_kernel<<<1, 1024, 0, stream()>>>(partial, blocks, r == Reduction::Mean ? double(n) : 1.0, loss);
   CUDA_CHECK_LAUNCH("sum_partials_kernel");
-  cuda::free(partial, blocks * sizeof(double));
+  cuda::free(partial);
 }
-}  // namespace
 
-void nll_forward(const float* log_probs, const int64_t* target, const float* weight, int64_t N, int64_t L,
-                 Reduction r, float* loss, float* total_weight) {
+const float* opt_ptr(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
+
+void nll_forward_cuda(const Tensor& log_probs, const Tensor& target, const Tensor& weight, Reduction r, Tensor& loss,
+                      Tensor& total_weight) {
+  const int64_t N = log_probs.size(0), L = log_probs.size(1);
   RowScratch s(N);
   if (N > 0) {
-    nll_rows_kernel<<<grid_for(N), kThreads, 0, stream()>>>(log_probs, target, weight, N, L, s.l, s.wt);
+    nll_rows_kernel<<<grid_for(N), kThreads, 0, stream()>>>(log_probs.data(), target.data_ptr<int64_t>(),
+                                                            opt_ptr(weight), N, L, s.l, s.wt);
     CUDA_CHECK_LAUNCH("nll_rows_kernel");
   }
-  reduce_rows_kernel<<<1, 1024, 0, stream()>>>(s.l, s.wt, N, r, loss, total_weight);
+  reduce_rows_kernel<<<1, 1024, 0, stream()>>>(s.l, s.wt, N, r, loss.data(), total_weight.data());
   CUDA_CHECK_LAUNCH("reduce_rows_kernel");
 }
 
-void nll_backward(const int64_t* target, const float* weight, const float* grad_loss, const float* total_weight,
-                  int64_t N, int64_t L, Reduction r, float* grad_log_probs) {
+void nll_backward_cuda(const Tensor& target, const Tensor& weight, const Tensor& grad_loss, const Tensor& total_weight,
+                       Reduction r, Tensor& grad_log_probs) {
+  const int64_t N = grad_log_probs.size(0), L = grad_log_probs.size(1);
   if (N * L == 0) return;
-  nll_backward_kernel<<<grid_for(N * L), kThreads, 0, stream()>>>(target, weight, grad_loss, total_weight, N, L, r,
-                                                                   grad_log_probs);
+  nll_backward_kernel<<<grid_for(N * L), kThreads, 0, stream()>>>(target.data_ptr<int64_t>(), opt_ptr(weight),
+                                                                   grad_loss.data(), total_weight.data(), N, L, r,
+                                                                   grad_log_probs.data());
   CUDA_CHECK_LAUNCH("nll_backward_kernel");
 }
 
-void cross_entropy_forward(const float* logits, const int64_t* target, const float* weight, int64_t N, int64_t L,
-                           Reduction r, float* loss, float* total_weight, float* row_max, float* row_logsum) {
+void cross_entropy_forward_cuda(const Tensor& logits, const Tensor& target, const Tensor& weight, Reduction r,
+                                Tensor& loss, Tensor& total_weight, Tensor& row_max, Tensor& row_logsum) {
+  const int64_t N = logits.size(0), L = logits.size(1);
   RowScratch s(N);
   if (N > 0) {
-    cross_entropy_rows_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream()>>>(logits, target, weight, L,
-                                                                                     row_max, row_logsum, s.l, s.wt);
+    cross_entropy_rows_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream()>>>(
+        logits.data(), target.data_ptr<int64_t>(), opt_ptr(weight), L, row_max.data(), row_logsum.data(), s.l, s.wt);
     CUDA_CHECK_LAUNCH("cross_entropy_rows_kernel");
   }
-  reduce_rows_kernel<<<1, 1024, 0, stream()>>>(s.l, s.wt, N, r, loss, total_weight);
+  reduce_rows_kernel<<<1, 1024, 0, stream()>>>(s.l, s.wt, N, r, loss.data(), total_weight.data());
   CUDA_CHECK_LAUNCH("reduce_rows_kernel");
 }
 
-void cross_entropy_backward(const float* logits, const float* row_max, const float* row_logsum, const int64_t* target,
-                            const float* weight, const float* grad_loss, const float* total_weight, int64_t N,
-                            int64_t L, Reduction r, float* grad_logits) {
+void cross_entropy_backward_cuda(const Tensor& logits, const Tensor& row_max, const Tensor& row_logsum,
+                                 const Tensor& target, const Tensor& weight, const Tensor& grad_loss,
+                                 const Tensor& total_weight, Reduction r, Tensor& grad_logits) {
+  const int64_t N = logits.size(0), L = logits.size(1);
   if (N * L == 0) return;
   cross_entropy_backward_kernel<<<grid_for(N * L), kThreads, 0, stream()>>>(
-      logits, row_max, row_logsum, target, weight, grad_loss, total_weight, N, L, r, grad_logits);
+      logits.data(), row_max.data(), row_logsum.data(), target.data_ptr<int64_t>(), opt_ptr(weight), grad_loss.data(),
+      total_weight.data(), N, L, r, grad_logits.data());
   CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
 
-void bce_forward(const float* probs, const float* target, const float* weight, int64_t n, Reduction r, float* loss) {
-  elementwise_loss(BceLoss{probs, target, weight}, n, r, loss);
+void bce_forward_cuda(const Tensor& probs, const Tensor& target, const Tensor& weight, Reduction r, Tensor& loss) {
+  elementwise_loss(BceLoss{probs.data(), target.data(), opt_ptr(weight)}, probs.numel(), r, loss.data());
 }
 
-void bce_backward(const float* probs, const float* target, const float* weight, const float* grad_loss, int64_t n,
-                  Reduction r, float* grad_probs) {
+void bce_backward_cuda(const Tensor& probs, const Tensor& target, const Tensor& weight, const Tensor& grad_loss,
+                       Reduction r, Tensor& grad_probs) {
+  const int64_t n = probs.numel();
   if (n == 0) return;
-  bce_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(probs, target, weight, grad_loss, n, r, grad_probs);
+  bce_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(probs.data(), target.data(), opt_ptr(weight),
+                                                              grad_loss.data(), n, r, grad_probs.data());
   CUDA_CHECK_LAUNCH("bce_backward_kernel");
 }
 
-void bce_with_logits_forward(const float* logits, const float* target, const float* pos_weight, int64_t n,
-                             int64_t L, Reduction r, float* loss) {
-  elementwise_loss(BceLogitsLoss{logits, target, pos_weight, L}, n, r, loss);
+void bce_with_logits_forward_cuda(const Tensor& logits, const Tensor& target, const Tensor& pos_weight, Reduction r,
+                                  Tensor& loss) {
+  const int64_t L = logits.dim() > 0 ? logits.size(-1) : 1;
+  elementwise_loss(BceLogitsLoss{logits.data(), target.data(), opt_ptr(pos_weight), L}, logits.numel(), r,
+                   loss.data());
 }
 
-void bce_with_logits_backward(const float* logits, const float* target, const float* pos_weight,
-                              const float* grad_loss, int64_t n, int64_t L, Reduction r, float* grad_logits) {
+void bce_with_logits_backward_cuda(const Tensor& logits, const Tensor& target, const Tensor& pos_weight,
+                                   const Tensor& grad_loss, Reduction r, Tensor& grad_logits) {
+  const int64_t n = logits.numel(), L = logits.dim() > 0 ? logits.size(-1) : 1;
   if (n == 0) return;
-  bce_with_logits_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(logits, target, pos_weight, grad_loss, n,
-                                                                          L, r, grad_logits);
+  bce_with_logits_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
+      logits.data(), target.data(), opt_ptr(pos_weight), grad_loss.data(), n, L, r, grad_logits.data());
   CUDA_CHECK_LAUNCH("bce_with_logits_backward_kernel");
 }
+
+}  // namespace
+
+GRAFT_REGISTER_KERNEL(kernels::nll_forward, CUDA, "cuda", nll_forward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::nll_backward, CUDA, "cuda", nll_backward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::cross_entropy_forward, CUDA, "cuda", cross_entropy_forward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::cross_entropy_backward, CUDA, "cuda", cross_entropy_backward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::bce_forward, CUDA, "cuda", bce_forward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::bce_backward, CUDA, "cuda", bce_backward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::bce_with_logits_forward, CUDA, "cuda", bce_with_logits_forward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::bce_with_logits_backward, CUDA, "cuda", bce_with_logits_backward_cuda);
 
 }  // namespace graft::cuda

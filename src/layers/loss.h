@@ -12,11 +12,10 @@
 //
 // Design note: cross_entropy is ONE op (not log_softmax followed by nll_loss): the forward keeps
 // only two numbers per row (max and log-sum-exp of the shifted row), the backward rebuilds
-// softmax from them. Subtracting the row max
-// makes logits of 1000 safe. The kernels reduce themselves and keep the Mean denominator
-// ("total weight") in a device scalar, so a CUDA step never copies a number to the host.
+// softmax from them. Subtracting the row max makes logits of 1000 safe.
 #pragma once
 
+#include "tensor/dispatch.h"
 #include "tensor/tensor.h"
 
 namespace graft {
@@ -37,31 +36,35 @@ Tensor bce_loss(const Tensor& probs, const Tensor& target, const Tensor& weight 
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, const Tensor& pos_weight = Tensor(),
                        Reduction r = Reduction::Mean);
 
-// CUDA launchers (loss.cu). All pointers are device pointers; `weight`/`pos_weight` may be null.
-// Outputs: `loss` is [N] (or [n]) for Reduction::None, one float otherwise; `total_weight` is one
-// float (sum of w[t_i], or N) that the backward reads for Mean. `grad_loss` has the shape of
-// `loss`: one float for Mean/Sum (every row uses grad_loss[0]), one per sample for None.
-// Labels outside [0, L) must be reported as an error, not read out of bounds.
-namespace cuda {
-void nll_forward(const float* log_probs, const int64_t* target, const float* weight, int64_t N, int64_t L, Reduction r,
-                 float* loss, float* total_weight);
-void nll_backward(const int64_t* target, const float* weight, const float* grad_loss, const float* total_weight,
-                  int64_t N, int64_t L, Reduction r, float* grad_log_probs);
-// row_max, row_logsum: [N] each, saved for the backward: max_j x[i,j] and
-// log(sum_j exp(x[i,j] - max)); softmax = exp((x - row_max) - row_logsum).
-void cross_entropy_forward(const float* logits, const int64_t* target, const float* weight, int64_t N, int64_t L,
-                           Reduction r, float* loss, float* total_weight, float* row_max, float* row_logsum);
-void cross_entropy_backward(const float* logits, const float* row_max, const float* row_logsum, const int64_t* target,
-                            const float* weight, const float* grad_loss, const float* total_weight, int64_t N,
-                            int64_t L, Reduction r, float* grad_logits);
-void bce_forward(const float* probs, const float* target, const float* weight, int64_t n, Reduction r, float* loss);
-void bce_backward(const float* probs, const float* target, const float* weight, const float* grad_loss, int64_t n,
-                  Reduction r, float* grad_probs);
-// pos_weight[i % L] applies to element i.
-void bce_with_logits_forward(const float* logits, const float* target, const float* pos_weight, int64_t n, int64_t L,
-                             Reduction r, float* loss);
-void bce_with_logits_backward(const float* logits, const float* target, const float* pos_weight, const float* grad_loss,
-                              int64_t n, int64_t L, Reduction r, float* grad_logits);
-}  // namespace cuda
+// The kernels (loss_cpu.cpp, loss.cu); outputs preallocated by the op. `weight` / `pos_weight`
+// may be undefined. `loss` is [N] (or the input's shape) for Reduction::None, one value
+// otherwise; `total_weight` is one value (the sum of w[t_i], or N) that the backward reads for
+// Mean — it stays on the device, so a CUDA step never copies a number to the host. `grad_loss`
+// has the shape of `loss`. Labels outside [0, L): the CPU kernels throw, the CUDA kernels give
+// that row a NaN loss (a kernel cannot throw), never a read out of bounds.
+namespace kernels {
+GRAFT_DECLARE_KERNEL(nll_forward, void(const Tensor& log_probs, const Tensor& target, const Tensor& weight, Reduction r,
+                                       Tensor& loss, Tensor& total_weight));
+GRAFT_DECLARE_KERNEL(nll_backward, void(const Tensor& target, const Tensor& weight, const Tensor& grad_loss,
+                                        const Tensor& total_weight, Reduction r, Tensor& grad_log_probs));
+// row_max, row_logsum: [N] each, saved for the backward: max_j x[i,j] and log(sum_j exp(x[i,j] -
+// max)); softmax = exp((x - row_max) - row_logsum).
+GRAFT_DECLARE_KERNEL(cross_entropy_forward, void(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                                                 Reduction r, Tensor& loss, Tensor& total_weight, Tensor& row_max,
+                                                 Tensor& row_logsum));
+GRAFT_DECLARE_KERNEL(cross_entropy_backward, void(const Tensor& logits, const Tensor& row_max, const Tensor& row_logsum,
+                                                  const Tensor& target, const Tensor& weight, const Tensor& grad_loss,
+                                                  const Tensor& total_weight, Reduction r, Tensor& grad_logits));
+GRAFT_DECLARE_KERNEL(bce_forward, void(const Tensor& probs, const Tensor& target, const Tensor& weight, Reduction r,
+                                       Tensor& loss));
+GRAFT_DECLARE_KERNEL(bce_backward, void(const Tensor& probs, const Tensor& target, const Tensor& weight,
+                                        const Tensor& grad_loss, Reduction r, Tensor& grad_probs));
+// pos_weight[i % L] applies to element i, L = the last dim of logits.
+GRAFT_DECLARE_KERNEL(bce_with_logits_forward, void(const Tensor& logits, const Tensor& target,
+                                                   const Tensor& pos_weight, Reduction r, Tensor& loss));
+GRAFT_DECLARE_KERNEL(bce_with_logits_backward, void(const Tensor& logits, const Tensor& target,
+                                                    const Tensor& pos_weight, const Tensor& grad_loss, Reduction r,
+                                                    Tensor& grad_logits));
+}  // namespace kernels
 
 }  // namespace graft

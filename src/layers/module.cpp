@@ -1,12 +1,106 @@
 // src/layers/module.cpp — see module.h.
 #include "layers/module.h"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <set>
-#include <stdexcept>
+
+#include "autograd/engine.h"
+#include "tensor/check.h"
 
 namespace graft {
+
+// ---- calling a module, and its hooks ---------------------------------------------------------
+
+namespace {
+struct GlobalHooks {
+  std::vector<std::pair<int, ForwardHook>> list;
+  int next_id = 0;
+};
+thread_local GlobalHooks g_global_hooks;
+}  // namespace
+
+HookHandle& HookHandle::operator=(HookHandle&& other) noexcept {
+  if (this != &other) {
+    remove();
+    remove_ = std::move(other.remove_);
+    other.remove_ = nullptr;
+  }
+  return *this;
+}
+
+void HookHandle::remove() {
+  if (remove_) remove_();
+  remove_ = nullptr;
+}
+
+HookHandle add_global_forward_hook(ForwardHook hook) {
+  const int id = g_global_hooks.next_id++;
+  g_global_hooks.list.emplace_back(id, std::move(hook));
+  return HookHandle([id] {
+    auto& list = g_global_hooks.list;
+    for (auto it = list.begin(); it != list.end(); ++it)
+      if (it->first == id) {
+        list.erase(it);
+        return;
+      }
+  });
+}
+
+HookHandle Module::register_forward_hook(ForwardHook hook) {
+  const int id = hooks_->next_id++;
+  hooks_->list.emplace_back(id, std::move(hook));
+  return HookHandle([weak = std::weak_ptr<Hooks>(hooks_), id] {
+    if (auto hooks = weak.lock())
+      for (auto it = hooks->list.begin(); it != hooks->list.end(); ++it)
+        if (it->first == id) {
+          hooks->list.erase(it);
+          return;
+        }
+  });
+}
+
+Tensor Module::operator()(const Tensor& x) {
+  Tensor y = forward(x);
+  if (hooks_->list.empty() && g_global_hooks.list.empty()) return y;  // the common case: no hooks
+  return run_hooks({x}, std::move(y));
+}
+
+Tensor Module::operator()(const std::vector<Tensor>& inputs) {
+  Tensor y = forward_many(inputs);
+  if (hooks_->list.empty() && g_global_hooks.list.empty()) return y;
+  return run_hooks(inputs, std::move(y));
+}
+
+Tensor Module::forward_many(const std::vector<Tensor>& inputs) {
+  GRAFT_CHECK(inputs.size() == 1, type_, "takes one tensor, got ", inputs.size());
+  return forward(inputs[0]);
+}
+
+// The module's own hooks in registration order, then the global ones. Copies of the lists: a
+// hook may remove itself.
+Tensor Module::run_hooks(const std::vector<Tensor>& inputs, Tensor output) {
+  const auto own = hooks_->list;
+  for (const auto& [id, hook] : own)
+    if (Tensor replaced = hook(*this, inputs, output); replaced.defined()) output = std::move(replaced);
+  const auto global = g_global_hooks.list;
+  for (const auto& [id, hook] : global)
+    if (Tensor replaced = hook(*this, inputs, output); replaced.defined()) output = std::move(replaced);
+  return output;
+}
+
+void throw_child_type(const Module& owner, size_t slot, const char* wanted) {
+  int status = 0;
+  char* name = abi::__cxa_demangle(wanted, nullptr, nullptr, &status);
+  const std::string wanted_name = status == 0 && name ? name : wanted;
+  std::free(name);
+  const auto& [child_name, child] = owner.children().at(slot);
+  GRAFT_FAIL_DATA(owner.type(), "child '", child_name, "' is now a ", child->type(), ", but the model uses it as a ",
+                  wanted_name, "; replace() it with a module of that type");
+}
 
 std::string join_name(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
@@ -23,11 +117,11 @@ Tensor& Module::register_buffer(const std::string& name, Tensor t) {
   return buffers_.back().second;
 }
 
-void Module::add_child(const std::string& name, ModulePtr m) {
-  if (!m) throw std::invalid_argument("register_module: module '" + name + "' is null");
-  for (auto& [n, c] : children_)
-    if (n == name) throw std::invalid_argument("register_module: '" + name + "' is registered twice");
+size_t Module::add_child(const std::string& name, ModulePtr m) {
+  GRAFT_CHECK(m, "register_module", "module '", name, "' is null");
+  for (auto& [n, c] : children_) GRAFT_CHECK(n != name, "register_module", "'", name, "' is registered twice");
   children_.emplace_back(name, std::move(m));
+  return children_.size() - 1;
 }
 
 void Module::collect(const std::string& prefix, bool params, bool buffers, bool trainable_only,
@@ -102,9 +196,9 @@ LoadReport Module::load_state_dict(const NamedTensors& tensors, bool strict, con
       std::string msg = name + ": " + source + " has " + shape_str(src.shape()) + ", the model expects " +
                         shape_str(t.shape());
       if (strict)
-        throw std::runtime_error("load_state_dict: mis-shaped key " + msg +
-                                 ". Is the file for another architecture or number of classes? "
-                                 "Replace the head before loading, or load non-strictly.");
+        GRAFT_FAIL_DATA("load_state_dict", "mis-shaped key ", msg,
+                        ". Is the file for another architecture or number of classes? "
+                        "Replace the head before loading, or load non-strictly.");
       report.mismatched.push_back(msg);
       continue;
     }
@@ -126,7 +220,7 @@ LoadReport Module::load_state_dict(const NamedTensors& tensors, bool strict, con
     if (!own_names.count(name)) report.unexpected.push_back(name);
 
   if (strict && (!report.missing.empty() || !report.unexpected.empty())) {
-    std::string msg = "load_state_dict from " + source + ":";
+    std::string msg;
     auto list = [&](const char* what, const std::vector<std::string>& v) {
       if (v.empty()) return;
       msg += std::string(" ") + std::to_string(v.size()) + " " + what + " key(s): ";
@@ -136,8 +230,8 @@ LoadReport Module::load_state_dict(const NamedTensors& tensors, bool strict, con
     };
     list("missing", report.missing);
     list("unexpected", report.unexpected);
-    msg += " is the file for another architecture? (load non-strictly to skip replaced heads)";
-    throw std::runtime_error(msg);
+    GRAFT_FAIL_DATA("", "load_state_dict from ", source, ":", msg,
+                    " is the file for another architecture? (load non-strictly to skip replaced heads)");
   }
   return report;
 }
@@ -172,13 +266,14 @@ ModulePtr Module::get(const std::string& dotted) const {
   if (found) return found;
   std::string names;
   for (const auto& [n, c] : parent->children()) names += (names.empty() ? "" : ", ") + n;
-  throw std::invalid_argument("no module named '" + dotted + "' ('" + part + "' not found; available here: " +
-                              (names.empty() ? "none" : names) + ")");
+  GRAFT_FAIL("", "no module named '", dotted, "' ('", part, "' not found; available here: ",
+             names.empty() ? "none" : names, ")");
 }
 
 bool Module::has(const std::string& dotted) const { return find_module(*this, dotted, nullptr, nullptr) != nullptr; }
 
-void Module::replace(const std::string& dotted, ModulePtr module) {
+ModulePtr Module::replace(const std::string& dotted, ModulePtr module) {
+  GRAFT_CHECK(module, "replace", "the module to put at '", dotted, "' is null");
   size_t dot = dotted.rfind('.');
   Module* parent = this;
   ModulePtr parent_holder;
@@ -190,10 +285,11 @@ void Module::replace(const std::string& dotted, ModulePtr module) {
   for (auto& [n, c] : parent->children_)
     if (n == leaf) {
       module->train(parent->training_);
-      c = std::move(module);
-      return;
+      std::swap(c, module);
+      return module;
     }
   get(dotted);  // throws with the list of names
+  return nullptr;
 }
 
 void Module::set_requires_grad(bool on) {
@@ -207,6 +303,7 @@ void Module::train(bool on) {
 }
 
 void Module::to(Device device) {
+  NoGradGuard no_grad;  // moving the data is not part of any graph
   for (auto& [n, t] : state_dict()) {
     if (t.device() == device) continue;
     Tensor moved = t.to(device);

@@ -21,6 +21,7 @@
 #include "tensor/cuda_launch.cuh"
 
 namespace graft::cuda {
+namespace {
 
 // The sizes a kernel needs, passed by value: input H x W, output P x Q, kernel, stride, padding.
 struct PoolGeometry {
@@ -28,7 +29,8 @@ struct PoolGeometry {
   bool count_include_pad;
 };
 
-static PoolGeometry geometry(const Tensor& x, const Tensor& y, const Pool2dParams& p) {
+// x: [N,C,H,W] (or the gradient gx), y: [N,C,P,Q] (or gy).
+PoolGeometry geometry(const Tensor& x, const Tensor& y, const Pool2dParams& p) {
   return {x.size(2), x.size(3), y.size(2), y.size(3), p.kernel_h, p.kernel_w, p.stride_h,
           p.stride_w, p.pad_h,  p.pad_w,  p.count_include_pad};
 }
@@ -114,24 +116,25 @@ __global__ void avg_pool2d_backward_kernel(const float* gy, float* gx, int64_t t
 
 // ---- launchers ----------------------------------------------------------------------------------
 
-void max_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p) {
+Tensor max_pool2d_forward_cuda(const Tensor& x, Tensor& y, const Pool2dParams& p, bool) {
   const int64_t total = y.numel();
-  if (total == 0) return;
+  if (total == 0) return Tensor();
   max_pool2d_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(x.data(), y.data(), total,
                                                                          geometry(x, y, p));
   CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel");
+  return Tensor();  // the backward finds the winners again in x
 }
 
-void max_pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx, const Pool2dParams& p) {
+void max_pool2d_backward_cuda(const Tensor& x, const Tensor&, const Tensor& gy, Tensor& gx, const Pool2dParams& p) {
   CUDA_CHECK(cudaMemsetAsync(gx.data(), 0, gx.numel() * sizeof(float), stream()));
-  const int64_t total = y.numel();
+  const int64_t total = gy.numel();
   if (total == 0) return;
   max_pool2d_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(x.data(), gy.data(), gx.data(), total,
-                                                                          geometry(x, y, p));
+                                                                          geometry(x, gy, p));
   CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel");
 }
 
-void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p) {
+void avg_pool2d_forward_cuda(const Tensor& x, Tensor& y, const Pool2dParams& p) {
   const int64_t total = y.numel();
   if (total == 0) return;
   avg_pool2d_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(x.data(), y.data(), total,
@@ -139,12 +142,19 @@ void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p) {
   CUDA_CHECK_LAUNCH("avg_pool2d_forward_kernel");
 }
 
-void avg_pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx, const Pool2dParams& p) {
+void avg_pool2d_backward_cuda(const Tensor& gy, Tensor& gx, const Pool2dParams& p) {
   const int64_t total = gx.numel();
   if (total == 0) return;
   avg_pool2d_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(gy.data(), gx.data(), total,
-                                                                          geometry(x, y, p));
+                                                                          geometry(gx, gy, p));
   CUDA_CHECK_LAUNCH("avg_pool2d_backward_kernel");
 }
+
+}  // namespace
+
+GRAFT_REGISTER_KERNEL(kernels::max_pool2d_forward, CUDA, "cuda", max_pool2d_forward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::max_pool2d_backward, CUDA, "cuda", max_pool2d_backward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::avg_pool2d_forward, CUDA, "cuda", avg_pool2d_forward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::avg_pool2d_backward, CUDA, "cuda", avg_pool2d_backward_cuda);
 
 }  // namespace graft::cuda

@@ -6,11 +6,13 @@
 //   window (p,q): rows p*sh - ph ... + kh - 1, columns q*sw - pw ... + kw - 1.
 //   backward: max sends dy to the (first) argmax of its window; avg spreads dy / count over it.
 //
-// x: [N,C,H,W] -> y: [N,C,P,Q], P = pool_output_size(H, kh, sh, ph, 1, ceil_mode). The CPU
-// loops are in pool2d.cpp (parallel over the N*C planes); the CUDA path is cuDNN.
+// x: [N,C,H,W] -> y: [N,C,P,Q], P = pool_output_size(H, kh, sh, ph, 1, ceil_mode). The ops
+// are pool2d.cpp; the kernels pool2d_cpu.cpp (loops parallel over the N*C planes) and
+// pool2d.cu (graft's own kernels: see there why not cuDNN's pooling).
 #pragma once
 
 #include "layers/module.h"
+#include "tensor/dispatch.h"
 
 namespace graft {
 
@@ -31,26 +33,34 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p);
 class MaxPool2d : public Module {  // type "MaxPool2d"
  public:
   MaxPool2d(int64_t kernel_size, int64_t stride = -1 /* = kernel */, int64_t padding = 0, bool ceil_mode = false);
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;  // "kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False"
   Pool2dParams params;
+
+ protected:
+  Tensor forward(const Tensor& x) override;
 };
 
 class AvgPool2d : public Module {  // type "AvgPool2d"
  public:
   AvgPool2d(int64_t kernel_size, int64_t stride = -1 /* = kernel */, int64_t padding = 0, bool ceil_mode = false,
             bool count_include_pad = true);
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;  // "kernel_size=2, stride=2, padding=0"
   Pool2dParams params;
+
+ protected:
+  Tensor forward(const Tensor& x) override;
 };
 
-namespace cuda {  // outputs preallocated by the caller with the right shape
-// x: [N,C,H,W] -> y: [N,C,P,Q];  gy: [N,C,P,Q] -> gx: [N,C,H,W] (overwritten)
-void max_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p);
-void max_pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx, const Pool2dParams& p);
-void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p);
-void avg_pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx, const Pool2dParams& p);
-}  // namespace cuda
+// The kernels; outputs preallocated by the op with the right shape (and overwritten).
+namespace kernels {
+// x: [N,C,H,W] -> y: [N,C,P,Q]. Returns what the backward needs besides x when for_backward
+// (the CPU: Int64 [N,C,P,Q] argmax indices; CUDA: nothing, it finds the winners again in x).
+GRAFT_DECLARE_KERNEL(max_pool2d_forward, Tensor(const Tensor& x, Tensor& y, const Pool2dParams& p, bool for_backward));
+// gy: [N,C,P,Q] -> gx: [N,C,H,W]; `saved` is what the forward returned.
+GRAFT_DECLARE_KERNEL(max_pool2d_backward,
+                     void(const Tensor& x, const Tensor& saved, const Tensor& gy, Tensor& gx, const Pool2dParams& p));
+GRAFT_DECLARE_KERNEL(avg_pool2d_forward, void(const Tensor& x, Tensor& y, const Pool2dParams& p));
+GRAFT_DECLARE_KERNEL(avg_pool2d_backward, void(const Tensor& gy, Tensor& gx, const Pool2dParams& p));
+}  // namespace kernels
 
 }  // namespace graft

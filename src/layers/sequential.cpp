@@ -20,7 +20,7 @@ Sequential& Sequential::add(const std::string& name, ModulePtr m) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (auto& [name, m] : children()) h = m->forward(h);
+  for (auto& [name, m] : children()) h = (*m)(h);  // through each child's hooks
   return h;
 }
 

@@ -23,6 +23,8 @@ class Sequential : public Module {
   Sequential& add(const std::string& name, ModulePtr m);
   size_t size() const { return children().size(); }
   ModulePtr operator[](size_t i) const { return children().at(i).second; }
+
+ protected:
   Tensor forward(const Tensor& x) override;
 };
 

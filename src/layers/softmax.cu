@@ -46,13 +46,13 @@ __global__ void softmax_backward_kernel(const float* y, const float* gy, float* 
 
 namespace {
 // Blocks index rows: N must fit the grid's x dimension (2^31 - 1), L any size.
-void forward(const Tensor& x, Tensor& y, bool log) {
+void softmax_forward_cuda(const Tensor& x, Tensor& y, bool log) {
   const int64_t N = x.size(0), L = x.size(1);
   if (N == 0 || L == 0) return;
   softmax_forward_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream()>>>(x.data(), y.data(), L, log);
   CUDA_CHECK_LAUNCH("softmax_forward_kernel");
 }
-void backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
+void softmax_backward_cuda(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
   const int64_t N = y.size(0), L = y.size(1);
   if (N == 0 || L == 0) return;
   softmax_backward_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream()>>>(y.data(), gy.data(), gx.data(), L,
@@ -61,9 +61,7 @@ void backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
 }
 }  // namespace
 
-void softmax_forward(const Tensor& x, Tensor& y) { forward(x, y, false); }
-void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx) { backward(y, gy, gx, false); }
-void log_softmax_forward(const Tensor& x, Tensor& y) { forward(x, y, true); }
-void log_softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx) { backward(y, gy, gx, true); }
+GRAFT_REGISTER_KERNEL(kernels::softmax_forward, CUDA, "cuda", softmax_forward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::softmax_backward, CUDA, "cuda", softmax_backward_cuda);
 
 }  // namespace graft::cuda

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "layers/module.h"
+#include "tensor/dispatch.h"
 
 namespace graft {
 
@@ -20,24 +21,26 @@ Tensor log_softmax(const Tensor& x);  // x: [N,L] -> y: [N,L], stable (subtracts
 class Softmax : public Module {
  public:
   explicit Softmax(int64_t dim = 1);
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   int64_t dim;
+
+ protected:
+  Tensor forward(const Tensor& x) override;
 };
 
 class LogSoftmax : public Module {
  public:
   explicit LogSoftmax(int64_t dim = 1);
-  Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   int64_t dim;
+
+ protected:
+  Tensor forward(const Tensor& x) override;
 };
 
-namespace cuda {  // y, gx preallocated by the caller: [N,L]
-void softmax_forward(const Tensor& x, Tensor& y);
-void softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx);
-void log_softmax_forward(const Tensor& x, Tensor& y);
-void log_softmax_backward(const Tensor& y, const Tensor& gy, Tensor& gx);
-}  // namespace cuda
+namespace kernels {  // softmax_cpu.cpp, softmax.cu; y, gx preallocated: [N,L]. log: log_softmax.
+GRAFT_DECLARE_KERNEL(softmax_forward, void(const Tensor& x, Tensor& y, bool log));
+GRAFT_DECLARE_KERNEL(softmax_backward, void(const Tensor& y, const Tensor& gy, Tensor& gx, bool log));
+}  // namespace kernels
 
 }  // namespace graft

@@ -3,13 +3,10 @@
 
 #include <cmath>
 
-#include "autograd/engine.h"
+#include "autograd/checkpoint.h"
 #include "autograd/ops.h"
-#include "layers/activation.h"
 #include "layers/adaptive_avg_pool2d.h"
-#include "layers/batch_norm2d.h"
 #include "layers/concat.h"
-#include "layers/conv2d.h"
 #include "layers/init.h"
 #include "layers/linear.h"
 #include "layers/pool2d.h"
@@ -28,69 +25,32 @@ std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride,
 }  // namespace
 
 DenseLayer::DenseLayer(int64_t in, int64_t growth, int64_t bn_size) : Module("_DenseLayer") {
-  register_module("norm1", std::make_shared<BatchNorm2d>(in));
-  register_module("relu1", std::make_shared<ReLU>(true));
-  register_module("conv1", conv(in, bn_size * growth, 1, 1, 0));
-  register_module("norm2", std::make_shared<BatchNorm2d>(bn_size * growth));
-  register_module("relu2", std::make_shared<ReLU>(true));
-  register_module("conv2", conv(bn_size * growth, growth, 3, 1, 1));
+  norm1 = register_module("norm1", std::make_shared<BatchNorm2d>(in));
+  relu1 = register_module("relu1", std::make_shared<ReLU>(true));
+  conv1 = register_module("conv1", conv(in, bn_size * growth, 1, 1, 0));
+  norm2 = register_module("norm2", std::make_shared<BatchNorm2d>(bn_size * growth));
+  relu2 = register_module("relu2", std::make_shared<ReLU>(true));
+  conv2 = register_module("conv2", conv(bn_size * growth, growth, 3, 1, 1));
 }
 
-Tensor DenseLayer::bottleneck(const Tensor& x) {
-  Tensor h = run_child(*this, "norm1", x);
-  h = run_child(*this, "relu1", h);
-  return run_child(*this, "conv1", h);  // [N, bn_size*growth, H, W]
-}
+Tensor DenseLayer::forward(const Tensor& x) { return forward_many({x}); }
 
-Tensor DenseLayer::head(const Tensor& b) {
-  Tensor h = run_child(*this, "norm2", b);
-  h = run_child(*this, "relu2", h);
-  return run_child(*this, "conv2", h);  // [N, growth, H, W]
-}
-
-Tensor DenseLayer::forward(const Tensor& x) { return head(bottleneck(x)); }
-
-Tensor DenseLayer::forward_features(const std::vector<Tensor>& features, bool memory_efficient) {
-  if (!memory_efficient) return forward(concat_channels(features));
-  return head(checkpointed_bottleneck(features));
-}
-
-// Checkpoint: forward without a graph; the backward node holds only `features` (kept by the
-// block anyway) and recomputes the bottleneck with a graph to differentiate it. The recompute
-// runs norm1 in the same mode, so in training it normalizes with the same batch statistics;
-// its second update of the running statistics is undone (they are restored from a copy).
-Tensor DenseLayer::checkpointed_bottleneck(const std::vector<Tensor>& features) {
-  Tensor out;
-  {
-    NoGradGuard no_grad;
-    out = bottleneck(concat_channels(features));
+Tensor DenseLayer::forward_many(const std::vector<Tensor>& features) {
+  // The bottleneck conv1(relu1(norm1(cat(features)))): [N, bn_size*growth, H, W]. Its function
+  // owns the three modules it runs (no pointer to this layer), so a replace() cannot pull them
+  // from under a graph that is waiting for its backward.
+  CheckpointFn bottleneck = [norm = norm1.get(), relu = relu1.get(), conv = conv1.get()](const std::vector<Tensor>& f) {
+    return (*conv)((*relu)((*norm)(f.size() == 1 ? f[0] : concat_channels(f))));
+  };
+  Tensor b;
+  if (memory_efficient) {
+    std::vector<Tensor> params = norm1->parameters(), conv_params = conv1->parameters();
+    params.insert(params.end(), conv_params.begin(), conv_params.end());
+    b = checkpoint(bottleneck, features, params, {norm1->running_mean, norm1->running_var, norm1->num_batches_tracked});
+  } else {
+    b = bottleneck(features);
   }
-  std::vector<Tensor> inputs = features;  // + parameters, so that a trainable layer on frozen
-  for (auto& [name, p] : named_parameters())  // features still records the node
-    if (name.rfind("norm1.", 0) == 0 || name.rfind("conv1.", 0) == 0) inputs.push_back(p);
-  const size_t nf = features.size(), ni = inputs.size();
-  return record(out, "dense_bottleneck_checkpoint", inputs, [this, features, nf, ni](const Tensor& gy) {
-    NamedTensors stats;  // norm1's running statistics before the recompute
-    for (auto& [name, b] : get("norm1")->named_buffers()) stats.emplace_back(name, b.clone());
-    std::vector<Tensor> detached;
-    for (const Tensor& f : features) {
-      Tensor d = f.detach();
-      if (f.requires_grad()) d.set_requires_grad(true);
-      detached.push_back(d);
-    }
-    const bool was_enabled = grad_enabled();
-    set_grad_enabled(true);
-    Tensor y = bottleneck(concat_channels(detached));
-    set_grad_enabled(was_enabled);
-    auto buffers = get("norm1")->named_buffers();
-    for (size_t i = 0; i < buffers.size(); ++i) buffers[i].second.copy_(stats[i].second);
-    // Parameters of norm1/conv1 receive their gradients (accumulated) in this nested sweep.
-    if (y.requires_grad()) backward(y, gy);
-    std::vector<Tensor> grads(ni);
-    for (size_t i = 0; i < nf; ++i)
-      if (detached[i].requires_grad()) grads[i] = detached[i].grad();
-    return grads;
-  });
+  return conv2(relu2(norm2(b)));  // [N, growth, H, W]
 }
 
 DenseBlock::DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bn_size) : Module("_DenseBlock") {
@@ -100,25 +60,22 @@ DenseBlock::DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bn_si
 
 Tensor DenseBlock::forward(const Tensor& x) {
   std::vector<Tensor> features = {x};
-  for (auto& [name, layer] : children()) {
-    auto* dense = dynamic_cast<DenseLayer*>(layer.get());
-    features.push_back(dense ? dense->forward_features(features, memory_efficient) : call(*layer, concat_channels(features)));
-  }
+  for (auto& [name, layer] : children()) features.push_back((*layer)(features));  // each sees all before it
   return concat_channels(features);
 }
 
 DenseNet::DenseNet(int64_t growth, const std::vector<int64_t>& block_config, int64_t init_features, int64_t bn_size,
                    int64_t num_classes, const std::string& arch)
     : ImageClassifier("DenseNet", arch) {
-  auto features = std::make_shared<Sequential>();
-  features->add("conv0", conv(3, init_features, 7, 2, 3));
-  features->add("norm0", std::make_shared<BatchNorm2d>(init_features));
-  features->add("relu0", std::make_shared<ReLU>(true));
-  features->add("pool0", std::make_shared<MaxPool2d>(3, 2, 1));
+  auto layers = std::make_shared<Sequential>();
+  layers->add("conv0", conv(3, init_features, 7, 2, 3));
+  layers->add("norm0", std::make_shared<BatchNorm2d>(init_features));
+  layers->add("relu0", std::make_shared<ReLU>(true));
+  layers->add("pool0", std::make_shared<MaxPool2d>(3, 2, 1));
   int64_t c = init_features;
   for (size_t i = 0; i < block_config.size(); ++i) {
     const std::string k = std::to_string(i + 1);
-    features->add("denseblock" + k, std::make_shared<DenseBlock>(block_config[i], c, growth, bn_size));
+    layers->add("denseblock" + k, std::make_shared<DenseBlock>(block_config[i], c, growth, bn_size));
     c += block_config[i] * growth;
     if (i + 1 == block_config.size()) break;
     auto transition = std::make_shared<Sequential>();  // torchvision's _Transition
@@ -126,26 +83,26 @@ DenseNet::DenseNet(int64_t growth, const std::vector<int64_t>& block_config, int
     transition->add("relu", std::make_shared<ReLU>(true));
     transition->add("conv", conv(c, c / 2, 1, 1, 0));
     transition->add("pool", std::make_shared<AvgPool2d>(2, 2));
-    features->add("transition" + k, transition);
+    layers->add("transition" + k, transition);
     c /= 2;
   }
-  features->add("norm5", std::make_shared<BatchNorm2d>(c));
-  register_module("features", features);
-  auto classifier = std::make_shared<Linear>(c, num_classes);
-  classifier->bias.zero_();
-  register_module("classifier", classifier);
+  layers->add("norm5", std::make_shared<BatchNorm2d>(c));
+  features = register_module("features", layers);
+  auto linear = std::make_shared<Linear>(c, num_classes);
+  linear->bias.zero_();
+  classifier = register_module("classifier", linear);
 }
 
 Tensor DenseNet::forward(const Tensor& x) {
-  Tensor h = run_child(*this, "features", x);  // [N,1024,H/32,W/32]
+  Tensor h = features(x);                      // [N,1024,H/32,W/32]
   h = relu(h);
   h = flatten(adaptive_avg_pool2d(h, 1, 1));   // [N,1024]
-  return run_child(*this, "classifier", h);
+  return classifier(h);
 }
 
 void DenseNet::set_memory_efficient(bool on) {
   for (auto& [name, m] : named_modules())
-    if (auto* block = dynamic_cast<DenseBlock*>(m.get())) block->memory_efficient = on;
+    if (auto* layer = dynamic_cast<DenseLayer*>(m.get())) layer->memory_efficient = on;
 }
 
 std::shared_ptr<DenseNet> densenet121(int64_t num_classes) {

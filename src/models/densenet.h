@@ -21,46 +21,60 @@
 // 128 + 32 channels: memory linear in depth, for ~25% more compute in training the blocks
 // (and none when they are frozen or under NoGradGuard: no graph, no recompute). A
 // preallocated per-block buffer would avoid the copies as well, but needs channel-strided
-// views that graft's contiguous tensors do not have. DenseBlock::memory_efficient = false
-// gives torchvision's default behaviour (same numbers, faster, quadratic memory).
+// views that graft's contiguous tensors do not have. DenseNet::set_memory_efficient(false)
+// gives torchvision's default behaviour (same numbers, faster, quadratic memory). The
+// checkpoint is autograd/checkpoint.h; it runs the layer's own modules, held by shared
+// ownership, and restores norm1's running statistics after the recomputation.
 // Init as torchvision: convs kaiming_normal (fan_in), batch norm 1/0, classifier bias 0.
 #pragma once
 
 #include <memory>
+#include <vector>
 
+#include "layers/activation.h"
+#include "layers/batch_norm2d.h"
+#include "layers/conv2d.h"
 #include "models/classifier.h"
 
 namespace graft {
 
-// x: [N, in, H, W] (the concatenated features) -> [N, growth, H, W]
+// features [N, C_j, H, W] (sum C_j = in), or their concatenation -> [N, growth, H, W]
 class DenseLayer : public Module {
  public:
   DenseLayer(int64_t in, int64_t growth, int64_t bn_size);
-  Tensor forward(const Tensor& x) override;
-  // The same on the list of previous features [N, C_j, H, W] (sum C_j = in); checkpointed
-  // bottleneck when memory_efficient (see the design note).
-  Tensor forward_features(const std::vector<Tensor>& features, bool memory_efficient);
+  bool memory_efficient = true;  // checkpoint the bottleneck (see the design note)
+
+ protected:
+  Tensor forward(const Tensor& x) override;                         // x: the concatenated features
+  Tensor forward_many(const std::vector<Tensor>& features) override;  // the list of earlier features
 
  private:
-  Tensor bottleneck(const Tensor& x);  // conv1(relu1(norm1(x))): [N,in,H,W] -> [N,bn_size*growth,H,W]
-  Tensor checkpointed_bottleneck(const std::vector<Tensor>& features);
-  Tensor head(const Tensor& b);        // conv2(relu2(norm2(b))) -> [N,growth,H,W]
+  Child<BatchNorm2d> norm1, norm2;
+  Child<ReLU> relu1, relu2;
+  Child<Conv2d> conv1, conv2;
 };
 
 // x: [N, in, H, W] -> [N, in + layers * growth, H, W]
 class DenseBlock : public Module {
  public:
   DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bn_size);
+
+ protected:
   Tensor forward(const Tensor& x) override;
-  bool memory_efficient = true;
 };
 
 class DenseNet : public ImageClassifier {
  public:
   DenseNet(int64_t growth, const std::vector<int64_t>& block_config, int64_t init_features, int64_t bn_size,
            int64_t num_classes = 1000, const std::string& arch = "densenet121");
+  void set_memory_efficient(bool on);  // on every DenseLayer (default on)
+
+ protected:
   Tensor forward(const Tensor& x) override;
-  void set_memory_efficient(bool on);  // on every DenseBlock (default on)
+
+ private:
+  Child<Module> features;
+  Child<Module> classifier;
 };
 
 std::shared_ptr<DenseNet> densenet121(int64_t num_classes = 1000);

@@ -3,44 +3,54 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <stdexcept>
 
-#include "layers/activation.h"
-#include "layers/dropout.h"
 #include "layers/linear.h"
-#include "layers/sequential.h"
-#include "layers/softmax.h"
 #include "models/densenet.h"
 #include "models/resnet.h"
+#include "models/spec.h"
 #include "models/vgg.h"
+#include "tensor/check.h"
 #include "tensor/hdf5_io.h"
 
 namespace graft {
 
-const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"vgg16", "resnet18", "densenet121"};
+// ---- the registry -------------------------------------------------------------------------------
+
+namespace {
+constexpr const char* kImageNetEval = "resize=256,center_crop=224,normalize=imagenet";  // torchvision's
+constexpr const char* kImageNetTrain = "random_resized_crop=224,hflip,normalize=imagenet";
+}  // namespace
+
+const std::vector<Architecture>& architectures() {
+  static const std::vector<Architecture> table = {
+      {"vgg16", [](int64_t n) -> ModulePtr { return vgg16(n); }, "classifier.6", kImageNetEval, kImageNetTrain},
+      {"resnet18", [](int64_t n) -> ModulePtr { return resnet18(n); }, "fc", kImageNetEval, kImageNetTrain},
+      {"densenet121", [](int64_t n) -> ModulePtr { return densenet121(n); }, "classifier", kImageNetEval,
+       kImageNetTrain},
+  };
+  return table;
+}
+
+const Architecture* find_architecture(const std::string& name) {
+  for (const Architecture& a : architectures())
+    if (name == a.name) return &a;
+  return nullptr;
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const Architecture& a : architectures()) names.emplace_back(a.name);
   return names;
 }
 
-namespace {
-std::string known_list() {
-  std::string s;
-  for (auto& n : model_names()) s += (s.empty() ? "" : ", ") + n;
-  return s;
+const Architecture& architecture(const std::string& name) {
+  if (const Architecture* a = find_architecture(name)) return *a;
+  std::string known;
+  for (const auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
+  GRAFT_FAIL("", "unknown architecture '", name, "' (known: ", known, ")");
 }
-bool is_known(const std::string& arch) {
-  for (auto& n : model_names())
-    if (n == arch) return true;
-  return false;
-}
-}  // namespace
 
-ModulePtr make_model(const std::string& arch, int64_t num_classes) {
-  if (arch == "vgg16") return vgg16(num_classes);
-  if (arch == "resnet18") return resnet18(num_classes);
-  if (arch == "densenet121") return densenet121(num_classes);
-  throw std::invalid_argument("make_model: unknown architecture '" + arch + "' (known: " + known_list() + ")");
-}
+ModulePtr make_model(const std::string& arch, int64_t num_classes) { return architecture(arch).make(num_classes); }
 
 std::string model_arch(const Module& model) {
   auto* c = dynamic_cast<const ImageClassifier*>(&model);
@@ -68,17 +78,16 @@ LoadReport load_weights(Module& model, const std::string& path, bool strict) {
     const std::string want = model_arch(model);
     if (f.has_attr("architecture") && !want.empty()) {
       const std::string have = f.attr_string("architecture");
-      if (have != want && have != "other")
-        throw std::runtime_error("load_weights: " + path + " holds " + have + " weights but the model is " + want +
-                                 "; build the model with make_model(\"" + have + "\") or convert the " + want +
-                                 " weights (see weights/README.md)");
+      GRAFT_CHECK_DATA(have == want || have == "other", "load_weights", path, " holds ", have,
+                       " weights but the model is ", want, "; build the model with make_model(\"", have,
+                       "\") or convert the ", want, " weights (see weights/README.md)");
     }
-    for (const auto& k : f.keys()) tensors.emplace_back(k, f.read(k));
+    for (const auto& k : f.has_attr("keys") ? f.attr_strings("keys") : f.keys()) tensors.emplace_back(k, f.read(k));
   }
   return model.load_state_dict(tensors, strict, path);
 }
 
-void save_weights(const Module& model, const std::string& path, WeightsInfo info) {
+void save_weights(const Module& model, const std::string& path, WeightsInfo info, const WeightsExtras& extras) {
   if (info.architecture.empty()) info.architecture = model_arch(model);
   if (info.architecture.empty()) info.architecture = "other";
   // The number of classes: outputs of the last Linear.
@@ -88,23 +97,25 @@ void save_weights(const Module& model, const std::string& path, WeightsInfo info
   if (info.class_names.empty())
     for (int64_t i = 0; i < n; ++i) info.class_names.push_back(std::to_string(i));
   bool head_log_softmax = false;
-  if (is_known(info.architecture) && model.has(head_name(info.architecture))) {
+  if (find_architecture(info.architecture) && model.has(head_name(info.architecture))) {
     auto head = model.get(head_name(info.architecture));
     head_log_softmax = !head->children().empty() && head->children().back().second->type() == "LogSoftmax";
   }
-  const NamedTensors sd = model.state_dict();
+  NamedTensors tensors = model.state_dict();
   std::vector<std::string> keys;
-  for (auto& [k, t] : sd) keys.push_back(k);
-  save_tensors(path, sd, [&](H5File& f) {
+  for (auto& [k, t] : tensors) keys.push_back(k);
+  tensors.insert(tensors.end(), extras.datasets.begin(), extras.datasets.end());
+  save_tensors(path, tensors, [&](H5File& f) {
     f.set_attr("architecture", info.architecture);
     f.set_attr("class_names", info.class_names);
     f.set_attr("num_classes", static_cast<double>(info.class_names.size()));
     f.set_attr("preprocess", info.preprocess);
-    f.set_attr("mean", info.mean);
-    f.set_attr("std", info.std);
+    if (!info.mean.empty()) f.set_attr("mean", info.mean);  // an empty list cannot be an HDF5 attribute
+    if (!info.std.empty()) f.set_attr("std", info.std);
     f.set_attr("source", info.source.empty() ? std::string("graft") : info.source);
     f.set_attr("keys", keys);
     f.set_attr("head_log_softmax", std::string(head_log_softmax ? "true" : "false"));
+    if (extras.attributes) extras.attributes(f);
   });
 }
 
@@ -112,46 +123,21 @@ std::string find_weights(const std::string& arch) {
   const char* env = std::getenv("GRAFT_WEIGHTS");
   const std::string dir = env && *env ? env : "weights";
   const std::string path = dir + "/" + arch + ".h5";
-  if (!std::filesystem::exists(path))
-    throw std::runtime_error("find_weights: " + path + " not found. Produce it on a machine that can download "
-                             "torchvision's weights: python3 tools/convert_torchvision.py --pth <" + arch +
-                             "-....pth> --arch " + arch + " --out " + path +
-                             " (exact commands in weights/README.md), or set GRAFT_WEIGHTS to its folder");
+  GRAFT_CHECK_DATA(std::filesystem::exists(path), "find_weights", path,
+                   " not found. Produce it on a machine that can download torchvision's weights: "
+                   "python3 tools/convert_torchvision.py --pth <", arch, "-....pth> --arch ", arch, " --out ", path,
+                   " (exact commands in weights/README.md), or set GRAFT_WEIGHTS to its folder");
   return path;
 }
 
 // ---- heads --------------------------------------------------------------------------------------
 
-std::string head_name(const std::string& arch) {
-  if (arch == "vgg16") return "classifier.6";
-  if (arch == "resnet18") return "fc";
-  if (arch == "densenet121") return "classifier";
-  throw std::invalid_argument("head_name: unknown architecture '" + arch + "' (known: " + known_list() + ")");
-}
+std::string head_name(const std::string& arch) { return architecture(arch).head; }
 
-ModulePtr make_head(int64_t in, const HeadSpec& spec) {
-  if (spec.hidden.empty() && !spec.log_softmax) return std::make_shared<Linear>(in, spec.num_classes);
-  auto head = std::make_shared<Sequential>();
-  for (int64_t h : spec.hidden) {
-    head->add(std::make_shared<Linear>(in, h));
-    head->add(std::make_shared<ReLU>(true));
-    head->add(std::make_shared<Dropout>(spec.dropout));
-    in = h;
-  }
-  head->add(std::make_shared<Linear>(in, spec.num_classes));
-  if (spec.log_softmax) head->add(std::make_shared<LogSoftmax>(1));
-  return head;
-}
-
-std::string replace_head(Module& model, const std::string& arch_or_name, const HeadSpec& spec) {
-  const std::string name = is_known(arch_or_name) ? head_name(arch_or_name) : arch_or_name;
-  ModulePtr old = model.get(name);
-  int64_t in = -1;
-  if (auto* fc = dynamic_cast<Linear*>(old.get())) in = fc->in_features;
-  for (auto& [n, m] : old->named_modules())
-    if (auto* fc = dynamic_cast<Linear*>(m.get()); fc && in < 0) in = fc->in_features;
-  if (in < 0) throw std::invalid_argument("replace_head: '" + name + "' (" + old->type() + ") holds no Linear to take the input size from");
-  model.replace(name, make_head(in, spec));
+std::string replace_head(Module& model, const std::string& arch_or_name, const std::string& head_spec,
+                         int64_t num_classes) {
+  const std::string name = find_architecture(arch_or_name) ? head_name(arch_or_name) : arch_or_name;
+  replace_with_head(model, name, head_spec, num_classes);
   return name;
 }
 
@@ -166,7 +152,7 @@ int64_t freeze_prefixes(Module& model, const std::vector<std::string>& prefixes)
         p.set_requires_grad(false);
         ++hits;
       }
-    if (hits == 0) throw std::invalid_argument("freeze_prefixes: no parameter name starts with '" + prefix + "'");
+    GRAFT_CHECK(hits > 0, "freeze_prefixes", "no parameter name starts with '", prefix, "'");
     frozen += hits;
   }
   return frozen;
@@ -176,9 +162,8 @@ std::vector<std::string> freeze_all_but_last(Module& model, int64_t n) {
   std::vector<std::pair<std::string, ModulePtr>> owners;  // leaf modules with parameters
   for (auto& [name, m] : model.named_modules())
     if (m->children().empty() && !m->named_parameters().empty()) owners.emplace_back(name, m);
-  if (n < 0 || n > static_cast<int64_t>(owners.size()))
-    throw std::invalid_argument("freeze_all_but_last: n = " + std::to_string(n) + " but the model has " +
-                                std::to_string(owners.size()) + " modules with parameters");
+  GRAFT_CHECK(n >= 0 && n <= static_cast<int64_t>(owners.size()), "freeze_all_but_last", "n = ", n,
+              " but the model has ", owners.size(), " modules with parameters");
   model.freeze();
   std::vector<std::string> trainable;
   for (size_t i = owners.size() - static_cast<size_t>(n); i < owners.size(); ++i) {

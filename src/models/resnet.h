@@ -12,7 +12,14 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
+#include "layers/activation.h"
+#include "layers/adaptive_avg_pool2d.h"
+#include "layers/batch_norm2d.h"
+#include "layers/conv2d.h"
+#include "layers/pool2d.h"
+#include "layers/sequential.h"
 #include "models/classifier.h"
 
 namespace graft {
@@ -21,14 +28,33 @@ class BasicBlock : public Module {
  public:
   // x: [N,in,H,W] -> [N,out,H/stride,W/stride]
   BasicBlock(int64_t in, int64_t out, int64_t stride);
+
+ protected:
   Tensor forward(const Tensor& x) override;
+
+ private:
+  Child<Conv2d> conv1, conv2;
+  Child<BatchNorm2d> bn1, bn2;
+  Child<ReLU> relu;
+  Child<Sequential> downsample;  // empty when the shape does not change
 };
 
 class ResNet : public ImageClassifier {
  public:
   // blocks per layer: {2,2,2,2} for ResNet18.
   ResNet(const std::vector<int64_t>& layers, int64_t num_classes = 1000, const std::string& arch = "resnet18");
+
+ protected:
   Tensor forward(const Tensor& x) override;
+
+ private:
+  Child<Conv2d> conv1;
+  Child<BatchNorm2d> bn1;
+  Child<ReLU> relu;
+  Child<MaxPool2d> maxpool;
+  std::vector<Child<Sequential>> layers_;  // layer1 .. layer4
+  Child<AdaptiveAvgPool2d> avgpool;
+  Child<Module> fc;  // the head: any module after replace("fc", ...)
 };
 
 std::shared_ptr<ResNet> resnet18(int64_t num_classes = 1000);

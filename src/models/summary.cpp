@@ -2,9 +2,9 @@
 #include "models/summary.h"
 
 #include <cstdio>
+#include <map>
 
 #include "autograd/engine.h"
-#include "models/classifier.h"
 
 namespace graft {
 
@@ -22,25 +22,29 @@ std::string thousands(int64_t v) {
 ModelSummary summarize(Module& model, const Shape& input_shape) {
   ModelSummary s;
   const NamedModules modules = model.named_modules();
-  ShapeTrace trace;
+  std::map<const Module*, Shape> shapes;  // what each module returned in the forward pass
   if (!input_shape.empty()) {
-    std::vector<bool> was_training;  // restore per module: frozen parts may be in eval mode
+    std::vector<bool> was_training;  // restore per module: parts may be in eval mode
     for (auto& [n, m] : modules) was_training.push_back(m->is_training());
     const bool root_training = model.is_training();
     model.eval();
     {
       NoGradGuard no_grad;
+      HookHandle trace = add_global_forward_hook([&](Module& m, const std::vector<Tensor>&, const Tensor& y) {
+        shapes[&m] = y.shape();
+        return Tensor();
+      });
       Device device = Device::CPU;
       for (auto& [n, p] : model.named_parameters()) device = p.device();
-      call(model, Tensor::zeros(input_shape, DType::Float32, device));
+      model(Tensor::zeros(input_shape, DType::Float32, device));
     }
-    model.Module::train(root_training);
-    for (size_t i = 0; i < modules.size(); ++i) modules[i].second->Module::train(was_training[i]);
+    model.train(root_training);
+    for (size_t i = 0; i < modules.size(); ++i) modules[i].second->train(was_training[i]);
   }
   for (auto& [name, m] : modules) {
     if (!m->children().empty()) continue;
     SummaryRow r{name, m->type(), {}, m->num_parameters(), m->num_parameters(true)};
-    if (auto it = trace.shapes.find(m.get()); it != trace.shapes.end()) r.output = it->second;
+    if (auto it = shapes.find(m.get()); it != shapes.end()) r.output = it->second;
     s.rows.push_back(r);
   }
   s.total_params = model.num_parameters();

@@ -3,8 +3,8 @@
 //
 // Output shapes come from one forward pass on a zero input of the given shape, under
 // NoGradGuard and in eval mode (so batch norm statistics are not touched; the previous
-// train/eval modes are restored afterwards), with a ShapeTrace (classifier.h) recording what
-// each module produced. Parameter counts need no forward pass.
+// train/eval modes are restored afterwards), with a global forward hook (layers/module.h)
+// recording what each module returned. Parameter counts need no forward pass.
 //
 //   name                 type         output shape        params    trainable
 //   features.0           Conv2d       [1, 64, 224, 224]   1,792     0

@@ -3,13 +3,11 @@
 
 #include "autograd/ops.h"
 #include "layers/activation.h"
-#include "layers/adaptive_avg_pool2d.h"
 #include "layers/conv2d.h"
 #include "layers/dropout.h"
 #include "layers/init.h"
 #include "layers/linear.h"
 #include "layers/pool2d.h"
-#include "layers/sequential.h"
 
 namespace graft {
 
@@ -21,22 +19,22 @@ const std::vector<int64_t>& vgg16_config() {
 VGG::VGG(const std::vector<int64_t>& cfg, int64_t num_classes, float dropout, const std::string& arch)
     : ImageClassifier("VGG", arch) {
   // torchvision's make_layers: numbering runs over every module, pools and ReLUs included.
-  auto features = std::make_shared<Sequential>();
+  auto convs = std::make_shared<Sequential>();
   int64_t in = 3;
   for (int64_t v : cfg) {
     if (v == 0) {
-      features->add(std::make_shared<MaxPool2d>(2, 2));
+      convs->add(std::make_shared<MaxPool2d>(2, 2));
       continue;
     }
     auto conv = std::make_shared<Conv2d>(in, v, 3, 1, 1);
     kaiming_normal_fan_out_(conv->weight);
     conv->bias.zero_();
-    features->add(conv);
-    features->add(std::make_shared<ReLU>(true));
+    convs->add(conv);
+    convs->add(std::make_shared<ReLU>(true));
     in = v;
   }
-  register_module("features", features);
-  register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(7, 7));
+  features = register_module("features", convs);
+  avgpool = register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(7, 7));
 
   auto fc0 = std::make_shared<Linear>(in * 7 * 7, 4096), fc3 = std::make_shared<Linear>(4096, 4096),
        fc6 = std::make_shared<Linear>(4096, num_classes);
@@ -44,18 +42,18 @@ VGG::VGG(const std::vector<int64_t>& cfg, int64_t num_classes, float dropout, co
     normal_(fc->weight, 0.0f, 0.01f);
     fc->bias.zero_();
   }
-  auto classifier = std::make_shared<Sequential>(std::initializer_list<ModulePtr>{
+  auto fcs = std::make_shared<Sequential>(std::initializer_list<ModulePtr>{
       fc0, std::make_shared<ReLU>(true), std::make_shared<Dropout>(dropout),   // 0 1 2
       fc3, std::make_shared<ReLU>(true), std::make_shared<Dropout>(dropout),   // 3 4 5
       fc6});                                                                   // 6
-  register_module("classifier", classifier);
+  classifier = register_module("classifier", fcs);
 }
 
 Tensor VGG::forward(const Tensor& x) {
-  Tensor h = run_child(*this, "features", x);  // [N,512,H/32,W/32]
-  h = run_child(*this, "avgpool", h);          // [N,512,7,7]
-  h = flatten(h);                              // [N,25088]
-  return run_child(*this, "classifier", h);    // [N,num_classes]
+  Tensor h = features(x);  // [N,512,H/32,W/32]
+  h = avgpool(h);          // [N,512,7,7]
+  h = flatten(h);          // [N,25088]
+  return classifier(h);    // [N,num_classes]
 }
 
 std::shared_ptr<VGG> vgg16(int64_t num_classes) { return std::make_shared<VGG>(vgg16_config(), num_classes); }

@@ -14,6 +14,8 @@
 #include <memory>
 #include <vector>
 
+#include "layers/adaptive_avg_pool2d.h"
+#include "layers/sequential.h"
 #include "models/classifier.h"
 
 namespace graft {
@@ -23,7 +25,14 @@ class VGG : public ImageClassifier {
   // cfg: channel counts, 0 for a max pool (torchvision's "M"); no batch norm.
   VGG(const std::vector<int64_t>& cfg, int64_t num_classes = 1000, float dropout = 0.5f,
       const std::string& arch = "vgg16");
+
+ protected:
   Tensor forward(const Tensor& x) override;  // features -> avgpool -> flatten -> classifier
+
+ private:
+  Child<Module> features;
+  Child<AdaptiveAvgPool2d> avgpool;
+  Child<Module> classifier;
 };
 
 // torchvision's cfgs["D"].

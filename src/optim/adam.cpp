@@ -1,48 +1,30 @@
 // src/optim/adam.cpp — see adam.h.
 #include "optim/adam.h"
 
-#include <algorithm>
-#include <cmath>
-#include <stdexcept>
+#include "tensor/check.h"
 
 namespace graft {
 
-namespace {
-// The CPU twin of cuda::adam_update. Bias corrections are computed in double (Python floats
-// in torch.optim), then the update runs in float in torch's order of operations.
-void adam_update_cpu(float* p, const float* g, float* m, float* v, float* v_max, int64_t n, float lr, float b1,
-                     float b2, float eps, float wd, bool decoupled, int64_t step) {
-  const double bias_correction1 = 1 - std::pow(static_cast<double>(b1), static_cast<double>(step));
-  const double bias_correction2 = 1 - std::pow(static_cast<double>(b2), static_cast<double>(step));
-  const float step_size = static_cast<float>(lr / bias_correction1);
-  const float bc2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  const float decay = static_cast<float>(1 - static_cast<double>(lr) * wd);  // AdamW's factor
-#pragma omp parallel for if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) {
-    float gi = g[i];
-    if (wd != 0) {
-      if (decoupled)
-        p[i] *= decay;
-      else
-        gi = gi + wd * p[i];
-    }
-    m[i] = m[i] * b1 + (1 - b1) * gi;
-    v[i] = v[i] * b2 + (1 - b2) * gi * gi;
-    float vi = v[i];
-    if (v_max) vi = v_max[i] = std::max(v_max[i], v[i]);
-    const float denom = std::sqrt(vi) / bc2_sqrt + eps;
-    p[i] -= step_size * (m[i] / denom);
-  }
+GRAFT_DEFINE_KERNEL(kernels::adam_update);
+
+AdamStep adam_step(float lr, float b1, float b2, float eps, float wd, bool decoupled, int64_t t) {
+  const double bias_correction1 = 1 - std::pow(static_cast<double>(b1), static_cast<double>(t));
+  const double bias_correction2 = 1 - std::pow(static_cast<double>(b2), static_cast<double>(t));
+  return AdamStep{b1,
+                  b2,
+                  eps,
+                  wd,
+                  decoupled,
+                  static_cast<float>(lr / bias_correction1),
+                  static_cast<float>(std::sqrt(bias_correction2)),
+                  static_cast<float>(1 - static_cast<double>(lr) * wd)};
 }
-}  // namespace
 
 Adam::Adam(std::vector<ParamGroup> groups, float b1, float b2, float eps_, bool amsgrad_, bool decoupled,
            const char* name)
     : Optimizer(std::move(groups), name), beta1(b1), beta2(b2), eps(eps_), amsgrad(amsgrad_), decoupled_(decoupled) {
-  if (!(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1))
-    throw std::invalid_argument(name_ + ": betas must be in [0, 1), got (" + std::to_string(b1) + ", " +
-                                std::to_string(b2) + ")");
-  if (!(eps >= 0)) throw std::invalid_argument(name_ + ": invalid eps " + std::to_string(eps));
+  GRAFT_CHECK(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1, name, "betas must be in [0, 1), got (", b1, ", ", b2, ")");
+  GRAFT_CHECK(eps >= 0, name, "invalid eps ", eps);
 }
 
 Adam::Adam(std::vector<ParamGroup> groups, float b1, float b2, float eps_, bool amsgrad_)
@@ -67,16 +49,12 @@ void Adam::step() {
       if (!has_update(p)) continue;
       Tensor grad = p.grad();
       ParamState& s = param_state(gi, i);
-      float* m = state_buffer(s, "exp_avg", p);  // zero-initialized on first use, as PyTorch
-      float* v = state_buffer(s, "exp_avg_sq", p);
-      float* v_max = amsgrad ? state_buffer(s, "max_exp_avg_sq", p) : nullptr;
+      Tensor m = state_buffer(s, "exp_avg", p);  // zero-initialized on first use, as PyTorch
+      Tensor v = state_buffer(s, "exp_avg_sq", p);
+      Tensor v_max = amsgrad ? state_buffer(s, "max_exp_avg_sq", p) : Tensor();
       ++s.step;
-      if (p.is_cuda())
-        cuda::adam_update(p.data(), grad.data(), m, v, v_max, p.numel(), group.lr, beta1, beta2, eps,
-                          group.weight_decay, decoupled_, s.step);
-      else
-        adam_update_cpu(p.data(), grad.data(), m, v, v_max, p.numel(), group.lr, beta1, beta2, eps, group.weight_decay,
-                        decoupled_, s.step);
+      kernels::adam_update(p.device(), p, grad, m, v, v_max,
+                           adam_step(group.lr, beta1, beta2, eps, group.weight_decay, decoupled_, s.step));
     }
   }
 }

@@ -1,7 +1,7 @@
 // src/optim/optimizer.cpp — see optimizer.h.
 #include "optim/optimizer.h"
 
-#include <stdexcept>
+#include "tensor/check.h"
 
 namespace graft {
 
@@ -9,14 +9,11 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, const char* name) : name_(n
   for (size_t g = 0; g < groups_.size(); ++g) {
     for (size_t i = 0; i < groups_[g].params.size(); ++i) {
       const Tensor& p = groups_[g].params[i];
-      if (!p.defined() || p.dtype() != DType::Float32)
-        throw std::invalid_argument(name_ + ": parameter " + std::to_string(i) + " of group " + std::to_string(g) +
-                                    " must be a defined float32 tensor, got " +
-                                    (p.defined() ? p.str() : std::string("an undefined tensor")));
+      GRAFT_CHECK(p.defined() && p.dtype() == DType::Float32, name_, "parameter ", i, " of group ", g,
+                  " must be a defined float32 tensor, got ", p.defined() ? p.str() : std::string("an undefined tensor"));
     }
-    if (!(groups_[g].lr >= 0))
-      throw std::invalid_argument(name_ + ": invalid learning rate " + std::to_string(groups_[g].lr) + " in group " +
-                                  std::to_string(g) + " (must be >= 0)");
+    GRAFT_CHECK(groups_[g].lr >= 0, name_, "invalid learning rate ", groups_[g].lr, " in group ", g,
+                " (must be >= 0)");
     state_.emplace_back(groups_[g].params.size());
   }
 }
@@ -28,7 +25,7 @@ void Optimizer::zero_grad() {
     for (auto& p : group.params) p.zero_grad();
 }
 
-float* Optimizer::state_buffer(ParamState& s, const std::string& name, const Tensor& p, bool* created) {
+Tensor Optimizer::state_buffer(ParamState& s, const std::string& name, const Tensor& p, bool* created) {
   auto it = s.buffers.find(name);
   const bool is_new = it == s.buffers.end();
   if (created) *created = is_new;
@@ -36,7 +33,7 @@ float* Optimizer::state_buffer(ParamState& s, const std::string& name, const Ten
     it = s.buffers.emplace(name, Tensor::zeros(p.shape(), DType::Float32, p.device())).first;
   else if (it->second.device() != p.device())
     it->second = it->second.to(p.device());
-  return it->second.data();
+  return it->second;
 }
 
 namespace {
@@ -67,8 +64,8 @@ NamedTensors Optimizer::save_state() const {
 
 void Optimizer::restore_state(const NamedTensors& state, const std::vector<std::string>& buffer_names) {
   auto bad = [&](const std::string& k, const std::string& why) {
-    throw std::invalid_argument(name_ + "::load_state: key '" + k + "': " + why +
-                                " (was the checkpoint written by this optimizer over the same parameter groups?)");
+    GRAFT_FAIL(name_ + "::load_state", "key '", k, "': ", why,
+               " (was the checkpoint written by this optimizer over the same parameter groups?)");
   };
   for (auto& group_state : state_)
     for (auto& s : group_state) s = ParamState{};

@@ -56,7 +56,7 @@ class Optimizer {
   static bool has_update(const Tensor& p) { return p.defined() && p.requires_grad() && p.grad().defined(); }
   // The named state buffer of parameter p, created zero-filled on first use (`created` says so)
   // and kept on p's device (a model moved with Module::to after load_state keeps working).
-  float* state_buffer(ParamState& s, const std::string& name, const Tensor& p, bool* created = nullptr);
+  Tensor state_buffer(ParamState& s, const std::string& name, const Tensor& p, bool* created = nullptr);
 
   // The common (de)serialization behind state()/load_state(); `buffer_names` are the buffers
   // this optimizer knows (anything else in a checkpoint is an error).

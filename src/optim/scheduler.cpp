@@ -3,8 +3,8 @@
 
 #include <cmath>
 #include <numbers>
-#include <stdexcept>
-#include <string>
+
+#include "tensor/check.h"
 
 namespace graft {
 
@@ -18,18 +18,16 @@ void LRScheduler::step() {
 }
 
 void LRScheduler::set_last_epoch(int64_t epoch) {
-  if (epoch < 0)
-    throw std::invalid_argument("LRScheduler::set_last_epoch: epoch must be >= 0, got " + std::to_string(epoch));
+  GRAFT_CHECK(epoch >= 0, "LRScheduler::set_last_epoch", "epoch must be >= 0, got ", epoch);
   epoch_ = epoch;
   apply();
 }
 
 void LRScheduler::apply() {
   auto& groups = optimizer_.param_groups();
-  if (groups.size() != base_lrs_.size())
-    throw std::invalid_argument("LRScheduler: the optimizer has " + std::to_string(groups.size()) +
-                                " parameter groups but had " + std::to_string(base_lrs_.size()) +
-                                " when the scheduler was made; make the scheduler after the groups");
+  GRAFT_CHECK(groups.size() == base_lrs_.size(), "LRScheduler", "the optimizer has ", groups.size(),
+              " parameter groups but had ", base_lrs_.size(),
+              " when the scheduler was made; make the scheduler after the groups");
   for (size_t g = 0; g < groups.size(); ++g) groups[g].lr = static_cast<float>(lr_at(base_lrs_[g], epoch_));
 }
 
@@ -41,7 +39,7 @@ std::vector<float> LRScheduler::get_lr() const {
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size_, float gamma_)
     : LRScheduler(optimizer), step_size(step_size_), gamma(gamma_) {
-  if (step_size <= 0) throw std::invalid_argument("StepLR: step_size must be > 0, got " + std::to_string(step_size));
+  GRAFT_CHECK(step_size > 0, "StepLR", "step_size must be > 0, got ", step_size);
 }
 
 double StepLR::lr_at(double base_lr, int64_t epoch) const {
@@ -50,7 +48,7 @@ double StepLR::lr_at(double base_lr, int64_t epoch) const {
 
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max_, float eta_min_)
     : LRScheduler(optimizer), T_max(T_max_), eta_min(eta_min_) {
-  if (T_max <= 0) throw std::invalid_argument("CosineAnnealingLR: T_max must be > 0, got " + std::to_string(T_max));
+  GRAFT_CHECK(T_max > 0, "CosineAnnealingLR", "T_max must be > 0, got ", T_max);
 }
 
 double CosineAnnealingLR::lr_at(double base_lr, int64_t epoch) const {

@@ -7,11 +7,13 @@
 //   p = p - lr * d
 // With momentum 0 there is no buffer and the update is p -= lr * (g + wd * p).
 // Shapes: p, its gradient g and buf have the same shape (any); the update is elementwise.
-// Design note: one fused loop per parameter (CPU here, a CUDA kernel in sgd.cu), dispatched
-// on the parameter's device, so no temporaries are allocated per step.
+// Design note: one fused pass per parameter, no temporaries. The per-element formula is
+// sgd_element() below, compiled for both devices; the loops are sgd_cpu.cpp and sgd.cu.
 #pragma once
 
 #include "optim/optimizer.h"
+#include "tensor/dispatch.h"
+#include "tensor/host_device.h"
 
 namespace graft {
 
@@ -30,11 +32,25 @@ class SGD : public Optimizer {
   bool nesterov;
 };
 
-namespace cuda {
-// p, g, buf: n floats on the device; buf is unused (may be null) when momentum == 0.
-// first: buf holds garbage and must be set to d (PyTorch's first step).
-void sgd_update(float* p, const float* g, float* buf, int64_t n, float lr, float momentum, float dampening, float wd,
-                bool nesterov, bool first);
-}  // namespace cuda
+// The settings of one parameter's update.
+struct SgdStep {
+  float lr, momentum, dampening, weight_decay;
+  bool nesterov;
+  bool first;  // buf holds garbage and must be set to d (PyTorch's first step)
+};
+
+// One element, in torch.optim.SGD's order of operations. buf is unused when momentum == 0.
+GRAFT_HOST_DEVICE inline void sgd_element(float& p, float g, float* buf, const SgdStep& s) {
+  float d = s.weight_decay != 0 ? g + s.weight_decay * p : g;
+  if (s.momentum != 0) {
+    *buf = s.first ? d : *buf * s.momentum + (1 - s.dampening) * d;
+    d = s.nesterov ? d + s.momentum * *buf : *buf;
+  }
+  p -= s.lr * d;
+}
+
+namespace kernels {  // sgd_cpu.cpp, sgd.cu; buf is undefined when momentum == 0
+GRAFT_DECLARE_KERNEL(sgd_update, void(Tensor& param, const Tensor& grad, Tensor& buf, const SgdStep& s));
+}  // namespace kernels
 
 }  // namespace graft

@@ -2,16 +2,14 @@
 #include "tensor/cuda_context.h"
 
 #include <mutex>
-#include <stdexcept>
-#include <string>
 
+#include "tensor/check.h"
 #include "tensor/device.h"
 
 namespace graft::cuda {
 
 void throw_cuda_error(const char* lib, const char* call, const char* what, const char* file, int line) {
-  throw std::runtime_error(std::string(lib) + " error: " + what + "\n  in " + call + "\n  at " + file + ":" +
-                           std::to_string(line));
+  GRAFT_FAIL_DATA("", lib, " error: ", what, "\n  in ", call, "\n  at ", file, ":", line);
 }
 
 const char* cublas_error_string(cublasStatus_t s) {
@@ -72,7 +70,7 @@ void* workspace(size_t bytes) {
   std::lock_guard<std::mutex> lock(c.workspace_mutex);
   if (bytes > c.workspace_bytes) {
     // The old block goes back to the caching allocator; stream ordering makes that safe.
-    if (c.workspace) cuda::free(c.workspace, c.workspace_bytes);
+    if (c.workspace) cuda::free(c.workspace);
     c.workspace = nullptr;
     c.workspace_bytes = 0;
     c.workspace = cuda::malloc(bytes);

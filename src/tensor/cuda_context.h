@@ -7,7 +7,7 @@
 // synchronization (the next user's work is queued behind the previous user's). The host only
 // waits when it reads a value back (Tensor::item, to_vector, max_abs).
 // Internal header for the CUDA build (includes the CUDA headers); the public, build-independent
-// functions are in device.h, cuda_allocator.h and gemm.h.
+// functions are in device.h.
 #pragma once
 
 #include <cstddef>
@@ -32,5 +32,9 @@ int sm_count();
 
 // Waits for everything queued on graft's stream.
 void synchronize_stream();
+// Device memory from the caching allocator (cuda_device.cpp), for the backend's own scratch
+// buffers; tensors get theirs through device_malloc.
+void* malloc(size_t bytes);
+void free(void* ptr);
 
 }  // namespace graft::cuda

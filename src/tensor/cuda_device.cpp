@@ -1,30 +1,50 @@
-// src/tensor/cuda_device.cpp — CUDA memory entry points of device.h (CUDA build).
+// src/tensor/cuda_device.cpp — the CUDA entries of the memory and device tables (device.h).
 //
-// malloc/free go to the caching allocator (cuda_allocator.cpp); fill is a kernel in
-// elementwise.cu. Copies are queued on graft's stream:
+// Memory comes from the caching allocator (caching_allocator.h) over cudaMalloc/cudaFree.
+// Copies are queued on graft's stream (cuda_context.h):
 //   host -> device   cudaMemcpyAsync; from ordinary (pageable) host memory the driver stages
 //                    the data before returning, so the host buffer may be reused at once.
 //   device -> device cudaMemcpyAsync, no wait.
 //   device -> host   cudaMemcpyAsync + stream synchronize: the caller reads the data next.
 // For overlapping a loader's next batch with the current step, see pinned_buffer.h.
-#include <stdexcept>
+#include <cstdio>
 #include <string>
 
+#include "tensor/caching_allocator.h"
 #include "tensor/cuda_context.h"
 #include "tensor/device.h"
 
 namespace graft::cuda {
 
-void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
-  if (bytes == 0) return;
-  cudaMemcpyKind kind = dst_device == Device::CUDA
-                            ? (src_device == Device::CUDA ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
-                            : (src_device == Device::CUDA ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+namespace {
+
+void* raw_malloc(size_t bytes) {
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();  // clear the error so later calls do not report it again
+    return nullptr;
+  }
+  CUDA_CHECK(err);
+  return p;
+}
+void raw_free(void* p) { CUDA_CHECK(cudaFree(p)); }
+void raw_mem_info(size_t* free_bytes, size_t* total_bytes) { (void)cudaMemGetInfo(free_bytes, total_bytes); }
+
+// Never destroyed (see cuda_context.cpp): tensors freed during static destruction still work.
+CachingAllocator& allocator() {
+  static CachingAllocator* a = new CachingAllocator(RawAllocator{raw_malloc, raw_free, raw_mem_info, "CUDA", "GPU 0"});
+  return *a;
+}
+
+void copy_bytes_cuda(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  const cudaMemcpyKind kind =
+      dst_device == Device::CUDA ? (src_device == Device::CUDA ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                                 : cudaMemcpyDeviceToHost;
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream()));
   if (kind == cudaMemcpyDeviceToHost) synchronize_stream();
 }
 
-namespace {
 // Asked once: cudaGetDeviceCount initializes the driver, which takes a while.
 struct Availability {
   bool ok = false;
@@ -53,19 +73,35 @@ const Availability& availability() {
     }
     char buf[768];  // prop.name is at most 256 chars
     std::snprintf(buf, sizeof buf, "%s, sm_%d%d, %.1f GiB, %d SMs", prop.name, prop.major, prop.minor,
-                  prop.totalGlobalMem / double(1 << 30), prop.multiProcessorCount);
+                  static_cast<double>(prop.totalGlobalMem) / double(1 << 30), prop.multiProcessorCount);
     r.ok = true;
     r.summary = buf;
     return r;
   }();
   return a;
 }
+
+bool available_cuda() { return availability().ok; }
+std::string summary_cuda() { return availability().summary; }
+void synchronize_cuda() { synchronize_stream(); }
+MemoryStats memory_stats_cuda() { return allocator().stats(); }
+void reset_peaks_cuda() { allocator().reset_peaks(); }
+void empty_cache_cuda() { allocator().empty_cache(); }
+void deallocate_cuda(void* p, size_t) { allocator().release(p); }
+
 }  // namespace
 
-bool available() { return availability().ok; }
-std::string device_summary() { return availability().summary; }
-void synchronize() {
-  if (available()) synchronize_stream();
-}
+void* malloc(size_t bytes) { return allocator().allocate(bytes); }
+void free(void* ptr) { allocator().release(ptr); }
+
+GRAFT_REGISTER_KERNEL(kernels::allocate, CUDA, "caching", malloc);
+GRAFT_REGISTER_KERNEL(kernels::deallocate, CUDA, "caching", deallocate_cuda);
+GRAFT_REGISTER_KERNEL(kernels::copy_bytes, CUDA, "cuda", copy_bytes_cuda);
+GRAFT_REGISTER_KERNEL(kernels::device_available, CUDA, "cuda", available_cuda);
+GRAFT_REGISTER_KERNEL(kernels::device_summary, CUDA, "cuda", summary_cuda);
+GRAFT_REGISTER_KERNEL(kernels::synchronize, CUDA, "cuda", synchronize_cuda);
+GRAFT_REGISTER_KERNEL(kernels::memory_stats, CUDA, "caching", memory_stats_cuda);
+GRAFT_REGISTER_KERNEL(kernels::reset_peak_memory_stats, CUDA, "caching", reset_peaks_cuda);
+GRAFT_REGISTER_KERNEL(kernels::empty_cache, CUDA, "caching", empty_cache_cuda);
 
 }  // namespace graft::cuda

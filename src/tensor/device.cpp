@@ -1,54 +1,83 @@
-// src/tensor/device.cpp — device dispatch for raw memory (see device.h).
+// src/tensor/device.cpp — the memory and device tables, and the functions that call them
+// (see device.h). The CPU entries are in device_cpu.cpp, the CUDA ones in cuda_device.cpp.
 #include "tensor/device.h"
 
-#include <algorithm>
-#include <cstdlib>
-#include <cstring>
-#include <new>
-#include <stdexcept>
-#include <string>
+#include <atomic>
+#include <cstdio>
 
 namespace graft {
 
-void* device_malloc(Device device, size_t bytes) {
-  if (device == Device::CUDA) return cuda::malloc(bytes);
-  if (bytes == 0) return nullptr;
-  size_t rounded = (bytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p)
-    throw std::runtime_error("out of host memory: could not allocate " + std::to_string(bytes) +
-                             " bytes for a tensor; use a smaller batch size or image size");
-  return p;
-}
+GRAFT_DEFINE_KERNEL(kernels::allocate);
+GRAFT_DEFINE_KERNEL(kernels::deallocate);
+GRAFT_DEFINE_KERNEL(kernels::copy_bytes);
+GRAFT_DEFINE_KERNEL(kernels::device_available);
+GRAFT_DEFINE_KERNEL(kernels::device_summary);
+GRAFT_DEFINE_KERNEL(kernels::synchronize);
+GRAFT_DEFINE_KERNEL(kernels::memory_stats);
+GRAFT_DEFINE_KERNEL(kernels::reset_peak_memory_stats);
+GRAFT_DEFINE_KERNEL(kernels::empty_cache);
+
+void* device_malloc(Device device, size_t bytes) { return kernels::allocate(device, bytes); }
 
 void device_free(Device device, void* ptr, size_t bytes) {
-  if (!ptr) return;
-  if (device == Device::CUDA) return cuda::free(ptr, bytes);
-  std::free(ptr);
+  if (ptr) kernels::deallocate(device, ptr, bytes);
 }
 
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
   if (bytes == 0) return;
-  if (dst_device == Device::CPU && src_device == Device::CPU) {
-    std::memcpy(dst, src, bytes);
-    return;
-  }
-  cuda::copy(dst, dst_device, src, src_device, bytes);
+  // The one device decision of copies: a copy that touches the GPU is the GPU's to make.
+  const Device owner = dst_device == Device::CPU ? src_device : dst_device;
+  kernels::copy_bytes(owner, dst, dst_device, src, src_device, bytes);
 }
 
-void device_fill(Device device, float* p, int64_t n, float value) {
-  if (device == Device::CUDA) return cuda::fill(p, n, value);
-  std::fill(p, p + n, value);
+bool device_available(Device device) {
+  return kernels::device_available.has(device) && kernels::device_available(device);
 }
 
-bool cuda_available() { return cuda::available(); }
-
-namespace cuda {
-void not_built(const char* op) {
-  throw std::runtime_error(std::string(op) +
-                           ": graft was built without CUDA. Rebuild on a machine with nvcc and "
-                           "cuDNN (meson setup build -Dcuda=enabled), or use --device cpu");
+std::string device_summary(Device device) {
+  if (kernels::device_summary.has(device)) return kernels::device_summary(device);
+  return std::string("graft was built without ") + (device == Device::CUDA ? "CUDA" : device_name(device)) +
+         " (meson setup build -Dcuda=enabled on a machine with nvcc and cuDNN)";
 }
-}  // namespace cuda
+
+void synchronize(Device device) {
+  if (device_available(device)) kernels::synchronize(device);
+}
+
+MemoryStats memory_stats(Device device) {
+  return kernels::memory_stats.has(device) ? kernels::memory_stats(device) : MemoryStats{};
+}
+
+void reset_peak_memory_stats(Device device) {
+  if (kernels::reset_peak_memory_stats.has(device)) kernels::reset_peak_memory_stats(device);
+}
+
+void empty_cache(Device device) {
+  if (kernels::empty_cache.has(device)) kernels::empty_cache(device);
+}
+
+namespace {
+std::string mib(size_t bytes) {
+  char buf[64];
+  if (bytes >= (size_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / double(1 << 30));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / double(1 << 20));
+  return buf;
+}
+std::atomic<bool> g_allow_tf32{false};
+}  // namespace
+
+std::string memory_summary(Device device) {
+  if (!kernels::memory_stats.has(device))
+    return std::string("no ") + device_name(device) + " memory statistics (" + device_summary(device) + ")";
+  const MemoryStats s = memory_stats(device);
+  return "allocated " + mib(s.allocated_bytes) + " (peak " + mib(s.peak_allocated_bytes) + "), reserved " +
+         mib(s.reserved_bytes) + " (peak " + mib(s.peak_reserved_bytes) + "), " +
+         std::to_string(s.driver_malloc_calls) + " driver allocations";
+}
+
+void set_allow_tf32(bool on) { g_allow_tf32 = on; }
+bool allow_tf32() { return g_allow_tf32; }
 
 }  // namespace graft

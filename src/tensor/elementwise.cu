@@ -1,18 +1,18 @@
-// src/tensor/elementwise.cu — CUDA kernels for elementwise.h and device fill.
+// src/tensor/elementwise.cu — the CUDA kernels of elementwise.h (and Tensor::fill_).
 //
 //   add/sub/mul: y[i] = a[i] op b[i]       axpby: y[i] = alpha*x[i] + beta*y[i]
 //   scale: y[i] = s*a[i]                   fill: p[i] = value
 //   sum: out[0] = sum_i a[i] (accumulated in double, like the CPU path)
 //   max_abs: max_i |a[i]| (read back to the host: the one call here that waits for the GPU)
 // All pointers are device pointers of n floats; y may alias a or x (in-place ops).
-// Layout: kernels first (`*_kernel`), then the launchers with the names of elementwise.h.
+// Layout: kernels first (`*_kernel`), then the launchers (`*_cuda`), then their registration.
 #include <cuda_runtime.h>
 
 #include "tensor/cuda_launch.cuh"
-#include "tensor/device.h"
 #include "tensor/elementwise.h"
 
 namespace graft::cuda {
+namespace {
 
 // ---- kernels ------------------------------------------------------------------------------------
 
@@ -71,61 +71,81 @@ __global__ void max_abs_final_kernel(const float* partial, int blocks, float* ou
 
 // ---- launchers ----------------------------------------------------------------------------------
 
-void add(const float* a, const float* b, float* y, int64_t n) {
+void add_cuda(const Tensor& a, const Tensor& b, Tensor& y) {
+  const int64_t n = y.numel();
   if (n == 0) return;
-  add_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a, b, y, n);
+  add_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y.data(), n);
   CUDA_CHECK_LAUNCH("add_kernel");
 }
-void sub(const float* a, const float* b, float* y, int64_t n) {
+void sub_cuda(const Tensor& a, const Tensor& b, Tensor& y) {
+  const int64_t n = y.numel();
   if (n == 0) return;
-  sub_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a, b, y, n);
+  sub_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y.data(), n);
   CUDA_CHECK_LAUNCH("sub_kernel");
 }
-void mul(const float* a, const float* b, float* y, int64_t n) {
+void mul_cuda(const Tensor& a, const Tensor& b, Tensor& y) {
+  const int64_t n = y.numel();
   if (n == 0) return;
-  mul_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a, b, y, n);
+  mul_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y.data(), n);
   CUDA_CHECK_LAUNCH("mul_kernel");
 }
-void axpby(float* y, float alpha, const float* x, float beta, int64_t n) {
+void axpby_cuda(Tensor& y, float alpha, const Tensor& x, float beta) {
+  const int64_t n = y.numel();
   if (n == 0) return;
-  axpby_kernel<<<grid_for(n), kThreads, 0, stream()>>>(y, alpha, x, beta, n);
+  axpby_kernel<<<grid_for(n), kThreads, 0, stream()>>>(y.data(), alpha, x.data(), beta, n);
   CUDA_CHECK_LAUNCH("axpby_kernel");
 }
-void scale(const float* a, float s, float* y, int64_t n) {
+void scale_cuda(const Tensor& a, float s, Tensor& y) {
+  const int64_t n = y.numel();
   if (n == 0) return;
-  scale_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a, s, y, n);
+  scale_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a.data(), s, y.data(), n);
   CUDA_CHECK_LAUNCH("scale_kernel");
 }
-void fill(float* p, int64_t n, float value) {
+void fill_cuda(Tensor& t, float value) {
+  const int64_t n = t.numel();
   if (n == 0) return;
-  fill_kernel<<<grid_for(n), kThreads, 0, stream()>>>(p, n, value);
+  fill_kernel<<<grid_for(n), kThreads, 0, stream()>>>(t.data(), n, value);
   CUDA_CHECK_LAUNCH("fill_kernel");
 }
 
 // Partial results live in a small temporary block from the caching allocator; freeing it right
 // after queuing the final kernel is safe (stream order, see cuda_context.h).
-void sum(const float* a, float* out, int64_t n) {
+void sum_cuda(const Tensor& a, Tensor& out) {
+  const int64_t n = a.numel();
   const int blocks = grid_for(n);
   auto* partial = static_cast<double*>(cuda::malloc(blocks * sizeof(double)));
-  sum_partial_kernel<<<blocks, kThreads, 0, stream()>>>(a, partial, n);
+  sum_partial_kernel<<<blocks, kThreads, 0, stream()>>>(a.data(), partial, n);
   CUDA_CHECK_LAUNCH("sum_partial_kernel");
-  sum_final_kernel<<<1, 1024, 0, stream()>>>(partial, blocks, out);
+  sum_final_kernel<<<1, 1024, 0, stream()>>>(partial, blocks, out.data());
   CUDA_CHECK_LAUNCH("sum_final_kernel");
-  cuda::free(partial, blocks * sizeof(double));
+  cuda::free(partial);
 }
 
-float max_abs(const float* a, int64_t n) {
+float max_abs_cuda(const Tensor& a) {
+  const int64_t n = a.numel();
   if (n == 0) return 0.0f;
   const int blocks = grid_for(n);
   auto* partial = static_cast<float*>(cuda::malloc((blocks + 1) * sizeof(float)));
-  max_abs_partial_kernel<<<blocks, kThreads, 0, stream()>>>(a, partial, n);
+  max_abs_partial_kernel<<<blocks, kThreads, 0, stream()>>>(a.data(), partial, n);
   CUDA_CHECK_LAUNCH("max_abs_partial_kernel");
   max_abs_final_kernel<<<1, 1024, 0, stream()>>>(partial, blocks, partial + blocks);
   CUDA_CHECK_LAUNCH("max_abs_final_kernel");
   float m = 0.0f;
-  copy(&m, Device::CPU, partial + blocks, Device::CUDA, sizeof(float));  // waits for the GPU
-  cuda::free(partial, (blocks + 1) * sizeof(float));
+  CUDA_CHECK(cudaMemcpyAsync(&m, partial + blocks, sizeof(float), cudaMemcpyDeviceToHost, stream()));
+  synchronize_stream();  // the one call here that waits for the GPU
+  cuda::free(partial);
   return m;
 }
+
+}  // namespace
+
+GRAFT_REGISTER_KERNEL(kernels::add, CUDA, "cuda", add_cuda);
+GRAFT_REGISTER_KERNEL(kernels::sub, CUDA, "cuda", sub_cuda);
+GRAFT_REGISTER_KERNEL(kernels::mul, CUDA, "cuda", mul_cuda);
+GRAFT_REGISTER_KERNEL(kernels::scale, CUDA, "cuda", scale_cuda);
+GRAFT_REGISTER_KERNEL(kernels::axpby, CUDA, "cuda", axpby_cuda);
+GRAFT_REGISTER_KERNEL(kernels::sum, CUDA, "cuda", sum_cuda);
+GRAFT_REGISTER_KERNEL(kernels::max_abs, CUDA, "cuda", max_abs_cuda);
+GRAFT_REGISTER_KERNEL(kernels::fill, CUDA, "cuda", fill_cuda);
 
 }  // namespace graft::cuda

@@ -1,11 +1,13 @@
 // src/tensor/elementwise.h — raw elementwise arithmetic and reductions (no autograd).
 //
 // These are the building blocks that autograd ops and optimizers call. Each function checks
-// shapes and devices, then dispatches once: a CPU loop here (OpenMP over both cores), or a
-// CUDA kernel in elementwise.cu. Shapes must match exactly: graft does not broadcast, so a
-// bias or a per-channel scale is handled inside the op that needs it.
+// shapes and devices, allocates its result on the inputs' device and calls its kernel
+// (dispatch.h): plain loops in elementwise_cpu.cpp, CUDA kernels in elementwise.cu. Shapes must
+// match exactly: graft does not broadcast, so a bias or a per-channel scale is handled inside
+// the op that needs it.
 #pragma once
 
+#include "tensor/dispatch.h"
 #include "tensor/tensor.h"
 
 namespace graft {
@@ -19,16 +21,20 @@ void axpby_(Tensor& y, float alpha, const Tensor& x, float beta);  // y = alpha*
 void mul_(Tensor& y, const Tensor& x);                    // y *= x
 void scale_(Tensor& y, float s);                          // y *= s
 Tensor sum_all(const Tensor& a);                          // [] scalar, accumulated in double
-float max_abs(const Tensor& a);
+float max_abs(const Tensor& a);                           // max |a_i| (NaN ignored), read to the host
 
-namespace cuda {  // elementwise.cu, or stubs in a CPU-only build
-void add(const float* a, const float* b, float* y, int64_t n);
-void sub(const float* a, const float* b, float* y, int64_t n);
-void mul(const float* a, const float* b, float* y, int64_t n);
-void axpby(float* y, float alpha, const float* x, float beta, int64_t n);
-void scale(const float* a, float s, float* y, int64_t n);
-void sum(const float* a, float* out, int64_t n);
-float max_abs(const float* a, int64_t n);
-}  // namespace cuda
+// The kernels: float32 tensors of the same number of elements n; outputs preallocated by the
+// caller, and allowed to alias an input (in-place ops).
+namespace kernels {
+GRAFT_DECLARE_KERNEL(add, void(const Tensor& a, const Tensor& b, Tensor& y));    // y = a + b
+GRAFT_DECLARE_KERNEL(sub, void(const Tensor& a, const Tensor& b, Tensor& y));    // y = a - b
+GRAFT_DECLARE_KERNEL(mul, void(const Tensor& a, const Tensor& b, Tensor& y));    // y = a * b
+GRAFT_DECLARE_KERNEL(scale, void(const Tensor& a, float s, Tensor& y));          // y = s * a
+// y = alpha * x + beta * y; beta == 0 does not read y (it may be uninitialized)
+GRAFT_DECLARE_KERNEL(axpby, void(Tensor& y, float alpha, const Tensor& x, float beta));
+GRAFT_DECLARE_KERNEL(sum, void(const Tensor& a, Tensor& out));                   // out: [] = sum a
+GRAFT_DECLARE_KERNEL(max_abs, float(const Tensor& a));
+GRAFT_DECLARE_KERNEL(fill, void(Tensor& t, float value));                        // Tensor::fill_
+}  // namespace kernels
 
 }  // namespace graft

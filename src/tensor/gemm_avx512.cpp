@@ -21,7 +21,7 @@
 #include <omp.h>
 
 
-#include "tensor/fast_paths.h"
+#include "tensor/workspace.h"
 #include "tensor/gemm_variants.h"
 
 namespace graft::gemm_variants {

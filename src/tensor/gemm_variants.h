@@ -1,14 +1,13 @@
-// src/tensor/gemm_variants.h — the CPU GEMM compiled for several instruction sets, picked at
-// run time.
+// src/tensor/gemm_variants.h — the CPU GEMM compiled for several instruction sets.
 //
-// graft's default build is portable (no -march), so Eigen would only use SSE2. Instead the
-// GEMM is compiled several times as small static libraries with their own flags, and
-// graft::gemm calls the widest one the CPU supports (__builtin_cpu_supports, checked once):
-//   baseline  Eigen (gemm_eigen.inc) with the build's flags — the reference in the tests
-//   avx2      the same Eigen code with -mavx2 -mfma
-//   avx512    graft's own packed GEMM with an AVX-512 micro-kernel (gemm_avx512.cpp), about
-//             twice Eigen's speed on convolution shapes
-// GRAFT_GEMM=baseline|avx2|avx512 in the environment forces one (an unsupported one throws).
+// graft's default build is portable (no -march), so Eigen alone would only use SSE2. Instead
+// the GEMM is compiled several times as small static libraries with their own flags, and each
+// is an entry of the GEMM table (gemm.h, registered in gemm_cpu.cpp) that says which CPUs can
+// run it:
+//   eigen       Eigen (gemm_eigen.inc) with the build's flags — the reference in the tests
+//   eigen_avx2  the same Eigen code with -mavx2 -mfma
+//   avx512      graft's own packed GEMM with an AVX-512 micro-kernel (gemm_avx512.cpp), about
+//               twice Eigen's speed on convolution shapes
 //
 // ODR: Eigen's templates are instantiated in every Eigen variant with different flags, and the
 // linker keeps one arbitrary copy of identically named inline functions — it could run AVX2
@@ -25,17 +24,9 @@
 
 namespace graft {
 
-enum class GemmIsa { Baseline, Avx2, Avx512 };
-
-// "baseline", "avx2", "avx512".
-const char* gemm_isa_name(GemmIsa isa);
-// Whether this build has the variant and this CPU can run it.
-bool gemm_isa_supported(GemmIsa isa);
-// The variant graft::gemm uses (the widest supported, or $GRAFT_GEMM).
-GemmIsa gemm_isa();
-// Runs one variant directly (tests compare them); throws if unsupported.
-void gemm_cpu(GemmIsa isa, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-              const float* A, const float* B, float beta, float* C);
+// What this CPU can run (false on other architectures).
+bool cpu_has_avx2_fma();
+bool cpu_has_avx512();
 
 namespace gemm_variants {
 void gemm_baseline(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

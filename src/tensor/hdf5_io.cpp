@@ -5,7 +5,8 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <stdexcept>
+
+#include "tensor/check.h"
 
 namespace graft {
 
@@ -34,7 +35,7 @@ struct Handle {
   } while (0)
 
 void H5File::fail(const std::string& what) const {
-  throw std::runtime_error("HDF5 file '" + path_ + "': " + what);
+  GRAFT_FAIL_DATA("", "HDF5 file '", path_, "': ", what);
 }
 
 H5File::H5File(const std::string& path, Mode mode) : path_(path) {
@@ -43,8 +44,7 @@ H5File::H5File(const std::string& path, Mode mode) : path_(path) {
     if (file_ < 0) fail("cannot create the file (does the folder exist and is it writable?)");
     return;
   }
-  if (!std::filesystem::exists(path))
-    throw std::runtime_error("HDF5 file '" + path + "' does not exist");
+  GRAFT_CHECK_DATA(std::filesystem::exists(path), "", "HDF5 file '", path, "' does not exist");
   file_ = H5Fopen(path.c_str(), mode == Mode::Read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
   if (file_ < 0) fail("cannot open it as HDF5 (is it truncated, or not an HDF5 file?)");
 }
@@ -256,7 +256,7 @@ void save_tensors(const std::string& path, const NamedTensors& tensors,
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  GRAFT_CHECK_DATA(!ec, "", "cannot rename '", tmp, "' to '", path, "': ", ec.message());
 }
 
 NamedTensors load_tensors(const std::string& path) {

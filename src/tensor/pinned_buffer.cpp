@@ -2,8 +2,8 @@
 #include "tensor/pinned_buffer.h"
 
 #include <cstring>
-#include <stdexcept>
 
+#include "tensor/check.h"
 #include "tensor/cuda_context.h"
 
 namespace graft {
@@ -30,22 +30,17 @@ void* PinnedBuffer::host() {
 }
 
 void PinnedBuffer::copy_to_device_async(void* dst, size_t bytes) {
-  if (bytes > bytes_)
-    throw std::invalid_argument("PinnedBuffer::copy_to_device_async: " + std::to_string(bytes) +
-                                " bytes requested from a buffer of " + std::to_string(bytes_) +
-                                "; make the buffer as large as the largest batch");
+  GRAFT_CHECK(bytes <= bytes_, "PinnedBuffer::copy_to_device_async", bytes, " bytes requested from a buffer of ",
+              bytes_, "; make the buffer as large as the largest batch");
   CUDA_CHECK(cudaMemcpyAsync(dst, host_, bytes, cudaMemcpyHostToDevice, cuda::stream()));
   CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event_), cuda::stream()));
 }
 
 Tensor PinnedBuffer::to_cuda_async(const Tensor& cpu) {
-  if (cpu.device() != Device::CPU)
-    throw std::invalid_argument("PinnedBuffer::to_cuda_async: expected a CPU tensor, got " + cpu.str());
+  GRAFT_CHECK(cpu.device() == Device::CPU, "PinnedBuffer::to_cuda_async", "expected a CPU tensor, got ", cpu);
   const size_t n = cpu.numel() * dtype_size(cpu.dtype());
-  if (n > bytes_)
-    throw std::invalid_argument("PinnedBuffer::to_cuda_async: tensor " + cpu.str() + " needs " + std::to_string(n) +
-                                " bytes, the buffer has " + std::to_string(bytes_) +
-                                "; make the buffer as large as the largest batch");
+  GRAFT_CHECK(n <= bytes_, "PinnedBuffer::to_cuda_async", "tensor ", cpu, " needs ", n, " bytes, the buffer has ",
+              bytes_, "; make the buffer as large as the largest batch");
   Tensor out = Tensor::empty(cpu.shape(), cpu.dtype(), Device::CUDA);
   const void* src = cpu.dtype() == DType::Float32 ? static_cast<const void*>(cpu.data())
                                                    : static_cast<const void*>(cpu.data_ptr<int64_t>());

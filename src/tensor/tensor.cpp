@@ -5,7 +5,9 @@
 #include <stdexcept>
 
 #include "autograd/engine.h"
+#include "tensor/check.h"
 #include "tensor/device.h"
+#include "tensor/elementwise.h"
 
 namespace graft {
 
@@ -16,7 +18,7 @@ const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 Device parse_device(const std::string& s) {
   if (s == "cpu") return Device::CPU;
   if (s == "cuda" || s == "gpu") return Device::CUDA;
-  throw std::invalid_argument("unknown device '" + s + "': expected 'cpu' or 'cuda'");
+  GRAFT_FAIL("", "unknown device '", s, "': expected 'cpu' or 'cuda'");
 }
 
 std::string shape_str(const Shape& s) {
@@ -41,8 +43,7 @@ Storage::~Storage() { device_free(device, data, bytes); }
 // ---- creation ----------------------------------------------------------------------------
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t d : shape)
-    if (d < 0) throw std::invalid_argument("Tensor::empty: negative size in shape " + shape_str(shape));
+  for (int64_t d : shape) GRAFT_CHECK(d >= 0, "Tensor::empty", "negative size in shape ", shape);
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;
@@ -70,10 +71,8 @@ Tensor Tensor::full(const Shape& shape, float value, Device device) {
 }
 
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& values, Device device) {
-  if (static_cast<int64_t>(values.size()) != shape_numel(shape))
-    throw std::invalid_argument("Tensor::from_vector: shape " + shape_str(shape) + " needs " +
-                                std::to_string(shape_numel(shape)) + " values, got " +
-                                std::to_string(values.size()));
+  GRAFT_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "Tensor::from_vector", "shape ", shape,
+              " needs ", shape_numel(shape), " values, got ", values.size());
   Tensor t = empty(shape, DType::Float32, device);
   device_copy(t.data(), device, values.data(), Device::CPU, values.size() * 4);
   return t;
@@ -88,7 +87,7 @@ Tensor Tensor::from_labels(const std::vector<int64_t>& labels, Device device) {
 // ---- inspection ---------------------------------------------------------------------------
 
 void Tensor::check_defined(const char* what) const {
-  if (!impl_) throw std::logic_error(std::string(what) + ": the tensor is undefined");
+  GRAFT_CHECK_AS(std::logic_error, impl_, what, "the tensor is undefined");
 }
 
 const Shape& Tensor::shape() const {
@@ -99,9 +98,7 @@ const Shape& Tensor::shape() const {
 int64_t Tensor::size(int64_t d) const {
   int64_t n = dim();
   int64_t i = d < 0 ? d + n : d;
-  if (i < 0 || i >= n)
-    throw std::out_of_range("Tensor::size: dimension " + std::to_string(d) + " out of range for shape " +
-                            shape_str(shape()));
+  GRAFT_CHECK_INDEX(i >= 0 && i < n, "Tensor::size", "dimension ", d, " out of range for shape ", shape());
   return impl_->shape[i];
 }
 
@@ -134,9 +131,8 @@ template <> DType dtype_of<int64_t>() { return DType::Int64; }
 template <class T>
 T* Tensor::data_ptr() {
   check_defined("Tensor::data_ptr");
-  if (impl_->dtype != dtype_of<T>())
-    throw std::logic_error(std::string("Tensor::data_ptr: tensor is ") + dtype_name(impl_->dtype) +
-                           ", asked for " + dtype_name(dtype_of<T>()));
+  GRAFT_CHECK_AS(std::logic_error, impl_->dtype == dtype_of<T>(), "Tensor::data_ptr", "tensor is ", impl_->dtype,
+                 ", asked for ", dtype_of<T>());
   return static_cast<T*>(impl_->storage->data) + impl_->offset;
 }
 template <class T>
@@ -161,72 +157,87 @@ std::vector<int64_t> Tensor::to_labels() const {
 }
 
 float Tensor::item() const {
-  if (numel() != 1)
-    throw std::invalid_argument("Tensor::item: expected a single element, got shape " + shape_str(shape()));
+  GRAFT_CHECK(numel() == 1, "Tensor::item", "expected a single element, got shape ", shape());
   return to_vector()[0];
 }
 
-// ---- data operations ------------------------------------------------------------------------
+// ---- copies and views ------------------------------------------------------------------------
+//
+// Each is a raw operation (the first part of the function) and, when the tensor requires a
+// gradient, a recorded node with its backward right beneath it.
+
+namespace {
+struct ViewAttrs {
+  Shape input_shape;
+};
+struct SliceAttrs {
+  int64_t start;
+};
+struct ToAttrs {
+  Device from;
+};
+}  // namespace
 
 Tensor Tensor::to(Device target) const {
   if (device() == target) return *this;
   Tensor t = empty(shape(), dtype(), target);
   t.copy_(*this);
-  return t;
+  return record("to", {*this}, t, {}, ToAttrs{device()}, [](const Ctx<ToAttrs>& ctx, const Tensor& gy) -> Grads {
+    return {gy.to(ctx.attrs.from)};  // d/dx: the gradient moved back to x's device
+  });
 }
 
 Tensor Tensor::clone() const {
   Tensor t = empty(shape(), dtype(), device());
   t.copy_(*this);
-  return t;
+  return record("clone", {*this}, t, {}, [](const Ctx<>&, const Tensor& gy) -> Grads { return {gy}; });
 }
-
-void Tensor::copy_(const Tensor& src) {
-  if (src.numel() != numel() || src.dtype() != dtype())
-    throw std::invalid_argument("Tensor::copy_: destination " + str() + " cannot take source " + src.str());
-  device_copy(static_cast<char*>(impl_->storage->data) + impl_->offset * dtype_size(dtype()), device(),
-              static_cast<const char*>(src.impl_->storage->data) + src.impl_->offset * dtype_size(dtype()),
-              src.device(), numel() * dtype_size(dtype()));
-}
-
-void Tensor::fill_(float value) { device_fill(device(), data(), numel(), value); }
 
 Tensor Tensor::view(const Shape& new_shape) const {
   Shape s = new_shape;
   int64_t known = 1, infer = -1;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == -1) {
-      if (infer >= 0) throw std::invalid_argument("Tensor::view: only one dimension can be -1");
+      GRAFT_CHECK(infer < 0, "Tensor::view", "only one dimension can be -1");
       infer = static_cast<int64_t>(i);
     } else {
       known *= s[i];
     }
   }
   if (infer >= 0 && known > 0 && numel() % known == 0) s[infer] = numel() / known;
-  if (shape_numel(s) != numel())
-    throw std::invalid_argument("Tensor::view: cannot view shape " + shape_str(shape()) + " (" +
-                                std::to_string(numel()) + " elements) as " + shape_str(new_shape));
-  auto impl = std::make_shared<TensorImpl>(*impl_);
-  impl->shape = s;
-  impl->requires_grad = false;
-  impl->grad.reset();
-  impl->grad_fn.reset();
-  return Tensor(std::move(impl));
+  GRAFT_CHECK(shape_numel(s) == numel(), "Tensor::view", "cannot view shape ", shape(), " (", numel(),
+              " elements) as ", new_shape);
+  Tensor v = detach();
+  v.impl_->shape = s;
+  return record("view", {*this}, v, {}, ViewAttrs{shape()}, [](const Ctx<ViewAttrs>& ctx, const Tensor& gy) -> Grads {
+    return {gy.view(ctx.attrs.input_shape)};  // the same numbers in the input's shape
+  });
 }
 
 Tensor Tensor::slice(int64_t start, int64_t end) const {
-  if (dim() == 0 || start < 0 || end > size(0) || start > end)
-    throw std::out_of_range("Tensor::slice: rows [" + std::to_string(start) + ", " + std::to_string(end) +
-                            ") out of range for shape " + shape_str(shape()));
-  int64_t row = size(0) ? numel() / size(0) : 0;
-  auto impl = std::make_shared<TensorImpl>(*impl_);
-  impl->shape[0] = end - start;
-  impl->offset += start * row;
-  impl->requires_grad = false;
-  impl->grad.reset();
-  impl->grad_fn.reset();
-  return Tensor(std::move(impl));
+  GRAFT_CHECK_INDEX(dim() > 0 && start >= 0 && end <= size(0) && start <= end, "Tensor::slice", "rows [", start, ", ",
+                    end, ") out of range for shape ", shape());
+  const int64_t row = size(0) ? numel() / size(0) : 0;
+  Tensor v = detach();
+  v.impl_->shape[0] = end - start;
+  v.impl_->offset += start * row;
+  return record("slice", {*this}, v, {}, SliceAttrs{start}, [](const Ctx<SliceAttrs>& ctx, const Tensor& gy) -> Grads {
+    // dx: zero except rows [start, end), which receive dy
+    Tensor gx = Tensor::zeros(ctx.input_shape(0), DType::Float32, gy.device());
+    gx.slice(ctx.attrs.start, ctx.attrs.start + gy.size(0)).copy_(gy);
+    return {gx};
+  });
 }
+
+void Tensor::copy_(const Tensor& src) {
+  GRAFT_CHECK(src.numel() == numel() && src.dtype() == dtype(), "Tensor::copy_", "destination ", *this,
+              " cannot take source ", src);
+  device_copy(static_cast<char*>(impl_->storage->data) + impl_->offset * dtype_size(dtype()), device(),
+              static_cast<const char*>(src.impl_->storage->data) + src.impl_->offset * dtype_size(dtype()),
+              src.device(), numel() * dtype_size(dtype()));
+}
+
+void Tensor::fill_(float value) { kernels::fill(device(), *this, value); }
 
 // ---- autograd accessors (the engine is in src/autograd/engine.cpp) -----------------------------
 
@@ -234,10 +245,10 @@ bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 
 Tensor& Tensor::set_requires_grad(bool on) {
   check_defined("Tensor::set_requires_grad");
-  if (on && dtype() != DType::Float32)
-    throw std::invalid_argument("Tensor::set_requires_grad: only float32 tensors can require gradients");
-  if (!on && impl_->grad_fn)
-    throw std::logic_error("Tensor::set_requires_grad(false) on a non-leaf tensor: use detach()");
+  GRAFT_CHECK(!on || dtype() == DType::Float32, "Tensor::set_requires_grad",
+              "only float32 tensors can require gradients, got ", dtype());
+  GRAFT_CHECK_AS(std::logic_error, on || !impl_->grad_fn, "Tensor::set_requires_grad(false)",
+                 "the tensor is not a leaf (an op computed it): use detach()");
   impl_->requires_grad = on;
   return *this;
 }
@@ -263,33 +274,34 @@ Tensor Tensor::detach() const {
 
 bool Tensor::is_leaf() const { return !impl_ || !impl_->grad_fn; }
 
-void Tensor::backward(const Tensor& grad_output) const { graft::backward(*this, grad_output); }
+void Tensor::retain_grad() const {
+  check_defined("Tensor::retain_grad");
+  GRAFT_CHECK(requires_grad(), "Tensor::retain_grad", "the tensor does not require a gradient");
+  if (impl_->grad_fn) impl_->grad_fn->retained = impl_;
+}
+
+void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
+  graft::backward(*this, grad_output, retain_graph);
+}
 
 // ---- shape checks ------------------------------------------------------------------------------
 
 void check_same_shape(const char* op, const Tensor& expected, const Tensor& got) {
-  if (expected.shape() != got.shape())
-    throw std::invalid_argument(std::string(op) + ": shape mismatch: expected " + shape_str(expected.shape()) +
-                                ", got " + shape_str(got.shape()));
+  GRAFT_CHECK(expected.shape() == got.shape(), op, "shape mismatch: expected ", expected.shape(), ", got ",
+              got.shape());
 }
 
 void check_shape(const char* op, const char* what, const Tensor& t, const Shape& expected) {
-  if (t.shape() != expected)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must have shape " + shape_str(expected) +
-                                ", got " + shape_str(t.shape()));
+  GRAFT_CHECK(t.shape() == expected, op, what, " must have shape ", expected, ", got ", t.shape());
 }
 
 void check_dim(const char* op, const char* what, const Tensor& t, int64_t dims) {
-  if (t.dim() != dims)
-    throw std::invalid_argument(std::string(op) + ": " + what + " must have " + std::to_string(dims) +
-                                " dimensions, got shape " + shape_str(t.shape()));
+  GRAFT_CHECK(t.dim() == dims, op, what, " must have ", dims, " dimensions, got shape ", t.shape());
 }
 
 void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
-  if (a.device() != b.device())
-    throw std::invalid_argument(std::string(op) + ": tensors are on different devices (" +
-                                device_name(a.device()) + " and " + device_name(b.device()) +
-                                "); move them with .to(device) first");
+  GRAFT_CHECK(a.device() == b.device(), op, "tensors are on different devices (", a.device(), " and ", b.device(),
+              "); move them with .to(device) first");
 }
 
 }  // namespace graft

@@ -5,15 +5,18 @@
 // grad, grad_fn). Copying a Tensor copies the handle, not the data — as in PyTorch.
 //
 // Layout: graft keeps every tensor contiguous and row-major, so strides are implied by the
-// shape. Views (view/reshape, slice along dim 0) share storage and only change shape/offset.
+// shape. Views (view, slice along dim 0) share storage and only change shape/offset.
 //
 // Shape letters used in comments across graft:
 //   N batch, C input channels, H/W input height/width, K output channels (filters),
 //   R/S kernel height/width, P/Q output height/width, F features, L classes (logits).
 //   Images are [N,C,H,W]; linear weights are [out,in] as in PyTorch.
 //
-// Tensor member functions never record autograd history: they are raw data operations.
-// Differentiable operations are free functions in src/autograd/ops.h and src/layers/.
+// Autograd: view, slice, clone and to are differentiable, as PyTorch's are: on a tensor that
+// requires a gradient they record a node (src/autograd/engine.h), so gradients flow through
+// them. The other member functions (fill_, copy_, zero_, data access) are raw data operations
+// that never record: to work on the data of a tensor without its history, detach() it first.
+// Differentiable arithmetic is in src/autograd/ops.h; the network ops are in src/layers/.
 #pragma once
 
 #include <cstdint>
@@ -105,14 +108,16 @@ class Tensor {
   std::vector<int64_t> to_labels() const;
   float item() const;
 
-  // ---- data operations (no autograd) ------------------------------------------------
-  Tensor to(Device device) const;    // same tensor if already there
-  Tensor clone() const;              // deep copy, no autograd history
+  // ---- copies and views (differentiable: see the top of the file) --------------------
+  Tensor to(Device device) const;    // same tensor if already there; d/dx: the gradient moved back
+  Tensor clone() const;              // deep copy; d/dx = 1
+  Tensor view(const Shape& shape) const;              // shares storage; one dim may be -1
+  Tensor slice(int64_t start, int64_t end) const;     // rows [start, end) of dim 0, shares storage
+
+  // ---- raw data operations (no autograd) ----------------------------------------------
   void copy_(const Tensor& src);     // same numel; any devices
   void fill_(float value);
   void zero_() { fill_(0.0f); }
-  Tensor view(const Shape& shape) const;              // shares storage; one dim may be -1
-  Tensor slice(int64_t start, int64_t end) const;     // rows [start, end) of dim 0, shares storage
 
   // ---- autograd ---------------------------------------------------------------------
   bool requires_grad() const;
@@ -121,8 +126,11 @@ class Tensor {
   void zero_grad();                  // drops the accumulated gradient
   Tensor detach() const;             // same storage, cut from the graph
   bool is_leaf() const;
+  // Keep the gradient of this non-leaf tensor in .grad during backward (leaves always do).
+  void retain_grad() const;
   // Reverse-mode sweep from this tensor; with no argument it must be a scalar (dL/dL = 1).
-  void backward(const Tensor& grad_output = Tensor()) const;
+  // retain_graph keeps the graph's saved tensors for another backward (Note [Released graphs]).
+  void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
 
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
@@ -132,7 +140,8 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
-// Throws std::invalid_argument "op: expected shape A, got B" when they differ.
+// Throws std::invalid_argument "op: expected shape A, got B" when they differ (see check.h for
+// the general form, GRAFT_CHECK).
 void check_same_shape(const char* op, const Tensor& expected, const Tensor& got);
 void check_shape(const char* op, const char* what, const Tensor& t, const Shape& expected);
 void check_dim(const char* op, const char* what, const Tensor& t, int64_t dims);

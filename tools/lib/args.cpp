@@ -9,33 +9,10 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "data/text.h"
+#include "tensor/check.h"
+
 namespace graft::tools {
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  // d[i][j] = distance between a[0..i) and b[0..j); a swap of two neighbours costs 1, so the
-  // common typo "trian" is 1 away from "train" (optimal string alignment distance).
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i)
-    for (size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  return d[a.size()][b.size()];
-}
-
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_d = SIZE_MAX;
-  for (const auto& c : candidates) {
-    size_t d = edit_distance(word, c);
-    if (!word.empty() && c.rfind(word, 0) == 0) d = std::min<size_t>(d, 1);  // a prefix: likely meant
-    if (d < best_d) best_d = d, best = c;
-  }
-  size_t limit = std::max<size_t>(1, word.size() / 3);
-  return best_d <= limit ? best : "";
-}
 
 std::string shell_join(const std::vector<std::string>& words) {
   std::string out;
@@ -102,8 +79,8 @@ ArgParser::ArgParser(std::string command, std::string description)
 void ArgParser::fail(const std::string& what) const { throw ArgError(command_ + ": " + what); }
 
 ArgParser& ArgParser::add(Option o) {
-  if (find(o.name)) throw std::logic_error(command_ + ": option --" + o.name + " declared twice");
-  if (o.name == "help") throw std::logic_error(command_ + ": --help is built in");
+  GRAFT_ASSERT(!find(o.name), command_, "option --", o.name, " declared twice");
+  GRAFT_ASSERT(o.name != "help", command_, "--help is built in");
   if (o.metavar.empty()) o.metavar = type_metavar(o.type);
   options_.push_back(std::move(o));
   return *this;
@@ -129,8 +106,8 @@ ArgParser& ArgParser::add_flag(const std::string& name, const std::string& help)
 }
 
 ArgParser& ArgParser::add_positional(const std::string& name, const std::string& help, bool required, bool many) {
-  if (!positionals_.empty() && positionals_.back().many)
-    throw std::logic_error(command_ + ": no positional may follow '" + positionals_.back().name + "...'");
+  GRAFT_ASSERT(positionals_.empty() || !positionals_.back().many, command_, "no positional may follow '",
+               positionals_.back().name, "...'");
   positionals_.push_back({name, help, required, many});
   return *this;
 }
@@ -268,7 +245,7 @@ std::string ArgParser::help() const {
 // ---- Args --------------------------------------------------------------------------------
 
 void Args::missing(const std::string& name) const {
-  throw std::logic_error(command_ + ": the program asked for option '" + name + "', which it never declared");
+  GRAFT_ASSERT(false, command_, "the program asked for option '", name, "', which it never declared");
 }
 
 bool Args::given(const std::string& name) const { return given_.count(name) > 0; }

@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "data/text.h"
+
 namespace graft::tools {
 
 // A user error on the command line; what() is the whole message, ready to print.
@@ -34,11 +36,7 @@ struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Edit distance: insertions, deletions, substitutions and swaps of two neighbours cost 1 each.
-size_t edit_distance(const std::string& a, const std::string& b);
-// The candidate closest to `word` if it is close enough to be a likely typo (distance at most
-// max(1, |word|/3), or `word` is a prefix of it), else "".
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+// Did-you-mean for option names: closest_match (data/text.h).
 
 // Joins words into one shell command line, single-quoting those that need it, for reports:
 // {"graft", "train", "--head", "linear(n) logsoftmax"} -> "graft train --head 'linear(n) logsoftmax'".

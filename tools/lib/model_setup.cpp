@@ -7,19 +7,16 @@
 #include <stdexcept>
 
 #include "layers/sequential.h"
-#include "models/classifier.h"
 #include "models/models.h"
-#include "spec.h"
+#include "models/spec.h"
+#include "tensor/check.h"
 #include "tensor/device.h"
 #include "tensor/hdf5_io.h"
 
 namespace graft::tools {
 namespace {
 
-bool is_arch(const std::string& m) {
-  const auto& names = model_names();
-  return std::find(names.begin(), names.end(), m) != names.end();
-}
+bool is_arch(const std::string& m) { return find_architecture(m) != nullptr; }
 bool is_spec(const std::string& m) { return m.rfind("spec:", 0) == 0; }
 
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
@@ -37,7 +34,7 @@ std::string last_param_child(const ModelSetup& s) {
   std::string last;
   for (const auto& [name, m] : s.model->children())
     if (m->num_parameters() > 0) last = name;
-  if (last.empty()) throw std::invalid_argument("model " + s.model_name + " has no layer with parameters to replace");
+  GRAFT_CHECK(!last.empty(), "", "model ", s.model_name, " has no layer with parameters to replace");
   return last;
 }
 
@@ -47,14 +44,35 @@ std::string default_head_name(const ModelSetup& s) {
 }
 
 void set_transforms(ModelSetup& s, const std::string& preprocess) {
-  if (s.is_pretrained_arch()) {
-    s.eval_transform = preprocess.empty() ? "resize=256,center_crop=224,normalize=imagenet" : preprocess;
-    s.train_transform = "random_resized_crop=224,hflip,normalize=imagenet";
-    if (s.mean.empty()) s.mean = {0.485, 0.456, 0.406}, s.std = {0.229, 0.224, 0.225};
+  if (const Architecture* arch = find_architecture(s.model_name)) {
+    s.eval_transform = preprocess.empty() ? arch->eval_transform : preprocess;
+    s.train_transform = arch->train_transform;
+    if (s.mean.empty()) s.mean = WeightsInfo{}.mean, s.std = WeightsInfo{}.std;  // ImageNet's
   } else if (s.input_shape.size() == 3) {
     const std::string size = std::to_string(s.input_shape[1]) + "x" + std::to_string(s.input_shape[2]);
     s.eval_transform = s.train_transform = "resize=" + size;
   }
+}
+
+void check_device(Device device) {
+  GRAFT_CHECK_DATA(device != Device::CUDA || cuda_available(), "", "--device cuda: no CUDA device available (",
+                   device_summary(Device::CUDA), "); use --device cpu");
+}
+
+// A head as the file at `path` saved it: files written before one-layer heads stood as
+// themselves hold "<prefix>0.weight" (a Sequential around the one layer), and still load.
+ModulePtr head_as_saved(ModulePtr head, const std::string& prefix, const std::string& path) {
+  if (!head->children().empty()) return head;
+  for (const auto& key : H5File(path, H5File::Mode::Read).keys())
+    if (key.rfind(prefix + "0.", 0) == 0) return std::make_shared<Sequential>(std::initializer_list<ModulePtr>{head});
+  return head;
+}
+
+// model.replace(name, the head of `spec`), as the file at `path` saved it.
+void rebuild_head(Module& model, const std::string& name, const std::string& spec, int64_t n, const std::string& path) {
+  ModulePtr head = replace_with_head(model, name, spec, n);
+  ModulePtr saved = head_as_saved(head, name + ".", path);
+  if (saved != head) model.replace(name, saved);
 }
 
 }  // namespace
@@ -99,15 +117,14 @@ Shape parse_shape(const std::string& text, const std::string& option) {
     try {
       size_t used = 0;
       long long v = std::stoll(part, &used);
-      if (used != part.size() || v <= 0) throw std::invalid_argument("bad");
+      GRAFT_CHECK(used == part.size() && v > 0, "", "bad");
       s.push_back(v);
     } catch (const std::exception&) {
-      throw std::invalid_argument(option + " expects sizes like 3x32x32 (channels x height x width) or 512, got '" +
-                                  text + "'");
+      GRAFT_FAIL("", option, " expects sizes like 3x32x32 (channels x height x width) or 512, got '", text, "'");
     }
   }
-  if (s.empty() || (s.size() != 1 && s.size() != 3))
-    throw std::invalid_argument(option + " expects CxHxW (e.g. 3x32x32) or F (e.g. 512), got '" + text + "'");
+  GRAFT_CHECK(s.size() == 1 || s.size() == 3, "", option, " expects CxHxW (e.g. 3x32x32) or F (e.g. 512), got '", text,
+              "'");
   return s;
 }
 
@@ -156,7 +173,7 @@ std::string apply_freeze(ModelSetup& s, const std::string& freeze) {
     try {
       n = std::stoll(freeze.substr(13));
     } catch (const std::exception&) {
-      throw std::invalid_argument("--freeze all-but-last:N expects a number N, got '" + freeze + "'");
+      GRAFT_FAIL("", "--freeze all-but-last:N expects a number N, got '", freeze, "'");
     }
     auto names = freeze_all_but_last(m, n);
     return "frozen all but the last " + std::to_string(n) + " layers: " + join(names, ", ");
@@ -169,16 +186,14 @@ std::string apply_freeze(ModelSetup& s, const std::string& freeze) {
     int64_t n = freeze_prefixes(m, prefixes);
     return "froze " + std::to_string(n) + " parameter tensors under " + join(prefixes, ", ");
   }
-  throw std::invalid_argument("--freeze expects backbone, none, all, all-but-last:N or prefix:NAME,NAME; got '" + freeze +
-                              "'");
+  GRAFT_FAIL("", "--freeze expects backbone, none, all, all-but-last:N or prefix:NAME,NAME; got '", freeze, "'");
 }
 
 ModelSetup build_model(const ModelOptions& o, int64_t num_classes) {
   ModelSetup s;
   s.model_name = o.model;
   s.device = parse_device(o.device);
-  if (s.device == Device::CUDA && !cuda_available())
-    throw std::runtime_error("--device cuda: no CUDA device available (or graft was built without CUDA); use --device cpu");
+  check_device(s.device);
   std::string preprocess;
   if (is_arch(o.model)) {
     s.input_shape = o.input_size.empty() ? Shape{3, 224, 224} : parse_shape(o.input_size);
@@ -188,27 +203,25 @@ ModelSetup build_model(const ModelOptions& o, int64_t num_classes) {
   } else if (is_spec(o.model)) {
     s.input_shape = parse_shape(o.input_size.empty() ? "3x224x224" : o.input_size);
     s.model = build_spec_model(o.model.substr(5), s.input_shape, "", num_classes).model;
-    if (o.pretrained && o.weights.empty())
-      throw std::invalid_argument("--pretrained needs --weights FILE for a spec model (there is no default file)");
+    GRAFT_CHECK(!o.pretrained || !o.weights.empty(), "",
+                "--pretrained needs --weights FILE for a spec model (there is no default file)");
     if (o.weights != "none") s.weights_path = o.weights;
   } else {
-    std::string names = join(model_names(), ", ");
-    throw std::invalid_argument("unknown --model '" + o.model + "': expected one of " + names +
-                                ", or spec:<layers> (e.g. 'spec:conv(8,3) relu maxpool(2) flatten linear(n)')");
+    GRAFT_FAIL("", "unknown --model '", o.model, "': expected one of ", join(model_names(), ", "),
+               ", or spec:<layers> (e.g. 'spec:conv(8,3) relu maxpool(2) flatten linear(n)')");
   }
 
   if (!s.weights_path.empty()) {
-    if (!std::filesystem::exists(s.weights_path))
-      throw std::runtime_error("weights file '" + s.weights_path + "' does not exist; pass --weights FILE, or --weights none to start from random weights");
+    GRAFT_CHECK_DATA(std::filesystem::exists(s.weights_path), "", "weights file '", s.weights_path,
+                     "' does not exist; pass --weights FILE, or --weights none to start from random weights");
     WeightsInfo info = read_weights_info(s.weights_path);
     H5File f(s.weights_path, H5File::Mode::Read);
     // A graft model checkpoint used as weights: rebuild its head before loading.
     if (f.has_attr("graft_head") && !f.attr_string("graft_head").empty()) {
       const int64_t n = static_cast<int64_t>(info.class_names.size());
-      std::string replaced = f.attr_string("graft_replace");
-      s.replaced = replaced;
-      replace_with_head(*s.model, replaced, f.attr_string("graft_head"), n);
+      s.replaced = f.attr_string("graft_replace");
       s.head_spec = f.attr_string("graft_head");
+      rebuild_head(*s.model, s.replaced, s.head_spec, n, s.weights_path);
     }
     load_weights(*s.model, s.weights_path, /*strict=*/true);
     s.weights_class_names = info.class_names;
@@ -219,13 +232,12 @@ ModelSetup build_model(const ModelOptions& o, int64_t num_classes) {
 
   if (!o.head.empty()) {
     s.replaced = o.replace.empty() ? default_head_name(s) : o.replace;
-    if (!s.model->has(s.replaced))
-      throw std::invalid_argument("--replace: the model has no module '" + s.replaced + "'; see `graft summary --model " +
-                                  o.model + "` for the names");
+    GRAFT_CHECK(s.model->has(s.replaced), "--replace", "the model has no module '", s.replaced,
+                "'; see `graft summary --model ", o.model, "` for the names");
     replace_with_head(*s.model, s.replaced, o.head, num_classes);
     s.head_spec = o.head;
   } else if (!o.replace.empty()) {
-    throw std::invalid_argument("--replace " + o.replace + " needs --head SPEC (what to put in its place)");
+    GRAFT_FAIL("", "--replace ", o.replace, " needs --head SPEC (what to put in its place)");
   } else if (s.replaced.empty()) {
     s.replaced = default_head_name(s);
   }
@@ -236,38 +248,42 @@ ModelSetup build_model(const ModelOptions& o, int64_t num_classes) {
 
 // ---- model checkpoints ------------------------------------------------------------------------
 
-void save_model_checkpoint(const std::string& path, const ModelSetup& s, const std::vector<std::string>& class_names,
-                           const std::string& eval_transform, const std::string& loss) {
-  const NamedTensors sd = s.model->state_dict();
-  std::vector<std::string> keys;
-  for (const auto& [k, t] : sd) keys.push_back(k);
-  std::string arch = s.is_pretrained_arch() ? s.model_name : std::string("other");
-  std::vector<double> mean = s.mean, stdv = s.std;
-  save_tensors(path, sd, [&](H5File& f) {
-    f.set_attr("architecture", arch);
-    f.set_attr("class_names", class_names);
-    f.set_attr("num_classes", static_cast<double>(class_names.size()));
-    f.set_attr("preprocess", eval_transform);
-    if (!mean.empty()) f.set_attr("mean", mean);  // an empty list cannot be an HDF5 attribute
-    if (!stdv.empty()) f.set_attr("std", stdv);
-    f.set_attr("source", std::string("graft train"));
-    f.set_attr("keys", keys);
+WeightsInfo checkpoint_weights_info(const ModelSetup& s, const std::vector<std::string>& class_names,
+                                    const std::string& eval_transform) {
+  WeightsInfo info;
+  info.architecture = s.is_pretrained_arch() ? s.model_name : std::string("other");
+  info.class_names = class_names;
+  info.preprocess = eval_transform;
+  info.mean = s.mean, info.std = s.std;
+  info.source = "graft train";
+  return info;
+}
+
+std::function<void(H5File&)> checkpoint_description(const ModelSetup& s, const std::string& eval_transform,
+                                                    const std::string& loss) {
+  return [=](H5File& f) {
     f.set_attr("graft_model", s.model_name);
     f.set_attr("graft_head", s.head_spec);
     f.set_attr("graft_replace", s.replaced);
     f.set_attr("graft_input", shape_text(s.input_shape));
     f.set_attr("graft_eval_transform", eval_transform);
     f.set_attr("graft_loss", loss);
-  });
+  };
+}
+
+void save_model_checkpoint(const std::string& path, const ModelSetup& s, const std::vector<std::string>& class_names,
+                           const std::string& eval_transform, const std::string& loss) {
+  save_weights(*s.model, path, checkpoint_weights_info(s, class_names, eval_transform),
+               WeightsExtras{{}, checkpoint_description(s, eval_transform, loss)});
 }
 
 CheckpointInfo read_model_checkpoint_info(const std::string& path) {
-  if (!std::filesystem::exists(path))
-    throw std::runtime_error("checkpoint '" + path + "' does not exist (graft train writes <out>/best.h5)");
+  GRAFT_CHECK_DATA(std::filesystem::exists(path), "", "checkpoint '", path,
+                   "' does not exist (graft train writes <out>/best.h5)");
   H5File f(path, H5File::Mode::Read);
-  if (!f.has_attr("graft_model"))
-    throw std::runtime_error("'" + path + "' is not a graft model checkpoint (no graft_model attribute): pass the best.h5 "
-                             "written by `graft train`, or use --model/--weights for a plain weights file");
+  GRAFT_CHECK_DATA(f.has_attr("graft_model"), "", "'", path,
+                   "' is not a graft model checkpoint (no graft_model attribute): pass the best.h5 written by "
+                   "`graft train`, or use --model/--weights for a plain weights file");
   CheckpointInfo c;
   c.model_name = f.attr_string("graft_model");
   c.head_spec = f.attr_string("graft_head");
@@ -285,9 +301,9 @@ CheckpointInfo read_model_checkpoint_info(const std::string& path) {
 ModelSetup load_model_checkpoint(const std::string& path, const std::string& device, CheckpointInfo* info_out,
                                  const std::string& expected_model) {
   CheckpointInfo c = read_model_checkpoint_info(path);
-  if (!expected_model.empty() && expected_model != c.model_name)
-    throw std::runtime_error("checkpoint '" + path + "' was saved from a '" + c.model_name + "' model, but --model is '" +
-                             expected_model + "'; drop --model (the checkpoint knows its model) or pass the right checkpoint");
+  GRAFT_CHECK_DATA(expected_model.empty() || expected_model == c.model_name, "", "checkpoint '", path,
+                   "' was saved from a '", c.model_name, "' model, but --model is '", expected_model,
+                   "'; drop --model (the checkpoint knows its model) or pass the right checkpoint");
   const int64_t n = static_cast<int64_t>(c.class_names.size());
   ModelSetup s;
   s.model_name = c.model_name;
@@ -295,15 +311,14 @@ ModelSetup load_model_checkpoint(const std::string& path, const std::string& dev
   s.replaced = c.replaced;
   s.input_shape = parse_shape(c.input, path + ": attribute graft_input");
   s.device = parse_device(device);
-  if (s.device == Device::CUDA && !cuda_available())
-    throw std::runtime_error("--device cuda: no CUDA device available (or graft was built without CUDA); use --device cpu");
+  check_device(s.device);
   if (c.model_name == "head") {
-    s.model = build_head(c.head_spec, s.input_shape[0], n);
+    s.model = head_as_saved(build_head(c.head_spec, s.input_shape[0], n), "", path);
   } else {
     if (is_arch(c.model_name)) s.model = make_model(c.model_name, 1000);
     else if (is_spec(c.model_name)) s.model = build_spec_model(c.model_name.substr(5), s.input_shape, "", n).model;
-    else throw std::runtime_error(path + ": unknown graft_model '" + c.model_name + "'");
-    if (!c.head_spec.empty()) replace_with_head(*s.model, c.replaced, c.head_spec, n);
+    else GRAFT_FAIL_DATA("", path, ": unknown graft_model '", c.model_name, "'");
+    if (!c.head_spec.empty()) rebuild_head(*s.model, c.replaced, c.head_spec, n, path);
   }
   load_weights(*s.model, path, /*strict=*/true);
   s.weights_path = path;

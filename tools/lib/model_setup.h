@@ -2,7 +2,7 @@
 // eval / predict / summary, and the checkpoint format they exchange.
 //
 // Options (add_model_options declares them, model_options reads them):
-//   --model vgg16|resnet18|densenet121|spec:<layer spec>   (spec: tools/lib/spec.h)
+//   --model vgg16|resnet18|densenet121|spec:<layer spec>   (spec: src/models/spec.h)
 //   --input-size CxHxW      one sample's shape for spec models (e.g. 3x32x32), default 3x224x224
 //   --weights FILE|none     HDF5 weights; with --pretrained and no --weights: weights/<arch>.h5
 //   --pretrained            use the default weights file (find_weights)
@@ -29,8 +29,12 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+
 #include "args.h"
 #include "layers/module.h"
+#include "models/models.h"
+#include "tensor/hdf5_io.h"
 #include "tensor/tensor.h"
 
 namespace graft::tools {
@@ -89,6 +93,13 @@ struct CheckpointInfo {
   std::vector<std::string> class_names;
   std::vector<double> mean, std;
 };
+// What makes a weights file a model checkpoint: its weights info, and the graft_* attributes
+// above (also written into a training checkpoint, so that last.h5 evaluates like best.h5).
+WeightsInfo checkpoint_weights_info(const ModelSetup& s, const std::vector<std::string>& class_names,
+                                    const std::string& eval_transform);
+std::function<void(H5File&)> checkpoint_description(const ModelSetup& s, const std::string& eval_transform,
+                                                    const std::string& loss);
+// save_weights (models.h) with both.
 void save_model_checkpoint(const std::string& path, const ModelSetup& s, const std::vector<std::string>& class_names,
                            const std::string& eval_transform, const std::string& loss);
 CheckpointInfo read_model_checkpoint_info(const std::string& path);

@@ -129,4 +129,29 @@ void ProgressBar::finish(const std::string& summary) {
   write(summary + "\n");
 }
 
+void ProgressCallback::on_epoch_begin(FitState& s) {
+  finishing_ = false;
+  bar_ = std::make_unique<ProgressBar>(s.epoch, s.epochs, s.train_size, quiet_ ? 0 : -1, 10, [this](const std::string& text) {
+    if (quiet_ && !finishing_) return;  // --quiet: only the epoch summary line is written
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
+  });
+}
+
+void ProgressCallback::on_batch_end(FitState& s, const Batch&, const StepResult&) {
+  bar_->update(s.seen, s.metrics.train_loss);
+}
+
+void ProgressCallback::on_epoch_end(FitState& s) {
+  const EpochMetrics& m = s.metrics;
+  finishing_ = true;
+  bar_->finish(format_epoch_summary(
+      EpochSummary{m.epoch, s.epochs, m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.lr, m.seconds, s.improved}));
+  if (s.stop && s.progress.epochs_since_best >= patience_ && patience_ > 0)
+    std::printf("early stopping: no lower validation loss for %lld epochs (best: epoch %lld, %.4f)\n",
+                static_cast<long long>(patience_), static_cast<long long>(s.progress.best_epoch),
+                s.progress.best_valid_loss);
+  std::fflush(stdout);
+}
+
 }  // namespace graft::tools

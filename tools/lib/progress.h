@@ -13,7 +13,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "train/fit.h"
 
 namespace graft::tools {
 
@@ -65,6 +68,22 @@ class ProgressBar {
   size_t last_len_ = 0;
   std::function<void(const std::string&)> sink_;
   std::function<double()> clock_;
+};
+
+// The training loop's callback (train/fit.h) that draws the bar during an epoch, writes the
+// summary line at its end, and says when early stopping ended the run. quiet: the summary
+// lines only.
+class ProgressCallback : public Callback {
+ public:
+  explicit ProgressCallback(bool quiet, int64_t patience = 0) : quiet_(quiet), patience_(patience) {}
+  void on_epoch_begin(FitState& s) override;
+  void on_batch_end(FitState& s, const Batch&, const StepResult&) override;
+  void on_epoch_end(FitState& s) override;
+
+ private:
+  bool quiet_, finishing_ = false;
+  int64_t patience_;
+  std::unique_ptr<ProgressBar> bar_;
 };
 
 }  // namespace graft::tools

@@ -11,7 +11,8 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
-#include <stdexcept>
+
+#include "tensor/check.h"
 
 namespace graft::tools {
 
@@ -50,13 +51,13 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno) + " (does the folder exist?)");
+    GRAFT_CHECK_DATA(f, "", "cannot write ", tmp, ": ", std::strerror(errno), " (does the folder exist?)");
     f.write(content.data(), static_cast<std::streamsize>(content.size()));
     f.flush();
-    if (!f) throw std::runtime_error("error while writing " + tmp + " (disk full?)");
+    GRAFT_CHECK_DATA(f, "", "error while writing ", tmp, " (disk full?)");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
+  GRAFT_CHECK_DATA(std::rename(tmp.c_str(), path.c_str()) == 0, "", "cannot rename ", tmp, " to ", path, ": ",
+                   std::strerror(errno));
 }
 
 // ---- metrics CSV ----------------------------------------------------------------------------
@@ -77,11 +78,10 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
 
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   std::ifstream f(path);
-  if (!f) throw std::runtime_error("cannot read metrics file " + path + ": " + std::strerror(errno));
+  GRAFT_CHECK_DATA(f, "", "cannot read metrics file ", path, ": ", std::strerror(errno));
   std::string line;
   std::getline(f, line);
-  if (line != kCsvHeader)
-    throw std::runtime_error(path + ": expected the header '" + kCsvHeader + "', found '" + line + "'");
+  GRAFT_CHECK_DATA(line == kCsvHeader, "", path, ": expected the header '", kCsvHeader, "', found '", line, "'");
   std::vector<EpochMetrics> out;
   for (int lineno = 2; std::getline(f, line); ++lineno) {
     if (line.empty()) continue;
@@ -94,12 +94,11 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
       }
       char* end = nullptr;
       double x = std::strtod(cell.c_str(), &end);
-      if (*end) throw std::runtime_error(path + ":" + std::to_string(lineno) + ": '" + cell + "' is not a number");
+      GRAFT_CHECK_DATA(!*end, "", path, ":", lineno, ": '", cell, "' is not a number");
       v.push_back(x);
     }
     if (!line.empty() && line.back() == ',') v.push_back(std::numeric_limits<double>::quiet_NaN());
-    if (v.size() != 7)
-      throw std::runtime_error(path + ":" + std::to_string(lineno) + ": expected 7 fields, found " + std::to_string(v.size()));
+    GRAFT_CHECK_DATA(v.size() == 7, "", path, ":", lineno, ": expected 7 fields, found ", v.size());
     out.push_back({static_cast<int64_t>(v[0]), v[1], v[2], v[3], v[4], v[5], v[6]});
   }
   return out;
@@ -144,17 +143,15 @@ std::vector<uint8_t> encode_png(const uint8_t* pixels, int width, int height, in
     auto* p = static_cast<uint8_t*>(data);
     v->insert(v->end(), p, p + size);
   };
-  if (!stbi_write_png_to_func(append, &out, width, height, channels, pixels, width * channels))
-    throw std::runtime_error("encode_png: stb_image_write failed for a " + std::to_string(width) + "x" +
-                             std::to_string(height) + "x" + std::to_string(channels) + " image");
+  const bool written = stbi_write_png_to_func(append, &out, width, height, channels, pixels, width * channels) != 0;
+  GRAFT_CHECK_DATA(written, "encode_png", "stb_image_write failed for a ", width, "x", height, "x", channels, " image");
   return out;
 }
 
 std::vector<uint8_t> image_to_bytes(const Tensor& image, const std::vector<float>& mean, const std::vector<float>& std) {
   check_dim("image_to_bytes", "image", image, 3);
   int64_t C = image.size(0), H = image.size(1), W = image.size(2);
-  if (C != 1 && C != 3)
-    throw std::invalid_argument("image_to_bytes: expected 1 or 3 channels, got image " + shape_str(image.shape()));
+  GRAFT_CHECK(C == 1 || C == 3, "image_to_bytes", "expected 1 or 3 channels, got image ", image.shape());
   auto v = image.to_vector();
   std::vector<uint8_t> out(C * H * W);
   for (int64_t c = 0; c < C; ++c) {

@@ -17,7 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "metrics.h"
+#include "train/fit.h"
+#include "train/metrics.h"
 #include "tensor/tensor.h"
 
 namespace graft::tools {
@@ -25,12 +26,7 @@ namespace graft::tools {
 // Writes `content` to path + ".tmp" and renames it over `path`. Throws naming the path.
 void write_file_atomic(const std::string& path, const std::string& content);
 
-struct EpochMetrics {
-  int64_t epoch = 0;
-  double train_loss = 0, train_acc = 0;
-  double valid_loss = 0, valid_acc = 0;  // NaN when there is no validation set
-  double lr = 0, seconds = 0;
-};
+// EpochMetrics: one epoch's numbers (train/fit.h).
 // The whole CSV text for these epochs (header + one row each).
 std::string metrics_csv(const std::vector<EpochMetrics>& history);
 // Rewrites the file atomically each epoch (the history is small).

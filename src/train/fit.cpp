@@ -1,0 +1,124 @@
+// src/train/fit.cpp — the training loop and evaluation (see fit.h).
+#include "train/fit.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "autograd/engine.h"
+#include "tensor/check.h"
+
+namespace graft {
+
+StepResult train_step(Module& model, Optimizer& optimizer, const LossFn& loss, const Tensor& inputs,
+                      const Tensor& labels) {
+  StepResult r;
+  optimizer.zero_grad();
+  r.outputs = model(inputs);
+  r.loss = loss(r.outputs, labels);
+  r.loss.backward();
+  optimizer.step();
+  return r;
+}
+
+FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoader& train, DataLoader* valid,
+                const FitOptions& options, const std::vector<Callback*>& callbacks) {
+  using Clock = std::chrono::steady_clock;
+  FitState state{model, optimizer, options.epochs, 0, EpochMetrics{}, options.progress};
+  state.train_size = train.dataset().size();
+  for (Callback* c : callbacks) c->on_fit_begin(state);
+  for (int64_t epoch = state.progress.epoch + 1; epoch <= options.epochs && !state.stop; ++epoch) {
+    const auto t0 = Clock::now();
+    state.epoch = epoch;
+    state.seen = 0;
+    state.improved = false;
+    state.metrics = EpochMetrics{};
+    state.metrics.epoch = epoch;
+    state.metrics.lr = optimizer.param_groups().empty() ? 0.0 : optimizer.param_groups().back().lr;
+    for (Callback* c : callbacks) c->on_epoch_begin(state);
+
+    model.train();
+    double loss_sum = 0;
+    int64_t correct = 0;
+    train.for_each_batch(epoch, [&](Batch& b) {
+      const StepResult r = train_step(model, optimizer, loss, b.inputs.to(options.device), b.labels.to(options.device));
+      const int64_t B = b.labels.size(0);
+      loss_sum += r.loss.item() * static_cast<double>(B);
+      // Training accuracy of this batch, from the outputs before the step (as PyTorch loops report it).
+      const std::vector<int64_t> pred = predictions(r.outputs.detach().to(Device::CPU)), truth = b.labels.to_labels();
+      for (int64_t i = 0; i < B; ++i) correct += pred[i] == truth[i];
+      state.seen += B;
+      state.metrics.train_loss = loss_sum / static_cast<double>(state.seen);
+      for (Callback* c : callbacks) c->on_batch_end(state, b, r);
+    });
+    GRAFT_CHECK_DATA(state.seen > 0, "fit", "epoch ", epoch, " had no training batch (",
+                     train.dataset().size(), " samples; with drop_last, fewer than one batch?)");
+    state.metrics.train_acc = static_cast<double>(correct) / static_cast<double>(state.seen);
+
+    state.metrics.valid_loss = state.metrics.valid_acc = std::nan("");
+    if (valid) {
+      const EvalResult r = evaluate(model, *valid, options.device, options.topk);
+      state.metrics.valid_loss = r.mean_cross_entropy;
+      state.metrics.valid_acc = r.top1;
+      FitProgress& p = state.progress;
+      state.improved = r.mean_cross_entropy < p.best_valid_loss;
+      if (state.improved) {
+        p.best_valid_loss = r.mean_cross_entropy;
+        p.epochs_since_best = 0;
+      } else {
+        ++p.epochs_since_best;
+      }
+    } else {
+      state.improved = true;  // no validation set: the latest weights are the best we know
+    }
+    if (state.improved) state.progress.best_epoch = epoch;
+    state.metrics.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    state.progress.epoch = epoch;
+    state.progress.history.push_back(state.metrics);
+    for (Callback* c : callbacks) c->on_epoch_end(state);
+  }
+  for (Callback* c : callbacks) c->on_fit_end(state);
+  return state.progress;
+}
+
+void predict_batches(Module& model, DataLoader& loader, Device device,
+                     const std::function<void(const Batch&, const Tensor&)>& fn) {
+  NoGradGuard no_grad;
+  model.eval();
+  loader.for_each_batch(0, [&](Batch& b) { fn(b, model(b.inputs.to(device)).to(Device::CPU)); });
+}
+
+Tensor collect_outputs(Module& model, DataLoader& loader, Device device, std::vector<int64_t>* indices) {
+  std::vector<Tensor> parts;
+  if (indices) indices->clear();
+  predict_batches(model, loader, device, [&](const Batch& b, const Tensor& out) {
+    if (indices) indices->insert(indices->end(), b.indices.begin(), b.indices.end());
+    parts.push_back(out);
+  });
+  GRAFT_CHECK_DATA(!parts.empty(), "collect_outputs", "the loader gave no batch (an empty dataset, or every image "
+                   "left out by --skip-bad)");
+  Shape shape = parts[0].shape();
+  shape[0] = 0;
+  for (const Tensor& p : parts) shape[0] += p.size(0);
+  Tensor all = Tensor::empty(shape);
+  int64_t row = 0;
+  for (const Tensor& p : parts) {
+    all.slice(row, row + p.size(0)).copy_(p);
+    row += p.size(0);
+  }
+  return all;
+}
+
+EvalResult evaluate(Module& model, DataLoader& loader, Device device, int64_t topk) {
+  EvalAccumulator acc(topk);
+  predict_batches(model, loader, device, [&](const Batch& b, const Tensor& out) { acc.add(out, b.labels); });
+  return acc.result();
+}
+
+void EarlyStopping::on_epoch_end(FitState& s) {
+  if (s.progress.epochs_since_best >= patience_) {
+    s.stop = true;
+    stopped_ = true;
+  }
+}
+
+}  // namespace graft

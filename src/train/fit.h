@@ -1,0 +1,149 @@
+// src/train/fit.h — graft's one training loop: fit() and evaluate(), with callbacks.
+//
+//   for epoch = progress.epoch + 1 .. epochs:
+//     model.train()
+//     for each batch of the train loader (its shuffle is a function of (seed, epoch)):
+//       train_step: zero_grad; out = model(x); loss = loss_fn(out, y); backward; step
+//       callbacks: on_batch_end (a progress bar)
+//     with a validation loader: evaluate() -> validation loss and top-1, in eval mode
+//     the best validation loss so far: improved? (always true without validation)
+//     callbacks: on_epoch_end (schedules, checkpoints, early stopping, reports) — any may stop
+//
+// Every command that trains (graft train, graft demo, graft bench's train steps) and the tour's
+// exercises run this loop; what differs between them is only their callbacks. Frozen batch
+// norm needs nothing here: a frozen BatchNorm2d keeps its running statistics by itself
+// (layers/batch_norm2d.h).
+//
+// Shapes: the loader gives inputs [B, ...] and labels Int64 [B]; the model maps inputs to
+// outputs [B, L] (L = 1 for a binary BCE model); loss_fn(outputs, labels) is a scalar.
+#pragma once
+
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/loader.h"
+#include "layers/module.h"
+#include "optim/optimizer.h"
+#include "optim/scheduler.h"
+#include "train/metrics.h"
+
+namespace graft {
+
+// One epoch's numbers (accuracies are fractions; NaN where there is no validation set).
+struct EpochMetrics {
+  int64_t epoch = 0;
+  double train_loss = 0, train_acc = 0;
+  double valid_loss = 0, valid_acc = 0;
+  double lr = 0, seconds = 0;
+};
+
+// How far a run has come: what a training checkpoint saves so that fit() can continue it.
+struct FitProgress {
+  int64_t epoch = 0;  // epochs completed
+  double best_valid_loss = std::numeric_limits<double>::infinity();
+  int64_t epochs_since_best = 0;
+  int64_t best_epoch = 0;
+  std::vector<EpochMetrics> history;
+};
+
+using LossFn = std::function<Tensor(const Tensor& outputs, const Tensor& labels)>;
+
+struct StepResult {
+  Tensor outputs;  // [B, L], on the model's device
+  Tensor loss;     // [] scalar
+};
+// One optimization step on one batch (already on the model's device).
+StepResult train_step(Module& model, Optimizer& optimizer, const LossFn& loss, const Tensor& inputs,
+                      const Tensor& labels);
+
+// What the callbacks see, and may change.
+struct FitState {
+  Module& model;
+  Optimizer& optimizer;
+  int64_t epochs;           // the last epoch
+  int64_t epoch = 0;        // the epoch running now (1-based)
+  EpochMetrics metrics;     // this epoch's (complete in on_epoch_end)
+  FitProgress progress;     // finished epochs, best validation loss; metrics joins history at the end
+  bool improved = false;    // this epoch's validation loss is the best so far
+  int64_t train_size = 0;   // samples in the training set
+  int64_t seen = 0;         // training samples of this epoch so far
+  bool stop = false;        // set by a callback: no more epochs after this one
+};
+
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_fit_begin(FitState&) {}
+  virtual void on_epoch_begin(FitState&) {}
+  virtual void on_batch_end(FitState&, const Batch&, const StepResult&) {}
+  virtual void on_epoch_end(FitState&) {}
+  virtual void on_fit_end(FitState&) {}
+};
+
+struct FitOptions {
+  int64_t epochs = 10;           // the last epoch to train (with progress: the total)
+  Device device = Device::CPU;
+  FitProgress progress;          // where to start (a resumed run), default: epoch 0
+  int64_t topk = 5;              // for the validation metrics
+};
+
+// Trains `model` (its trainable parameters are the optimizer's) and returns the final progress.
+FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoader& train, DataLoader* valid,
+                const FitOptions& options, const std::vector<Callback*>& callbacks = {});
+
+// Runs the model in eval mode without gradients over the loader's batches in order (epoch 0),
+// calling fn(batch, outputs) with the outputs copied to the CPU: [B, L].
+void predict_batches(Module& model, DataLoader& loader, Device device,
+                     const std::function<void(const Batch&, const Tensor&)>& fn);
+// All outputs stacked: [N, L] on the CPU, in loader order. `indices` (if given) receives the
+// dataset index of each row (images left out by skip_bad have no row).
+Tensor collect_outputs(Module& model, DataLoader& loader, Device device, std::vector<int64_t>* indices = nullptr);
+// Top-1, top-k, mean cross-entropy and the confusion matrix over the loader's samples.
+EvalResult evaluate(Module& model, DataLoader& loader, Device device, int64_t topk = 5);
+
+// ---- callbacks that most runs want --------------------------------------------------------
+
+// Stops once the validation loss has not improved for `patience` epochs (the seeds' loops);
+// a resumed run that had already run out of patience trains no further.
+class EarlyStopping : public Callback {
+ public:
+  explicit EarlyStopping(int64_t patience) : patience_(patience) {}
+  void on_fit_begin(FitState& s) override { on_epoch_end(s); }
+  void on_epoch_end(FitState& s) override;
+  bool stopped() const { return stopped_; }
+  int64_t patience() const { return patience_; }
+
+ private:
+  int64_t patience_;
+  bool stopped_ = false;
+};
+
+// Steps an epoch-based learning-rate schedule after every epoch.
+class ScheduleEveryEpoch : public Callback {
+ public:
+  explicit ScheduleEveryEpoch(LRScheduler& scheduler) : scheduler_(scheduler) {}
+  void on_epoch_end(FitState&) override { scheduler_.step(); }
+
+ private:
+  LRScheduler& scheduler_;
+};
+
+// A callback made of functions, for the few lines a command adds (print a line, save a file).
+struct LambdaCallback : Callback {
+  std::function<void(FitState&)> epoch_begin, epoch_end;
+  std::function<void(FitState&, const Batch&, const StepResult&)> batch_end;
+  void on_epoch_begin(FitState& s) override {
+    if (epoch_begin) epoch_begin(s);
+  }
+  void on_batch_end(FitState& s, const Batch& b, const StepResult& r) override {
+    if (batch_end) batch_end(s, b, r);
+  }
+  void on_epoch_end(FitState& s) override {
+    if (epoch_end) epoch_end(s);
+  }
+};
+
+}  // namespace graft
