@@ -288,6 +288,15 @@ int cmd_demo(const std::vector<std::string>& words) {
     m.replace("classifier", SmallCNN::make_head(static_cast<int64_t>(target_classes.size())));
   };
 
+  // Trains `trained` (the CNN, or only its head on cached features) and adds the method's row.
+  auto train_and_test = [&](const char* method, const char* label, Module& trained, Optimizer& opt,
+                            const Split& train_set, const Split& held_set, const Split& test_set, const SmallCNN& m,
+                            Clock::time_point t0) {
+    std::vector<EpochMetrics> history = train(trained, opt, train_set, epochs, 32, seed, label, true, &held_set);
+    Evaluation ev = evaluate_split(trained, test_set);
+    rows.push_back({method, ev.accuracy, seconds_since(t0), m.num_parameters(true), history, ev.predicted});
+  };
+
   // (a) Feature extraction: frozen backbone in eval mode, features computed once, new head.
   std::printf("3a. Frozen pretrained backbone + new head (features computed once)\n");
   {
@@ -304,10 +313,7 @@ int cmd_demo(const std::vector<std::string>& words) {
     const Split feats_train = features_of(few), feats_test = features_of(new_test), feats_held = features_of(held_out);
     Module& head = *m.classifier.module();
     Adam opt(one_group(head, 1e-3f));
-    std::vector<EpochMetrics> history = train(head, opt, feats_train, epochs, 32, seed, "head", true, &feats_held);
-    Evaluation ev = evaluate_split(head, feats_test);
-    rows.push_back({"frozen backbone + new head", ev.accuracy, seconds_since(t0), m.num_parameters(true), history,
-                    ev.predicted});
+    train_and_test("frozen backbone + new head", "head", head, opt, feats_train, feats_held, feats_test, m, t0);
   }
   // (b) Fine-tuning: all layers, the backbone at a 10x lower learning rate.
   std::printf("3b. Fine-tuning all layers (backbone lr 1e-4, head lr 1e-3)\n");
@@ -317,10 +323,7 @@ int cmd_demo(const std::vector<std::string>& words) {
     SmallCNN m(static_cast<int64_t>(target_classes.size()));
     load_pretrained(m);
     Adam opt({ParamGroup{m.features->parameters(), 1e-4f}, ParamGroup{m.classifier->parameters(), 1e-3f}});
-    std::vector<EpochMetrics> history = train(m, opt, few, epochs, 32, seed, "fine-tune", true, &held_out);
-    Evaluation ev = evaluate_split(m, new_test);
-    rows.push_back({"fine-tuning all layers", ev.accuracy, seconds_since(t0), m.num_parameters(true), history,
-                    ev.predicted});
+    train_and_test("fine-tuning all layers", "fine-tune", m, opt, few, held_out, new_test, m, t0);
   }
   // (c) From scratch: the same network, random initialization.
   std::printf("3c. The same CNN from scratch\n");
@@ -329,9 +332,7 @@ int cmd_demo(const std::vector<std::string>& words) {
     manual_seed(seed + 2);
     SmallCNN m(static_cast<int64_t>(target_classes.size()));
     Adam opt(one_group(m, 1e-3f));
-    std::vector<EpochMetrics> history = train(m, opt, few, epochs, 32, seed, "scratch", true, &held_out);
-    Evaluation ev = evaluate_split(m, new_test);
-    rows.push_back({"from scratch", ev.accuracy, seconds_since(t0), m.num_parameters(true), history, ev.predicted});
+    train_and_test("from scratch", "scratch", m, opt, few, held_out, new_test, m, t0);
   }
 
   // ---- 4. the table ---------------------------------------------------------------------------

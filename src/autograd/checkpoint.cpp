@@ -15,6 +15,7 @@ struct CheckpointAttrs {
 
 Tensor checkpoint(CheckpointFn fn, const std::vector<Tensor>& inputs, const std::vector<Tensor>& params,
                   const std::vector<Tensor>& state) {
+  if (!grad_enabled()) return fn(inputs);  // inference: nothing to recompute later
   Tensor y;
   {
     NoGradGuard no_grad;

@@ -6,10 +6,7 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::relu_forward);
-GRAFT_DEFINE_KERNEL(kernels::relu_backward);
-GRAFT_DEFINE_KERNEL(kernels::sigmoid_forward);
-GRAFT_DEFINE_KERNEL(kernels::sigmoid_backward);
+GRAFT_DEFINE_KERNELS(relu_forward, relu_backward, sigmoid_forward, sigmoid_backward);
 
 Tensor relu(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());

@@ -30,36 +30,21 @@ __global__ void sigmoid_backward_kernel(const float* y, const float* gy, float* 
 
 // ---- launchers ----------------------------------------------------------------------------------
 
-void relu_forward_cuda(const Tensor& x, Tensor& y) {
-  const int64_t n = x.numel();
-  if (n == 0) return;
-  relu_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(x.data(), y.data(), n);
-  CUDA_CHECK_LAUNCH("relu_forward_kernel");
+// One launcher pair for every activation: y = f(x), and gx = gy * f'(x) written in terms of y.
+template <void (*Kernel)(const float*, float*, int64_t)>
+void forward_cuda(const Tensor& x, Tensor& y) {
+  CUDA_LAUNCH_OVER(x.numel(), Kernel, x.data(), y.data(), x.numel());
 }
-void relu_backward_cuda(const Tensor& y, const Tensor& gy, Tensor& gx) {
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  relu_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(y.data(), gy.data(), gx.data(), n);
-  CUDA_CHECK_LAUNCH("relu_backward_kernel");
-}
-void sigmoid_forward_cuda(const Tensor& x, Tensor& y) {
-  const int64_t n = x.numel();
-  if (n == 0) return;
-  sigmoid_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(x.data(), y.data(), n);
-  CUDA_CHECK_LAUNCH("sigmoid_forward_kernel");
-}
-void sigmoid_backward_cuda(const Tensor& y, const Tensor& gy, Tensor& gx) {
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  sigmoid_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(y.data(), gy.data(), gx.data(), n);
-  CUDA_CHECK_LAUNCH("sigmoid_backward_kernel");
+template <void (*Kernel)(const float*, const float*, float*, int64_t)>
+void backward_cuda(const Tensor& y, const Tensor& gy, Tensor& gx) {
+  CUDA_LAUNCH_OVER(y.numel(), Kernel, y.data(), gy.data(), gx.data(), y.numel());
 }
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::relu_forward, CUDA, "cuda", relu_forward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::relu_backward, CUDA, "cuda", relu_backward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::sigmoid_forward, CUDA, "cuda", sigmoid_forward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::sigmoid_backward, CUDA, "cuda", sigmoid_backward_cuda);
+GRAFT_REGISTER_KERNEL(kernels::relu_forward, CUDA, "cuda", forward_cuda<relu_forward_kernel>);
+GRAFT_REGISTER_KERNEL(kernels::relu_backward, CUDA, "cuda", backward_cuda<relu_backward_kernel>);
+GRAFT_REGISTER_KERNEL(kernels::sigmoid_forward, CUDA, "cuda", forward_cuda<sigmoid_forward_kernel>);
+GRAFT_REGISTER_KERNEL(kernels::sigmoid_backward, CUDA, "cuda", backward_cuda<sigmoid_backward_kernel>);
 
 }  // namespace graft::cuda

@@ -7,8 +7,7 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::adaptive_avg_pool2d_forward);
-GRAFT_DEFINE_KERNEL(kernels::adaptive_avg_pool2d_backward);
+GRAFT_DEFINE_KERNELS(adaptive_avg_pool2d_forward, adaptive_avg_pool2d_backward);
 
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t OH, int64_t OW) {
   check_dim("adaptive_avg_pool2d", "input", x, 4);

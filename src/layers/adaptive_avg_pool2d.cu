@@ -53,18 +53,14 @@ __global__ void adaptive_avg_pool2d_backward_kernel(const float* gy, float* gx, 
 
 void forward_cuda(const Tensor& x, Tensor& y) {
   const int64_t total = y.numel();
-  if (total == 0) return;
-  adaptive_avg_pool2d_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-      x.data(), y.data(), total, x.size(2), x.size(3), y.size(2), y.size(3));
-  CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_forward_kernel");
+  CUDA_LAUNCH_OVER(total, adaptive_avg_pool2d_forward_kernel, x.data(), y.data(), total, x.size(2), x.size(3),
+                   y.size(2), y.size(3));
 }
 
 void backward_cuda(const Tensor& gy, Tensor& gx) {
   const int64_t total = gx.numel();
-  if (total == 0) return;
-  adaptive_avg_pool2d_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(
-      gy.data(), gx.data(), total, gx.size(2), gx.size(3), gy.size(2), gy.size(3));
-  CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_backward_kernel");
+  CUDA_LAUNCH_OVER(total, adaptive_avg_pool2d_backward_kernel, gy.data(), gx.data(), total, gx.size(2), gx.size(3),
+                   gy.size(2), gy.size(3));
 }
 
 }  // namespace

@@ -13,10 +13,8 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::batch_norm2d_forward_training);
-GRAFT_DEFINE_KERNEL(kernels::batch_norm2d_forward_inference);
-GRAFT_DEFINE_KERNEL(kernels::batch_norm2d_backward);
-GRAFT_DEFINE_KERNEL(kernels::increment_counter);
+GRAFT_DEFINE_KERNELS(batch_norm2d_forward_training, batch_norm2d_forward_inference, batch_norm2d_backward,
+                     increment_counter);
 
 namespace {
 

@@ -3,8 +3,7 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::add_bias);
-GRAFT_DEFINE_KERNEL(kernels::bias_grad);
+GRAFT_DEFINE_KERNELS(add_bias, bias_grad);
 
 void add_bias_(Tensor& y, const Tensor& bias) {
   check_shape("add_bias_", "bias", bias, {y.size(1)});

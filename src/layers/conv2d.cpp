@@ -10,9 +10,7 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::conv2d_forward);
-GRAFT_DEFINE_KERNEL(kernels::conv2d_backward_input);
-GRAFT_DEFINE_KERNEL(kernels::conv2d_backward_weight);
+GRAFT_DEFINE_KERNELS(conv2d_forward, conv2d_backward_input, conv2d_backward_weight);
 
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p) {
   auto out = [](int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {

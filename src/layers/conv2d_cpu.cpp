@@ -100,6 +100,14 @@ Tensor column_buffer(const ConvGeometry& g) {
   return g.pointwise() ? Tensor() : Tensor::empty({g.rows(), g.cols()});
 }
 
+// Image n's column matrix [CRS, PQ]: x_n itself when pointwise, else im2col(x_n) in `buffer`.
+const float* columns(const Tensor& x, int64_t n, const ConvGeometry& g, Tensor& buffer) {
+  const float* xn = x.data() + n * g.C * g.H * g.W;
+  if (g.pointwise()) return xn;
+  im2col(xn, buffer.data(), g, g.cols());
+  return buffer.data();
+}
+
 }  // namespace
 
 // x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q]
@@ -107,12 +115,7 @@ void forward_reference(const Tensor& x, const Tensor& w, Tensor& y, const Conv2d
   const ConvGeometry g = geometry(x.shape(), w.shape(), p);
   Tensor buffer = column_buffer(g);
   for (int64_t n = 0; n < g.N; ++n) {
-    const float* xn = x.data() + n * g.C * g.H * g.W;
-    const float* cols = xn;
-    if (!g.pointwise()) {
-      im2col(xn, buffer.data(), g, g.cols());
-      cols = buffer.data();
-    }
+    const float* cols = columns(x, n, g, buffer);
     // y_n [K,PQ] = w [K,CRS] * cols [CRS,PQ]
     gemm(Device::CPU, false, false, g.K, g.cols(), g.rows(), 1.0f, w.data(), cols, 0.0f,
          y.data() + n * g.K * g.cols());
@@ -139,12 +142,7 @@ void backward_weight_reference(const Tensor& gy, const Tensor& x, Tensor& gw, co
   if (g.N == 0) gw.zero_();
   Tensor buffer = column_buffer(g);
   for (int64_t n = 0; n < g.N; ++n) {
-    const float* xn = x.data() + n * g.C * g.H * g.W;
-    const float* cols = xn;
-    if (!g.pointwise()) {
-      im2col(xn, buffer.data(), g, g.cols());
-      cols = buffer.data();
-    }
+    const float* cols = columns(x, n, g, buffer);
     // dw [K,CRS] (+)= dy_n [K,PQ] * cols^T [PQ,CRS]; the first image overwrites, later ones add
     gemm(Device::CPU, false, true, g.K, g.rows(), g.cols(), 1.0f, gy.data() + n * g.K * g.cols(), cols,
          n == 0 ? 0.0f : 1.0f, gw.data());

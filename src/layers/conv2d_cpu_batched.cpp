@@ -59,33 +59,38 @@ void scatter_images(const float* grouped, int64_t n0, int64_t gn, int64_t K, int
       std::copy_n(grouped + k * gn * PQ + i * PQ, PQ, t + ((n0 + i) * K + k) * PQ);
 }
 
+// The column matrix [CRS, gn*PQ] of images n0 .. n0+gn-1 of x: [N,C,H,W], built in `cols`
+// (a lone pointwise image is its own column matrix).
+const float* group_columns(const float* x, int64_t n0, int64_t gn, const ConvGeometry& g, float* cols) {
+  const int64_t CHW = g.C * g.H * g.W, ld = gn * g.cols();
+  if (gn == 1 && g.pointwise()) return x + n0 * CHW;
+  for (int64_t i = 0; i < gn; ++i) im2col(x + (n0 + i) * CHW, cols + i * g.cols(), g, ld);  // one thread
+  return cols;
+}
+// The same images of dy: [N,K,P,Q] as one [K, gn*PQ] matrix (a lone image's already is).
+const float* group_grad(const float* gy, int64_t n0, int64_t gn, const ConvGeometry& g, float* grouped) {
+  if (gn == 1) return gy + n0 * g.K * g.cols();
+  gather_images(gy, n0, gn, g.K, g.cols(), grouped);
+  return grouped;
+}
+
 // x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q]
 void forward_batched(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   const ConvGeometry g = geometry(x.shape(), w.shape(), p);
   if (!split_batch(g)) return forward_reference(x, w, y, p);
-  const float* px = x.data();
-  const float* pw = w.data();
-  float* py = y.data();
-  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
+  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, PQ = g.cols();
 #pragma omp parallel
   {
     float* cols = thread_workspace(0, g.rows() * G * PQ);
     float* out = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t grp = 0; grp < groups; ++grp) {
-      const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
-      if (gn == 1) {  // one image: as the reference, y_n [K,PQ] = w [K,CRS] * cols [CRS,PQ]
-        const float* c = px + n0 * CHW;
-        if (!g.pointwise()) {
-          im2col(c, cols, g, PQ);  // nested parallel region: runs on this thread only
-          c = cols;
-        }
-        gemm(Device::CPU, false, false, g.K, PQ, g.rows(), 1.0f, pw, c, 0.0f, py + n0 * g.K * PQ);
-        continue;
-      }
-      for (int64_t i = 0; i < gn; ++i) im2col(px + (n0 + i) * CHW, cols + i * PQ, g, ld);
-      gemm(Device::CPU, false, false, g.K, ld, g.rows(), 1.0f, pw, cols, 0.0f, out);  // [K, gn*PQ]
-      scatter_images(out, n0, gn, g.K, PQ, py);
+      const int64_t n0 = grp * G, gn = std::min(G, g.N - n0);
+      // y [K, gn*PQ] = w [K,CRS] * cols [CRS, gn*PQ]; a lone image's y is written in place
+      float* yg = gn == 1 ? y.data() + n0 * g.K * PQ : out;
+      gemm(Device::CPU, false, false, g.K, gn * PQ, g.rows(), 1.0f, w.data(), group_columns(x.data(), n0, gn, g, cols),
+           0.0f, yg);
+      if (gn > 1) scatter_images(out, n0, gn, g.K, PQ, y.data());
     }
   }
 }
@@ -94,9 +99,6 @@ void forward_batched(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPa
 void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
   const ConvGeometry g = geometry(gx.shape(), w.shape(), p);
   if (!split_batch(g)) return backward_input_reference(gy, w, gx, p);
-  const float* pgy = gy.data();
-  const float* pw = w.data();
-  float* pgx = gx.data();
   const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
 #pragma omp parallel
   {
@@ -105,15 +107,10 @@ void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const
 #pragma omp for schedule(dynamic, 1)
     for (int64_t grp = 0; grp < groups; ++grp) {
       const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
-      const float* dyg = pgy + n0 * g.K * PQ;  // one image: already [K, PQ]
-      if (gn > 1) {
-        gather_images(pgy, n0, gn, g.K, PQ, dy);
-        dyg = dy;
-      }
-      float* gxn = pgx + n0 * CHW;
+      float* gxn = gx.data() + n0 * CHW;
       // dcols [CRS, gn*PQ] = w^T [CRS,K] * dy [K, gn*PQ]; a lone pointwise image needs no col2im
       float* d = (gn == 1 && g.pointwise()) ? gxn : dcols;
-      gemm(Device::CPU, true, false, g.rows(), ld, g.K, 1.0f, pw, dyg, 0.0f, d);
+      gemm(Device::CPU, true, false, g.rows(), ld, g.K, 1.0f, w.data(), group_grad(gy.data(), n0, gn, g, dy), 0.0f, d);
       if (d == dcols)
         for (int64_t i = 0; i < gn; ++i) col2im(dcols + i * PQ, gxn + i * CHW, g, ld);
     }
@@ -124,11 +121,8 @@ void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const
 void backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& gw, const Conv2dParams& p) {
   const ConvGeometry g = geometry(x.shape(), gw.shape(), p);
   if (!split_batch(g)) return backward_weight_reference(gy, x, gw, p);
-  const float* pgy = gy.data();
-  const float* px = x.data();
-  float* pgw = gw.data();
   const int64_t weights = g.K * g.rows();
-  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
+  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, PQ = g.cols();
   // Deterministic sum: each thread takes a fixed, contiguous range of image groups
   // (schedule(static)) and sums them into its own partial; the partials are then added in
   // thread order. With dynamic scheduling the order of the floating-point additions would
@@ -143,24 +137,16 @@ void backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& gw, cons
     bool first = true;
 #pragma omp for schedule(static)
     for (int64_t grp = 0; grp < groups; ++grp) {
-      const int64_t n0 = grp * G, gn = std::min(G, g.N - n0), ld = gn * PQ;
-      const float* c = px + n0 * CHW;
-      if (gn > 1 || !g.pointwise()) {
-        for (int64_t i = 0; i < gn; ++i) im2col(px + (n0 + i) * CHW, cols + i * PQ, g, ld);
-        c = cols;
-      }
-      const float* dyg = pgy + n0 * g.K * PQ;
-      if (gn > 1) {
-        gather_images(pgy, n0, gn, g.K, PQ, dy);
-        dyg = dy;
-      }
+      const int64_t n0 = grp * G, gn = std::min(G, g.N - n0);
       // partial [K,CRS] (+)= dy [K, gn*PQ] * cols^T [gn*PQ, CRS]
-      gemm(Device::CPU, false, true, g.K, g.rows(), ld, 1.0f, dyg, c, first ? 0.0f : 1.0f, partial);
+      gemm(Device::CPU, false, true, g.K, g.rows(), gn * PQ, 1.0f, group_grad(gy.data(), n0, gn, g, dy),
+           group_columns(x.data(), n0, gn, g, cols), first ? 0.0f : 1.0f, partial);
       first = false;
     }
     if (!first) partials[omp_get_thread_num()] = partial;
   }
   gw.zero_();
+  float* pgw = gw.data();
   for (float* partial : partials)
     if (partial)
       for (int64_t i = 0; i < weights; ++i) pgw[i] += partial[i];

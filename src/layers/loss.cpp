@@ -21,14 +21,8 @@ const char* reduction_name(Reduction r) {
   return "?";
 }
 
-GRAFT_DEFINE_KERNEL(kernels::nll_forward);
-GRAFT_DEFINE_KERNEL(kernels::nll_backward);
-GRAFT_DEFINE_KERNEL(kernels::cross_entropy_forward);
-GRAFT_DEFINE_KERNEL(kernels::cross_entropy_backward);
-GRAFT_DEFINE_KERNEL(kernels::bce_forward);
-GRAFT_DEFINE_KERNEL(kernels::bce_backward);
-GRAFT_DEFINE_KERNEL(kernels::bce_with_logits_forward);
-GRAFT_DEFINE_KERNEL(kernels::bce_with_logits_backward);
+GRAFT_DEFINE_KERNELS(nll_forward, nll_backward, cross_entropy_forward, cross_entropy_backward, bce_forward,
+                     bce_backward, bce_with_logits_forward, bce_with_logits_backward);
 
 namespace {
 

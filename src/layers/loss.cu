@@ -273,13 +273,7 @@ void bce_with_logits_backward_cuda(const Tensor& logits, const Tensor& target, c
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::nll_forward, CUDA, "cuda", nll_forward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::nll_backward, CUDA, "cuda", nll_backward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::cross_entropy_forward, CUDA, "cuda", cross_entropy_forward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::cross_entropy_backward, CUDA, "cuda", cross_entropy_backward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::bce_forward, CUDA, "cuda", bce_forward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::bce_backward, CUDA, "cuda", bce_backward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::bce_with_logits_forward, CUDA, "cuda", bce_with_logits_forward_cuda);
-GRAFT_REGISTER_KERNEL(kernels::bce_with_logits_backward, CUDA, "cuda", bce_with_logits_backward_cuda);
+GRAFT_REGISTER_KERNELS(CUDA, "cuda", _cuda, nll_forward, nll_backward, cross_entropy_forward, cross_entropy_backward,
+                       bce_forward, bce_backward, bce_with_logits_forward, bce_with_logits_backward);
 
 }  // namespace graft::cuda

@@ -176,13 +176,7 @@ void bce_with_logits_backward_cpu(const Tensor& logits, const Tensor& target, co
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::nll_forward, CPU, "reference", nll_forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::nll_backward, CPU, "reference", nll_backward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::cross_entropy_forward, CPU, "reference", cross_entropy_forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::cross_entropy_backward, CPU, "reference", cross_entropy_backward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::bce_forward, CPU, "reference", bce_forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::bce_backward, CPU, "reference", bce_backward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::bce_with_logits_forward, CPU, "reference", bce_with_logits_forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::bce_with_logits_backward, CPU, "reference", bce_with_logits_backward_cpu);
+GRAFT_REGISTER_KERNELS(CPU, "reference", _cpu, nll_forward, nll_backward, cross_entropy_forward, cross_entropy_backward,
+                       bce_forward, bce_backward, bce_with_logits_forward, bce_with_logits_backward);
 
 }  // namespace graft

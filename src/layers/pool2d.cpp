@@ -7,10 +7,7 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::max_pool2d_forward);
-GRAFT_DEFINE_KERNEL(kernels::max_pool2d_backward);
-GRAFT_DEFINE_KERNEL(kernels::avg_pool2d_forward);
-GRAFT_DEFINE_KERNEL(kernels::avg_pool2d_backward);
+GRAFT_DEFINE_KERNELS(max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward);
 
 namespace {
 

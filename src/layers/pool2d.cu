@@ -135,19 +135,11 @@ void max_pool2d_backward_cuda(const Tensor& x, const Tensor&, const Tensor& gy, 
 }
 
 void avg_pool2d_forward_cuda(const Tensor& x, Tensor& y, const Pool2dParams& p) {
-  const int64_t total = y.numel();
-  if (total == 0) return;
-  avg_pool2d_forward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(x.data(), y.data(), total,
-                                                                         geometry(x, y, p));
-  CUDA_CHECK_LAUNCH("avg_pool2d_forward_kernel");
+  CUDA_LAUNCH_OVER(y.numel(), avg_pool2d_forward_kernel, x.data(), y.data(), y.numel(), geometry(x, y, p));
 }
 
 void avg_pool2d_backward_cuda(const Tensor& gy, Tensor& gx, const Pool2dParams& p) {
-  const int64_t total = gx.numel();
-  if (total == 0) return;
-  avg_pool2d_backward_kernel<<<grid_for(total), kThreads, 0, stream()>>>(gy.data(), gx.data(), total,
-                                                                          geometry(gx, gy, p));
-  CUDA_CHECK_LAUNCH("avg_pool2d_backward_kernel");
+  CUDA_LAUNCH_OVER(gx.numel(), avg_pool2d_backward_kernel, gy.data(), gx.data(), gx.numel(), geometry(gx, gy, p));
 }
 
 }  // namespace

@@ -7,8 +7,7 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::softmax_forward);
-GRAFT_DEFINE_KERNEL(kernels::softmax_backward);
+GRAFT_DEFINE_KERNELS(softmax_forward, softmax_backward);
 
 namespace {
 

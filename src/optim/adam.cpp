@@ -42,21 +42,14 @@ AdamW::AdamW(std::vector<Tensor> params, float lr, float b1, float b2, float eps
            "AdamW") {}
 
 void Adam::step() {
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const ParamGroup& group = groups_[gi];
-    for (size_t i = 0; i < group.params.size(); ++i) {
-      Tensor p = group.params[i];
-      if (!has_update(p)) continue;
-      Tensor grad = p.grad();
-      ParamState& s = param_state(gi, i);
-      Tensor m = state_buffer(s, "exp_avg", p);  // zero-initialized on first use, as PyTorch
-      Tensor v = state_buffer(s, "exp_avg_sq", p);
-      Tensor v_max = amsgrad ? state_buffer(s, "max_exp_avg_sq", p) : Tensor();
-      ++s.step;
-      kernels::adam_update(p.device(), p, grad, m, v, v_max,
-                           adam_step(group.lr, beta1, beta2, eps, group.weight_decay, decoupled_, s.step));
-    }
-  }
+  for_each_update([&](Tensor& p, const Tensor& grad, ParamState& s, const ParamGroup& group) {
+    Tensor m = state_buffer(s, "exp_avg", p);  // zero-initialized on first use, as PyTorch
+    Tensor v = state_buffer(s, "exp_avg_sq", p);
+    Tensor v_max = amsgrad ? state_buffer(s, "max_exp_avg_sq", p) : Tensor();
+    ++s.step;
+    kernels::adam_update(p.device(), p, grad, m, v, v_max,
+                         adam_step(group.lr, beta1, beta2, eps, group.weight_decay, decoupled_, s.step));
+  });
 }
 
 NamedTensors Adam::state() const { return save_state(); }

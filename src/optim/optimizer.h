@@ -51,9 +51,17 @@ class Optimizer {
     int64_t step = 0;
     std::map<std::string, Tensor> buffers;
   };
-  ParamState& param_state(size_t group, size_t index) { return state_[group][index]; }
   // True when step() should update this parameter.
   static bool has_update(const Tensor& p) { return p.defined() && p.requires_grad() && p.grad().defined(); }
+  // step()'s loop: update(p, p.grad(), p's state, p's group) for every parameter with an update.
+  template <class Update>
+  void for_each_update(Update update) {
+    for (size_t gi = 0; gi < groups_.size(); ++gi)
+      for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+        Tensor& p = groups_[gi].params[i];
+        if (has_update(p)) update(p, p.grad(), state_[gi][i], groups_[gi]);
+      }
+  }
   // The named state buffer of parameter p, created zero-filled on first use (`created` says so)
   // and kept on p's device (a model moved with Module::to after load_state keeps working).
   Tensor state_buffer(ParamState& s, const std::string& name, const Tensor& p, bool* created = nullptr);

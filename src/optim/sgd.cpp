@@ -19,20 +19,13 @@ SGD::SGD(std::vector<Tensor> params, float lr, float momentum_, float dampening_
     : SGD(std::vector<ParamGroup>{ParamGroup{std::move(params), lr, weight_decay}}, momentum_, dampening_, nesterov_) {}
 
 void SGD::step() {
-  for (size_t gi = 0; gi < groups_.size(); ++gi) {
-    const ParamGroup& group = groups_[gi];
-    for (size_t i = 0; i < group.params.size(); ++i) {
-      Tensor p = group.params[i];
-      if (!has_update(p)) continue;
-      Tensor grad = p.grad();
-      ParamState& s = param_state(gi, i);
-      bool first = false;  // no buffer yet: PyTorch's first step sets buf = d
-      Tensor buf = momentum != 0 ? state_buffer(s, "momentum_buffer", p, &first) : Tensor();
-      kernels::sgd_update(p.device(), p, grad, buf,
-                          SgdStep{group.lr, momentum, dampening, group.weight_decay, nesterov, first});
-      ++s.step;
-    }
-  }
+  for_each_update([&](Tensor& p, const Tensor& grad, ParamState& s, const ParamGroup& group) {
+    bool first = false;  // no buffer yet: PyTorch's first step sets buf = d
+    Tensor buf = momentum != 0 ? state_buffer(s, "momentum_buffer", p, &first) : Tensor();
+    kernels::sgd_update(p.device(), p, grad, buf,
+                        SgdStep{group.lr, momentum, dampening, group.weight_decay, nesterov, first});
+    ++s.step;
+  });
 }
 
 NamedTensors SGD::state() const { return save_state(); }

@@ -21,16 +21,6 @@ size_t allocation_size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
-namespace {
-std::string mib(size_t bytes) {
-  char buf[64];
-  if (bytes >= (size_t(1) << 30))
-    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / double(1 << 30));
-  else
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / double(1 << 20));
-  return buf;
-}
-}  // namespace
 
 void* CachingAllocator::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
@@ -104,10 +94,10 @@ void* CachingAllocator::driver_malloc(size_t requested, size_t size) {
   if (!p) {
     size_t free_b = 0, total_b = 0;
     if (raw_.mem_info) raw_.mem_info(&free_b, &total_b);
-    GRAFT_FAIL_DATA("", raw_.kind, " out of memory: tried to allocate ", mib(size), " (a tensor of ", requested,
-                    " bytes, allocation #", stats_.allocations, ") on ", raw_.device, ", which has ", mib(free_b),
-                    " free of ", mib(total_b), "; graft holds ", mib(stats_.allocated_bytes), " in tensors and ",
-                    mib(stats_.reserved_bytes),
+    GRAFT_FAIL_DATA("", raw_.kind, " out of memory: tried to allocate ", format_bytes(size), " (a tensor of ",
+                    requested, " bytes, allocation #", stats_.allocations, ") on ", raw_.device, ", which has ",
+                    format_bytes(free_b), " free of ", format_bytes(total_b), "; graft holds ",
+                    format_bytes(stats_.allocated_bytes), " in tensors and ", format_bytes(stats_.reserved_bytes),
                     " reserved in total (cached blocks were already released). Use a smaller batch size "
                     "(--batch-size) or image size, or freeze more of the network.");
   }

@@ -22,27 +22,16 @@ namespace graft::cuda {
 const char* cublas_error_string(cublasStatus_t s);
 }  // namespace graft::cuda
 
-#define CUDA_CHECK(call)                                                                           \
+// Calls `call`; unless it returned `ok`, throws with `lib`'s text for the status (to_text).
+#define GRAFT_GPU_CHECK(lib, call, ok, to_text)                                                   \
   do {                                                                                             \
-    cudaError_t graft_err_ = (call);                                                               \
-    if (graft_err_ != cudaSuccess)                                                                 \
-      ::graft::cuda::throw_cuda_error("CUDA", #call, cudaGetErrorString(graft_err_), __FILE__, __LINE__); \
+    const auto graft_status_ = (call);                                                             \
+    if (graft_status_ != (ok))                                                                     \
+      ::graft::cuda::throw_cuda_error(lib, #call, to_text(graft_status_), __FILE__, __LINE__);     \
   } while (0)
-
-#define CUBLAS_CHECK(call)                                                                         \
-  do {                                                                                             \
-    cublasStatus_t graft_st_ = (call);                                                             \
-    if (graft_st_ != CUBLAS_STATUS_SUCCESS)                                                        \
-      ::graft::cuda::throw_cuda_error("cuBLAS", #call, ::graft::cuda::cublas_error_string(graft_st_), \
-                                      __FILE__, __LINE__);                                         \
-  } while (0)
-
-#define CUDNN_CHECK(call)                                                                          \
-  do {                                                                                             \
-    cudnnStatus_t graft_st_ = (call);                                                              \
-    if (graft_st_ != CUDNN_STATUS_SUCCESS)                                                         \
-      ::graft::cuda::throw_cuda_error("cuDNN", #call, cudnnGetErrorString(graft_st_), __FILE__, __LINE__); \
-  } while (0)
+#define CUDA_CHECK(call) GRAFT_GPU_CHECK("CUDA", call, cudaSuccess, cudaGetErrorString)
+#define CUBLAS_CHECK(call) GRAFT_GPU_CHECK("cuBLAS", call, CUBLAS_STATUS_SUCCESS, ::graft::cuda::cublas_error_string)
+#define CUDNN_CHECK(call) GRAFT_GPU_CHECK("cuDNN", call, CUDNN_STATUS_SUCCESS, cudnnGetErrorString)
 
 // After a <<<...>>> launch: reports launch failures with the kernel's name.
 #define CUDA_CHECK_LAUNCH(name)                                                                    \

@@ -81,27 +81,23 @@ const Availability& availability() {
   return a;
 }
 
-bool available_cuda() { return availability().ok; }
-std::string summary_cuda() { return availability().summary; }
+bool device_available_cuda() { return availability().ok; }
+std::string device_summary_cuda() { return availability().summary; }
 void synchronize_cuda() { synchronize_stream(); }
 MemoryStats memory_stats_cuda() { return allocator().stats(); }
-void reset_peaks_cuda() { allocator().reset_peaks(); }
+void reset_peak_memory_stats_cuda() { allocator().reset_peaks(); }
 void empty_cache_cuda() { allocator().empty_cache(); }
 void deallocate_cuda(void* p, size_t) { allocator().release(p); }
+
+void* allocate_cuda(size_t bytes) { return allocator().allocate(bytes); }
 
 }  // namespace
 
 void* malloc(size_t bytes) { return allocator().allocate(bytes); }
 void free(void* ptr) { allocator().release(ptr); }
 
-GRAFT_REGISTER_KERNEL(kernels::allocate, CUDA, "caching", malloc);
-GRAFT_REGISTER_KERNEL(kernels::deallocate, CUDA, "caching", deallocate_cuda);
-GRAFT_REGISTER_KERNEL(kernels::copy_bytes, CUDA, "cuda", copy_bytes_cuda);
-GRAFT_REGISTER_KERNEL(kernels::device_available, CUDA, "cuda", available_cuda);
-GRAFT_REGISTER_KERNEL(kernels::device_summary, CUDA, "cuda", summary_cuda);
-GRAFT_REGISTER_KERNEL(kernels::synchronize, CUDA, "cuda", synchronize_cuda);
-GRAFT_REGISTER_KERNEL(kernels::memory_stats, CUDA, "caching", memory_stats_cuda);
-GRAFT_REGISTER_KERNEL(kernels::reset_peak_memory_stats, CUDA, "caching", reset_peaks_cuda);
-GRAFT_REGISTER_KERNEL(kernels::empty_cache, CUDA, "caching", empty_cache_cuda);
+GRAFT_REGISTER_KERNELS(CUDA, "caching", _cuda, allocate, deallocate, memory_stats, reset_peak_memory_stats,
+                       empty_cache);
+GRAFT_REGISTER_KERNELS(CUDA, "cuda", _cuda, copy_bytes, device_available, device_summary, synchronize);
 
 }  // namespace graft::cuda

@@ -25,6 +25,18 @@ inline int grid_for(int64_t n, int threads = kThreads) {
   return static_cast<int>(want < cap ? (want > 0 ? want : 1) : cap);
 }
 
+// The launch of an elementwise (grid-stride) kernel over n items on graft's stream, and its
+// check; nothing when n is 0:  CUDA_LAUNCH_OVER(n, relu_forward_kernel, x.data(), y.data(), n)
+// is  relu_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(x.data(), y.data(), n).
+#define CUDA_LAUNCH_OVER(n, kernel, ...)                                            \
+  do {                                                                              \
+    const int64_t graft_items_ = (n);                                               \
+    if (graft_items_ == 0) break;                                                   \
+    kernel<<<::graft::cuda::grid_for(graft_items_), ::graft::cuda::kThreads, 0,     \
+             ::graft::cuda::stream()>>>(__VA_ARGS__);                               \
+    CUDA_CHECK_LAUNCH(#kernel);                                                     \
+  } while (0)
+
 template <class T>
 __device__ inline T warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);

@@ -7,15 +7,8 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::allocate);
-GRAFT_DEFINE_KERNEL(kernels::deallocate);
-GRAFT_DEFINE_KERNEL(kernels::copy_bytes);
-GRAFT_DEFINE_KERNEL(kernels::device_available);
-GRAFT_DEFINE_KERNEL(kernels::device_summary);
-GRAFT_DEFINE_KERNEL(kernels::synchronize);
-GRAFT_DEFINE_KERNEL(kernels::memory_stats);
-GRAFT_DEFINE_KERNEL(kernels::reset_peak_memory_stats);
-GRAFT_DEFINE_KERNEL(kernels::empty_cache);
+GRAFT_DEFINE_KERNELS(allocate, deallocate, copy_bytes, device_available, device_summary, synchronize, memory_stats,
+                     reset_peak_memory_stats, empty_cache);
 
 void* device_malloc(Device device, size_t bytes) { return kernels::allocate(device, bytes); }
 
@@ -56,8 +49,7 @@ void empty_cache(Device device) {
   if (kernels::empty_cache.has(device)) kernels::empty_cache(device);
 }
 
-namespace {
-std::string mib(size_t bytes) {
+std::string format_bytes(size_t bytes) {
   char buf[64];
   if (bytes >= (size_t(1) << 30))
     std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / double(1 << 30));
@@ -65,6 +57,8 @@ std::string mib(size_t bytes) {
     std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / double(1 << 20));
   return buf;
 }
+
+namespace {
 std::atomic<bool> g_allow_tf32{false};
 }  // namespace
 
@@ -72,8 +66,8 @@ std::string memory_summary(Device device) {
   if (!kernels::memory_stats.has(device))
     return std::string("no ") + device_name(device) + " memory statistics (" + device_summary(device) + ")";
   const MemoryStats s = memory_stats(device);
-  return "allocated " + mib(s.allocated_bytes) + " (peak " + mib(s.peak_allocated_bytes) + "), reserved " +
-         mib(s.reserved_bytes) + " (peak " + mib(s.peak_reserved_bytes) + "), " +
+  return "allocated " + format_bytes(s.allocated_bytes) + " (peak " + format_bytes(s.peak_allocated_bytes) +
+         "), reserved " + format_bytes(s.reserved_bytes) + " (peak " + format_bytes(s.peak_reserved_bytes) + "), " +
          std::to_string(s.driver_malloc_calls) + " driver allocations";
 }
 

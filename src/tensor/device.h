@@ -69,6 +69,8 @@ void reset_peak_memory_stats(Device device);
 void empty_cache(Device device);
 // "allocated 1.2 GiB (peak 3.4 GiB), reserved 4.0 GiB (peak 4.0 GiB), 812 cudaMalloc calls"
 std::string memory_summary(Device device);
+// "12.5 MiB" or "1.25 GiB", for memory in messages.
+std::string format_bytes(size_t bytes);
 
 // TF32 tensor-core math for float32 GEMMs (cuBLAS) and convolutions (cuDNN). Off by default:
 // TF32 keeps only 10 mantissa bits, so results differ from PyTorch's float32 reference by

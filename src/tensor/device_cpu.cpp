@@ -24,17 +24,13 @@ void deallocate_cpu(void* ptr, size_t) { std::free(ptr); }
 
 void copy_bytes_cpu(void* dst, Device, const void* src, Device, size_t bytes) { std::memcpy(dst, src, bytes); }
 
-bool available_cpu() { return true; }
-std::string summary_cpu() { return "host CPU"; }
+bool device_available_cpu() { return true; }
+std::string device_summary_cpu() { return "host CPU"; }
 void synchronize_cpu() {}
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::allocate, CPU, "reference", allocate_cpu);
-GRAFT_REGISTER_KERNEL(kernels::deallocate, CPU, "reference", deallocate_cpu);
-GRAFT_REGISTER_KERNEL(kernels::copy_bytes, CPU, "reference", copy_bytes_cpu);
-GRAFT_REGISTER_KERNEL(kernels::device_available, CPU, "reference", available_cpu);
-GRAFT_REGISTER_KERNEL(kernels::device_summary, CPU, "reference", summary_cpu);
-GRAFT_REGISTER_KERNEL(kernels::synchronize, CPU, "reference", synchronize_cpu);
+GRAFT_REGISTER_KERNELS(CPU, "reference", _cpu, allocate, deallocate, copy_bytes, device_available, device_summary,
+                       synchronize);
 
 }  // namespace graft

@@ -163,6 +163,28 @@ class KernelSelectionGuard {
 #define GRAFT_KERNEL_CONCAT_(a, b) a##b
 #define GRAFT_KERNEL_CONCAT(a, b) GRAFT_KERNEL_CONCAT_(a, b)
 
+// Several entries of one backend file at once, by the naming rule "table kernels::add, function
+// add_cpu": GRAFT_REGISTER_KERNELS(CPU, "reference", _cpu, add, sub) is
+//   GRAFT_REGISTER_KERNEL(kernels::add, CPU, "reference", add_cpu);
+//   GRAFT_REGISTER_KERNEL(kernels::sub, CPU, "reference", sub_cpu);
+// (The C++20 for-each idiom: GRAFT_KERNEL_EXPAND rescans the list until every name is used.)
+#define GRAFT_REGISTER_KERNELS(device, variant, suffix, ...) \
+  __VA_OPT__(GRAFT_KERNEL_EXPAND(GRAFT_KERNEL_EACH(device, variant, suffix, __VA_ARGS__)))
+#define GRAFT_KERNEL_EACH(device, variant, suffix, name, ...)                      \
+  GRAFT_REGISTER_KERNEL(kernels::name, device, variant, name##suffix)             \
+  __VA_OPT__(; GRAFT_KERNEL_EACH_AGAIN GRAFT_KERNEL_PARENS(device, variant, suffix, __VA_ARGS__))
+// GRAFT_DEFINE_KERNELS(add, sub) is GRAFT_DEFINE_KERNEL(kernels::add); GRAFT_DEFINE_KERNEL(kernels::sub);
+#define GRAFT_DEFINE_KERNELS(...) __VA_OPT__(GRAFT_KERNEL_EXPAND(GRAFT_KERNEL_DEFINE_EACH(__VA_ARGS__)))
+#define GRAFT_KERNEL_DEFINE_EACH(name, ...) \
+  GRAFT_DEFINE_KERNEL(kernels::name) __VA_OPT__(; GRAFT_KERNEL_DEFINE_AGAIN GRAFT_KERNEL_PARENS(__VA_ARGS__))
+#define GRAFT_KERNEL_DEFINE_AGAIN() GRAFT_KERNEL_DEFINE_EACH
+#define GRAFT_KERNEL_PARENS ()
+#define GRAFT_KERNEL_EACH_AGAIN() GRAFT_KERNEL_EACH
+#define GRAFT_KERNEL_EXPAND(...) GRAFT_KERNEL_EXPAND3(GRAFT_KERNEL_EXPAND3(GRAFT_KERNEL_EXPAND3(__VA_ARGS__)))
+#define GRAFT_KERNEL_EXPAND3(...) GRAFT_KERNEL_EXPAND2(GRAFT_KERNEL_EXPAND2(GRAFT_KERNEL_EXPAND2(__VA_ARGS__)))
+#define GRAFT_KERNEL_EXPAND2(...) GRAFT_KERNEL_EXPAND1(GRAFT_KERNEL_EXPAND1(GRAFT_KERNEL_EXPAND1(__VA_ARGS__)))
+#define GRAFT_KERNEL_EXPAND1(...) __VA_ARGS__
+
 namespace graft::detail {
 // "kernels::relu_forward" -> "relu_forward", at compile time.
 constexpr const char* kernel_name(const char* qualified) {

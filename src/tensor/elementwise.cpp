@@ -6,14 +6,7 @@
 
 namespace graft {
 
-GRAFT_DEFINE_KERNEL(kernels::add);
-GRAFT_DEFINE_KERNEL(kernels::sub);
-GRAFT_DEFINE_KERNEL(kernels::mul);
-GRAFT_DEFINE_KERNEL(kernels::scale);
-GRAFT_DEFINE_KERNEL(kernels::axpby);
-GRAFT_DEFINE_KERNEL(kernels::sum);
-GRAFT_DEFINE_KERNEL(kernels::max_abs);
-GRAFT_DEFINE_KERNEL(kernels::fill);
+GRAFT_DEFINE_KERNELS(add, sub, mul, scale, axpby, sum, max_abs, fill);
 
 namespace {
 

@@ -72,41 +72,21 @@ __global__ void max_abs_final_kernel(const float* partial, int blocks, float* ou
 // ---- launchers ----------------------------------------------------------------------------------
 
 void add_cuda(const Tensor& a, const Tensor& b, Tensor& y) {
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  add_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y.data(), n);
-  CUDA_CHECK_LAUNCH("add_kernel");
+  CUDA_LAUNCH_OVER(y.numel(), add_kernel, a.data(), b.data(), y.data(), y.numel());
 }
 void sub_cuda(const Tensor& a, const Tensor& b, Tensor& y) {
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  sub_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y.data(), n);
-  CUDA_CHECK_LAUNCH("sub_kernel");
+  CUDA_LAUNCH_OVER(y.numel(), sub_kernel, a.data(), b.data(), y.data(), y.numel());
 }
 void mul_cuda(const Tensor& a, const Tensor& b, Tensor& y) {
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  mul_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a.data(), b.data(), y.data(), n);
-  CUDA_CHECK_LAUNCH("mul_kernel");
+  CUDA_LAUNCH_OVER(y.numel(), mul_kernel, a.data(), b.data(), y.data(), y.numel());
 }
 void axpby_cuda(Tensor& y, float alpha, const Tensor& x, float beta) {
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  axpby_kernel<<<grid_for(n), kThreads, 0, stream()>>>(y.data(), alpha, x.data(), beta, n);
-  CUDA_CHECK_LAUNCH("axpby_kernel");
+  CUDA_LAUNCH_OVER(y.numel(), axpby_kernel, y.data(), alpha, x.data(), beta, y.numel());
 }
 void scale_cuda(const Tensor& a, float s, Tensor& y) {
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  scale_kernel<<<grid_for(n), kThreads, 0, stream()>>>(a.data(), s, y.data(), n);
-  CUDA_CHECK_LAUNCH("scale_kernel");
+  CUDA_LAUNCH_OVER(y.numel(), scale_kernel, a.data(), s, y.data(), y.numel());
 }
-void fill_cuda(Tensor& t, float value) {
-  const int64_t n = t.numel();
-  if (n == 0) return;
-  fill_kernel<<<grid_for(n), kThreads, 0, stream()>>>(t.data(), n, value);
-  CUDA_CHECK_LAUNCH("fill_kernel");
-}
+void fill_cuda(Tensor& t, float value) { CUDA_LAUNCH_OVER(t.numel(), fill_kernel, t.data(), t.numel(), value); }
 
 // Partial results live in a small temporary block from the caching allocator; freeing it right
 // after queuing the final kernel is safe (stream order, see cuda_context.h).
@@ -139,13 +119,6 @@ float max_abs_cuda(const Tensor& a) {
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::add, CUDA, "cuda", add_cuda);
-GRAFT_REGISTER_KERNEL(kernels::sub, CUDA, "cuda", sub_cuda);
-GRAFT_REGISTER_KERNEL(kernels::mul, CUDA, "cuda", mul_cuda);
-GRAFT_REGISTER_KERNEL(kernels::scale, CUDA, "cuda", scale_cuda);
-GRAFT_REGISTER_KERNEL(kernels::axpby, CUDA, "cuda", axpby_cuda);
-GRAFT_REGISTER_KERNEL(kernels::sum, CUDA, "cuda", sum_cuda);
-GRAFT_REGISTER_KERNEL(kernels::max_abs, CUDA, "cuda", max_abs_cuda);
-GRAFT_REGISTER_KERNEL(kernels::fill, CUDA, "cuda", fill_cuda);
+GRAFT_REGISTER_KERNELS(CUDA, "cuda", _cuda, add, sub, mul, scale, axpby, sum, max_abs, fill);
 
 }  // namespace graft::cuda

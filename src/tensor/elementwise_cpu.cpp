@@ -66,13 +66,6 @@ void fill_cpu(Tensor& t, float value) { std::fill_n(t.data(), t.numel(), value);
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::add, CPU, "reference", add_cpu);
-GRAFT_REGISTER_KERNEL(kernels::sub, CPU, "reference", sub_cpu);
-GRAFT_REGISTER_KERNEL(kernels::mul, CPU, "reference", mul_cpu);
-GRAFT_REGISTER_KERNEL(kernels::scale, CPU, "reference", scale_cpu);
-GRAFT_REGISTER_KERNEL(kernels::axpby, CPU, "reference", axpby_cpu);
-GRAFT_REGISTER_KERNEL(kernels::sum, CPU, "reference", sum_cpu);
-GRAFT_REGISTER_KERNEL(kernels::max_abs, CPU, "reference", max_abs_cpu);
-GRAFT_REGISTER_KERNEL(kernels::fill, CPU, "reference", fill_cpu);
+GRAFT_REGISTER_KERNELS(CPU, "reference", _cpu, add, sub, mul, scale, axpby, sum, max_abs, fill);
 
 }  // namespace graft

@@ -7,15 +7,11 @@
 #include <chrono>
 #include <cmath>
 
+#include "format.h"
+
 namespace graft::tools {
 
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 double rate_of(const ProgressState& s) { return s.elapsed_s > 0 ? s.done / s.elapsed_s : 0.0; }
 

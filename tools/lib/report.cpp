@@ -12,17 +12,12 @@
 #include <limits>
 #include <sstream>
 
+#include "format.h"
 #include "tensor/check.h"
 
 namespace graft::tools {
 
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 // A number for the CSV: empty for NaN, else round-trippable.
 std::string csv_num(double v) { return std::isnan(v) ? "" : fmt("%.9g", v); }
