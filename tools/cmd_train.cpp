@@ -15,6 +15,9 @@
 // Resuming (--resume): last.h5 holds the model, the optimizer state, the epoch, the best score
 // and the default generator's state (dropout); the loader's order and augmentation are
 // functions of (seed, epoch), so epochs after a resume draw exactly what they would have.
+// Data-parallel (--distributed, started by mpirun or srun): every process trains on its shard
+// of each epoch with --batch-size images per step, gradients averaged over the processes
+// (src/dist/distributed.h); only rank 0 prints and writes files.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,6 +26,9 @@
 #include <limits>
 #include <memory>
 #include <sstream>
+#include <thread>
+
+#include <omp.h>
 
 #include "args.h"
 #include "autograd/engine.h"
@@ -33,6 +39,7 @@
 #include "commands.h"
 #include "data/datasets.h"
 #include "data/split.h"
+#include "dist/distributed.h"
 #include "layers/basic.h"
 #include "layers/loss.h"
 #include "layers/sequential.h"
@@ -183,6 +190,26 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
   return std::make_shared<TensorDataset>(feats, labels, sources, ds.class_names());
 }
 
+// Joins the processes that mpirun / srun started: MPI, the collectives' deadline, this machine's
+// cores shared between its ranks (unless OMP_NUM_THREADS says otherwise), and silence on every
+// rank but 0 (one progress bar, not N interleaved ones).
+void join_world(const tools::Args& a, int64_t batch_size) {
+  dist::init();
+  dist::set_timeout(a.get_float("dist-timeout"));
+  const dist::World& w = dist::world();
+  if (!std::getenv("OMP_NUM_THREADS"))
+    omp_set_num_threads(std::max(1, int(std::thread::hardware_concurrency()) / w.local_size));
+  if (w.rank != 0 && !std::freopen("/dev/null", "w", stdout))
+    throw std::runtime_error("distributed: cannot silence the output of rank " + std::to_string(w.rank));
+  std::printf("distributed: %d processes (%d on this machine), %d threads each; %lld images per step in all "
+              "(--batch-size %lld per process)\n",
+              w.size, w.local_size, omp_get_max_threads(), static_cast<long long>(batch_size * w.size),
+              static_cast<long long>(batch_size));
+  std::fflush(stdout);
+}
+
+int run_train(const tools::Args& a, const std::vector<std::string>& words);
+
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& words) {
@@ -223,6 +250,9 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_string("out", "run", "output folder")
       .add_flag("resume", "continue the run in --out from its last.h5")
       .add_flag("quiet", "no progress bar")
+      .add_flag("distributed", "data-parallel over the processes started by mpirun/srun (see docs/usage.md)")
+      .add_float("dist-timeout", 300, "with --distributed: seconds to wait for the other processes before stopping all")
+      .add_float("bucket-mb", 25, "with --distributed: gradients are averaged in buckets of about this many MiB")
       .add_example("graft train --data flowers --split 0.5,0.25,0.25 --model vgg16 --pretrained --freeze backbone "
                    "--head 'linear(256) relu dropout(0.4) linear(n) logsoftmax' --patience 3 --out run",
                    "VGG16 feature extraction with early stopping (seed 000)")
@@ -235,15 +265,35 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_example("graft train --data photos --model densenet121 --pretrained --backbone-lr 1e-5 --lr 1e-3",
                    "fine-tune all layers, the backbone 100x slower")
       .add_example("graft train --features feats.h5 --head 'linear(n)'", "a new last layer on extracted features")
-      .add_example("graft train --out run --resume --epochs 20", "continue an interrupted run");
+      .add_example("graft train --out run --resume --epochs 20", "continue an interrupted run")
+      .add_example("mpirun -np 4 graft train --data photos --model resnet18 --pretrained --batch-size 16 --distributed",
+                   "4 processes, 64 images per step");
   tools::Args a = p.parse(words);
   if (tools::print_help_if_asked(p, a)) return 0;
+  if (!a.flag("distributed")) return run_train(a, words);
+  join_world(a, a.get_int("batch-size"));
+  try {
+    const int rc = run_train(a, words);
+    dist::finalize();
+    return rc;
+  } catch (const std::exception& e) {
+    // The others would wait for this rank's next all-reduce: stop them all now, saying why.
+    if (dist::world().size > 1) dist::abort(std::string("graft train: ") + e.what());
+    throw;
+  }
+}
+
+namespace {
+
+int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   const std::string out_dir = a.get("out");
   const uint64_t seed = static_cast<uint64_t>(a.get_int("seed"));
   const int64_t epochs = a.get_int("epochs"), batch_size = a.get_int("batch-size");
   const int workers = static_cast<int>(a.get_int("workers"));
   if (epochs < 1 || batch_size < 1) throw tools::ArgError("graft train: --epochs and --batch-size must be at least 1");
   std::filesystem::create_directories(out_dir);
+  const bool distributed = a.flag("distributed");
+  const dist::World& world = dist::world();  // {0, 1} without --distributed
 
   // ---- data and model -------------------------------------------------------------------------
   Data data = open_training_data(a);
@@ -323,6 +373,8 @@ int cmd_train(const std::vector<std::string>& words) {
   }
   GRAFT_CHECK_DATA(trained->num_parameters(true) > 0, "", "nothing to train: every parameter is frozen (--freeze ",
                    mo.freeze, ")");
+  GRAFT_CHECK(!distributed || s.device == Device::CPU, "graft train",
+              "--distributed averages gradients over MPI, which needs --device cpu in this version");
   auto opt = make_optimizer(a, std::move(groups));
   auto sched = make_scheduler(a.get("schedule"), *opt, epochs);
 
@@ -359,11 +411,15 @@ int cmd_train(const std::vector<std::string>& words) {
   train_lo.num_workers = workers;
   train_lo.cache = !cache && !data.features;
   train_lo.skip_bad = a.flag("skip-bad");
-  DataLoader train_loader(train_ds, loop_train_pipe, train_lo);
-  LoaderOptions eval_lo = train_lo;
+  LoaderOptions eval_lo = train_lo;  // the whole sets, after the epochs (rank 0 alone)
   eval_lo.shuffle = false;
+  LoaderOptions valid_lo = eval_lo;  // during the epochs: a shard per process, none padded
+  train_lo.rank = valid_lo.rank = world.rank;
+  train_lo.world_size = valid_lo.world_size = world.size;
+  valid_lo.pad_shards = false;  // a padded sample would count twice in the validation loss
+  DataLoader train_loader(train_ds, loop_train_pipe, train_lo);
   std::unique_ptr<DataLoader> valid_loader;
-  if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, eval_lo);
+  if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, valid_lo);
 
   // ---- the epochs: the library's loop (train/fit.h) with this command's callbacks -----------------
   const LossFn loss_fn = [&](const Tensor& out, const Tensor& y) {
@@ -385,15 +441,28 @@ int cmd_train(const std::vector<std::string>& words) {
     tools::write_metrics_csv(out_dir + "/metrics.csv", st.progress.history);
   };
   tools::ProgressCallback progress(a.flag("quiet"), a.get_int("patience"));
-  std::vector<Callback*> callbacks = {&early};
+  dist::DataParallel data_parallel(static_cast<size_t>(a.get_float("bucket-mb") * (1 << 20)));
+  std::vector<Callback*> callbacks;
+  if (distributed) callbacks.push_back(&data_parallel);  // first: the others see the ranks' sums
+  callbacks.push_back(&early);
   if (schedule) callbacks.push_back(schedule.get());
-  callbacks.push_back(&files);
-  callbacks.push_back(&progress);
+  if (world.rank == 0) callbacks.push_back(&files), callbacks.push_back(&progress);  // one writer
   FitOptions fo;
   fo.epochs = epochs;
   fo.device = s.device;
   fo.progress = state.progress;
   state.progress = fit(*trained, *opt, loss_fn, train_loader, valid_loader.get(), fo, callbacks);
+
+  if (distributed) {
+    if (const dist::GradientReducer* r = data_parallel.reducer(); r && r->steps() > 0)
+      std::printf("distributed: %lld steps, %d gradient buckets (%d started during backward); all-reduce %.3f s "
+                  "per step, of which %.3f s waited for after backward\n",
+                  static_cast<long long>(r->steps()), r->num_buckets(), r->buckets_started_early(),
+                  r->seconds_reducing() / double(r->steps()), r->seconds_waiting() / double(r->steps()));
+    dist::barrier("the end of training");
+    dist::finalize();  // no more collectives: rank 0 evaluates and writes the report alone
+    if (world.rank != 0) return 0;
+  }
 
   if (!train_loader.skipped().empty()) std::fputs(train_loader.skipped_report().c_str(), stderr);
 
@@ -457,4 +526,5 @@ int cmd_train(const std::vector<std::string>& words) {
   return 0;
 }
 
+}  // namespace
 }  // namespace graft

@@ -6,6 +6,7 @@
 //       train_step: zero_grad; out = model(x); loss = loss_fn(out, y); backward; step
 //       callbacks: on_batch_end (a progress bar)
 //     with a validation loader: evaluate() -> validation loss and top-1, in eval mode
+//     callbacks: on_epoch_metrics (a data-parallel run sums the ranks' numbers here)
 //     the best validation loss so far: improved? (always true without validation)
 //     callbacks: on_epoch_end (schedules, checkpoints, early stopping, reports) — any may stop
 //
@@ -68,8 +69,9 @@ struct FitState {
   EpochMetrics metrics;     // this epoch's (complete in on_epoch_end)
   FitProgress progress;     // finished epochs, best validation loss; metrics joins history at the end
   bool improved = false;    // this epoch's validation loss is the best so far
-  int64_t train_size = 0;   // samples in the training set
+  int64_t train_size = 0;   // training samples per epoch (a data-parallel rank: its shard)
   int64_t seen = 0;         // training samples of this epoch so far
+  int64_t valid_seen = 0;   // validation samples of this epoch (0 without validation)
   bool stop = false;        // set by a callback: no more epochs after this one
 };
 
@@ -79,6 +81,9 @@ class Callback {
   virtual void on_fit_begin(FitState&) {}
   virtual void on_epoch_begin(FitState&) {}
   virtual void on_batch_end(FitState&, const Batch&, const StepResult&) {}
+  // This epoch's train and validation numbers are in s.metrics; the best-so-far bookkeeping
+  // that follows reads them, so a callback may replace them (src/dist: the mean over ranks).
+  virtual void on_epoch_metrics(FitState&) {}
   virtual void on_epoch_end(FitState&) {}
   virtual void on_fit_end(FitState&) {}
 };

@@ -1,0 +1,143 @@
+// src/dist/reducer.cpp — see reducer.h.
+#include "dist/reducer.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "dist/comm.h"
+#include "tensor/check.h"
+
+namespace graft::dist {
+
+using Clock = std::chrono::steady_clock;
+
+GradientReducer::GradientReducer(std::vector<Tensor> params, size_t bucket_bytes) : params_(std::move(params)) {
+  GRAFT_CHECK(!params_.empty(), "distributed", "the model has no trainable parameter to average");
+  bucket_of_.resize(params_.size());
+  ready_.assign(params_.size(), false);
+  // Reverse order: the last layers' gradients are computed first (see reducer.h).
+  size_t bytes = 0;
+  for (size_t k = params_.size(); k-- > 0;) {
+    const Tensor& p = params_[k];
+    GRAFT_CHECK(p.device() == Device::CPU, "distributed",
+                "averaging gradients over MPI needs CPU tensors; this parameter is on ", device_name(p.device()));
+    index_[p.impl()] = k;
+    if (buckets_.empty() || bytes >= bucket_bytes) {
+      buckets_.emplace_back();
+      bytes = 0;
+    }
+    buckets_.back().params.push_back(k);
+    bucket_of_[k] = buckets_.size() - 1;
+    bytes += size_t(p.numel()) * sizeof(float);
+  }
+  for (Bucket& b : buckets_) {
+    size_t n = 0;
+    for (size_t k : b.params) n += size_t(params_[k].numel());
+    b.flat.resize(n);
+    b.pending = b.params.size();
+  }
+  thread_ = std::thread([this] { communicate(); });
+  set_backward_observer(this);
+}
+
+GradientReducer::~GradientReducer() {
+  set_backward_observer(nullptr);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void GradientReducer::grad_ready(TensorImpl& leaf) {
+  auto found = index_.find(&leaf);
+  if (found == index_.end()) return;  // not one of ours (an input that requires a gradient)
+  const size_t k = found->second;
+  if (ready_[k]) return;
+  ready_[k] = true;
+  if (--buckets_[bucket_of_[k]].pending == 0) start_ready_buckets();
+}
+
+void GradientReducer::start_ready_buckets() {
+  while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].pending == 0) {
+    ++early_;
+    start(next_to_start_++);
+  }
+}
+
+void GradientReducer::start(size_t bucket) {
+  Bucket& b = buckets_[bucket];
+  float* out = b.flat.data();
+  for (size_t k : b.params) {
+    const size_t n = size_t(params_[k].numel());
+    const Tensor g = params_[k].grad();
+    if (g.defined()) std::memcpy(out, g.data(), n * sizeof(float));
+    else std::memset(out, 0, n * sizeof(float));  // unused here: contributes nothing
+    out += n;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(bucket);
+  }
+  cv_.notify_all();
+}
+
+void GradientReducer::communicate() {
+  for (;;) {
+    size_t bucket;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return quit_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // quit_
+      bucket = queue_.front();
+      queue_.pop_front();
+    }
+    const auto t0 = Clock::now();
+    Bucket& b = buckets_[bucket];
+    all_reduce_sum(b.flat.data(), b.flat.size(), "all-reduce of gradient bucket " + std::to_string(bucket));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      seconds_reducing_ += std::chrono::duration<double>(Clock::now() - t0).count();
+      ++done_;
+    }
+    cv_.notify_all();
+  }
+}
+
+void GradientReducer::backward_end() {
+  // Gradients nobody reported (a checkpoint's inner backward, a parameter unused this time)
+  // are final now: start every bucket that has not started.
+  started_early_ = early_;
+  early_ = 0;
+  for (size_t k = next_to_start_; k < buckets_.size(); ++k) start(k);
+  next_to_start_ = buckets_.size();
+  const auto t0 = Clock::now();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_ == buckets_.size(); });
+    done_ = 0;
+  }
+  seconds_waiting_ += std::chrono::duration<double>(Clock::now() - t0).count();
+
+  // Write the means back; reset for the next backward.
+  const float inv = 1.0f / float(world().size);
+  for (Bucket& b : buckets_) {
+    const float* in = b.flat.data();
+    for (size_t k : b.params) {
+      const size_t n = size_t(params_[k].numel());
+      Tensor g = params_[k].grad();
+      if (g.defined()) {
+        float* dst = g.data();
+        for (size_t i = 0; i < n; ++i) dst[i] = in[i] * inv;
+      }
+      in += n;
+    }
+    b.pending = b.params.size();
+  }
+  ready_.assign(params_.size(), false);
+  next_to_start_ = 0;
+  ++steps_;
+}
+
+}  // namespace graft::dist

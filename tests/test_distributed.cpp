@@ -1,0 +1,177 @@
+// tests/test_distributed.cpp — the pieces of data-parallel training that one process can
+// check (src/dist, the loader's shards, the engine's BackwardObserver). The whole thing, two
+// processes under mpirun against one process, is in tests/test_examples.cpp.
+#include <algorithm>
+#include <numeric>
+#include <set>
+
+#include "autograd/checkpoint.h"
+#include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "data/datasets.h"
+#include "data/loader.h"
+#include "dist/reducer.h"
+#include "layers/activation.h"
+#include "layers/linear.h"
+#include "testing.h"
+
+using namespace graft;
+
+TEST_CASE("shard_of: PyTorch's DistributedSampler, padded and not, by hand") {
+  const std::vector<int64_t> order = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  // Padded to 12 = 3 * ceil(10 / 3) by repeating the first two: [0..9, 0, 1]; rank r takes
+  // positions r, r + 3, ... (torch.utils.data.DistributedSampler, drop_last=False).
+  CHECK(shard_of(order, 0, 3, true) == std::vector<int64_t>{0, 3, 6, 9});
+  CHECK(shard_of(order, 1, 3, true) == std::vector<int64_t>{1, 4, 7, 0});
+  CHECK(shard_of(order, 2, 3, true) == std::vector<int64_t>{2, 5, 8, 1});
+  // Not padded (evaluation): every sample exactly once, the first ranks one more.
+  CHECK(shard_of(order, 0, 3, false) == std::vector<int64_t>{0, 3, 6, 9});
+  CHECK(shard_of(order, 1, 3, false) == std::vector<int64_t>{1, 4, 7});
+  CHECK(shard_of(order, 2, 3, false) == std::vector<int64_t>{2, 5, 8});
+  for (int r = 0; r < 3; ++r) {
+    CHECK(shard_size(10, r, 3, true) == 4);
+    CHECK(shard_size(10, r, 3, false) == int64_t(shard_of(order, r, 3, false).size()));
+  }
+  CHECK(shard_of(order, 0, 1, true) == order);  // one process: the whole order
+}
+
+namespace {
+std::shared_ptr<TensorDataset> numbered(int64_t n) {  // row i holds the value i
+  std::vector<float> v(static_cast<size_t>(n));
+  std::iota(v.begin(), v.end(), 0.0f);
+  std::vector<int64_t> labels(static_cast<size_t>(n), 0);
+  return std::make_shared<TensorDataset>(Tensor::from_vector({n, 1}, v), labels, std::vector<std::string>{},
+                                         std::vector<std::string>{"only"});
+}
+std::vector<int64_t> epoch_indices(DataLoader& l, int64_t epoch) {
+  std::vector<int64_t> seen;
+  l.for_each_batch(epoch, [&](Batch& b) {
+    for (size_t i = 0; i < b.indices.size(); ++i) {
+      CHECK(b.inputs.data()[i] == float(b.indices[i]));  // the row is the sample it says
+      seen.push_back(b.indices[i]);
+    }
+  });
+  return seen;
+}
+}  // namespace
+
+TEST_CASE("DataLoader shards: every sample once per epoch over the ranks; rank batches make the single batch") {
+  const int64_t n = 23;
+  auto data = numbered(n);
+  LoaderOptions o;
+  o.batch_size = 3;
+  o.shuffle = true;
+  o.seed = 11;
+  o.num_workers = 1;
+  DataLoader single(data, Pipeline(), o);
+  for (bool pad : {false, true}) {
+    INFO("pad_shards " << pad);
+    for (int64_t epoch : {1, 2}) {
+      const std::vector<int64_t> whole = epoch_indices(single, epoch);
+      REQUIRE(whole.size() == size_t(n));
+      std::vector<std::vector<int64_t>> ranks;
+      for (int r = 0; r < 2; ++r) {
+        LoaderOptions ro = o;
+        ro.rank = r;
+        ro.world_size = 2;
+        ro.pad_shards = pad;
+        DataLoader l(data, Pipeline(), ro);
+        ranks.push_back(epoch_indices(l, epoch));
+        CHECK(l.num_samples() == int64_t(ranks.back().size()));
+        CHECK(l.num_batches() == (l.num_samples() + 2) / 3);
+      }
+      // Rank r's j-th sample is the single process's sample 2j + r: the same permutation for
+      // (seed, epoch) everywhere, dealt out in turn; with padding, position 23 is position 0.
+      for (int r = 0; r < 2; ++r)
+        for (size_t j = 0; j < ranks[r].size(); ++j) CHECK(ranks[r][j] == whole[(2 * j + size_t(r)) % size_t(n)]);
+      std::multiset<int64_t> all(ranks[0].begin(), ranks[0].end());
+      all.insert(ranks[1].begin(), ranks[1].end());
+      CHECK(all.size() == size_t(pad ? 24 : 23));
+      for (int64_t i = 0; i < n; ++i) CHECK(all.count(i) == (pad && i == whole[0] ? 2u : 1u));
+    }
+  }
+  LoaderOptions bad = o;
+  bad.rank = 2;
+  bad.world_size = 2;
+  CHECK_THROWS_WITH_AS(DataLoader(data, Pipeline(), bad), doctest::Contains("rank 2 is outside a world of 2"),
+                       std::invalid_argument);
+}
+
+namespace {
+// Records what the engine reports, and each leaf's gradient at the moment it was reported.
+struct Recorder : BackwardObserver {
+  std::vector<const TensorImpl*> order;
+  std::vector<std::vector<float>> grads_then;
+  int ends = 0;
+  void grad_ready(TensorImpl& leaf) override {
+    order.push_back(&leaf);
+    grads_then.push_back(Tensor(leaf.grad).to_vector());
+  }
+  void backward_end() override { ++ends; }
+};
+}  // namespace
+
+TEST_CASE("BackwardObserver: each parameter once, last layer first, only when its gradient is final") {
+  manual_seed(3);
+  Tensor x = testing::random_tensor({4, 3}, 1);
+  Tensor w1 = testing::random_tensor({5, 3}, 2).set_requires_grad(true);
+  Tensor b1 = testing::random_tensor({5}, 3).set_requires_grad(true);
+  Tensor w2 = testing::random_tensor({5, 5}, 4).set_requires_grad(true);  // used twice
+  Tensor b2 = testing::random_tensor({5}, 5).set_requires_grad(true);
+  Recorder rec;
+  set_backward_observer(&rec);
+  Tensor h = relu(linear(x, w1, b1));
+  Tensor y = linear(relu(linear(h, w2, b2)), w2, Tensor());
+  sum(y).backward();
+  set_backward_observer(nullptr);
+  REQUIRE(rec.order.size() == 4);
+  CHECK(rec.ends == 1);
+  const std::vector<const TensorImpl*> params = {w1.impl(), b1.impl(), w2.impl(), b2.impl()};
+  for (const TensorImpl* p : params) CHECK(std::count(rec.order.begin(), rec.order.end(), p) == 1);
+  auto position = [&](const Tensor& t) { return std::find(rec.order.begin(), rec.order.end(), t.impl()) - rec.order.begin(); };
+  CHECK(position(w2) < position(w1));  // the second layer's gradients are complete first
+  CHECK(position(b2) < position(b1));
+  // w2 feeds two nodes: it must be reported after both contributions, with its final gradient.
+  const std::vector<Tensor> tensors = {w1, b1, w2, b2};
+  for (size_t i = 0; i < rec.order.size(); ++i)
+    for (const Tensor& t : tensors)
+      if (t.impl() == rec.order[i]) CHECK(rec.grads_then[i] == t.grad().to_vector());
+  // Without an observer nothing is reported.
+  Recorder none;
+  sum(linear(x, w1, b1)).backward();
+  CHECK(none.order.empty());
+}
+
+TEST_CASE("GradientReducer in a world of one: gradients unchanged, buckets started during backward") {
+  Tensor x = testing::random_tensor({6, 4}, 7);
+  auto make = [](uint64_t seed) {
+    std::vector<Tensor> p = {testing::random_tensor({8, 4}, seed), testing::random_tensor({8}, seed + 1),
+                             testing::random_tensor({3, 8}, seed + 2), testing::random_tensor({3}, seed + 3)};
+    for (Tensor& t : p) t.set_requires_grad(true);
+    return p;
+  };
+  auto run = [&](std::vector<Tensor>& p, bool with_checkpoint) {
+    auto body = [&](const std::vector<Tensor>& in) { return relu(linear(in[0], p[0], p[1])); };
+    Tensor h = with_checkpoint ? checkpoint(body, {x}, {p[0], p[1]}) : body({x});
+    sum(linear(h, p[2], p[3])).backward();
+  };
+  for (bool with_checkpoint : {false, true}) {
+    INFO("checkpointed first layer: " << with_checkpoint);
+    std::vector<Tensor> plain = make(20), reduced = make(20);
+    run(plain, with_checkpoint);
+    {
+      dist::GradientReducer reducer(reduced, /*bucket_bytes=*/1);  // one parameter per bucket
+      run(reduced, with_checkpoint);
+      CHECK(reducer.num_buckets() == 4);
+      CHECK(reducer.buckets_started_early() == 4);  // every gradient was reported as it became final
+      CHECK(reducer.steps() == 1);
+      run(reduced, with_checkpoint);  // accumulates, as .grad does without the reducer
+      CHECK(reducer.steps() == 2);
+    }
+    run(plain, with_checkpoint);
+    for (size_t i = 0; i < plain.size(); ++i) CHECK(reduced[i].grad().to_vector() == plain[i].grad().to_vector());
+    // The default bucket size (25 MiB) holds this whole model: one bucket.
+    dist::GradientReducer one(make(30));
+    CHECK(one.num_buckets() == 1);
+  }
+}
