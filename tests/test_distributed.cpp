@@ -2,8 +2,11 @@
 // check (src/dist, the loader's shards, the engine's BackwardObserver). The whole thing, two
 // processes under mpirun against one process, is in tests/test_examples.cpp.
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <numeric>
 #include <set>
+#include <thread>
 
 #include "autograd/checkpoint.h"
 #include "autograd/engine.h"
@@ -12,6 +15,8 @@
 #include "data/loader.h"
 #include "dist/reducer.h"
 #include "layers/activation.h"
+#include "layers/batch_norm2d.h"
+#include "layers/sync_batch_norm2d.h"
 #include "layers/linear.h"
 #include "testing.h"
 
@@ -174,4 +179,97 @@ TEST_CASE("GradientReducer in a world of one: gradients unchanged, buckets start
     dist::GradientReducer one(make(30));
     CHECK(one.num_buckets() == 1);
   }
+}
+
+namespace {
+// An all-reduce between two threads standing in for two processes: each call waits for the
+// other thread's call and both get the sum.
+struct PairSum {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<double> acc, result;
+  int arrived = 0, generation = 0;
+  void operator()(std::vector<double>& v) {
+    std::unique_lock<std::mutex> lock(mu);
+    const int gen = generation;
+    if (arrived == 0) {
+      acc = v;
+    } else {
+      REQUIRE(acc.size() == v.size());
+      for (size_t i = 0; i < v.size(); ++i) acc[i] += v[i];
+    }
+    if (++arrived == 2) {
+      result = acc;
+      arrived = 0;
+      ++generation;
+      cv.notify_all();
+    } else {
+      cv.wait(lock, [&] { return generation != gen; });
+    }
+    v = result;
+  }
+};
+
+std::vector<float> rows(const Tensor& t, int64_t from, int64_t to) { return t.slice(from, to).clone().to_vector(); }
+
+void check_close(const std::vector<float>& a, const std::vector<float>& b, double tol) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+  CHECK(worst <= tol);
+}
+}  // namespace
+
+TEST_CASE("sync_batch_norm2d: two processes with 4 images each equal batch_norm2d on all 8") {
+  // The reference is batch_norm2d on the whole batch (itself tested against PyTorch in
+  // test_batch_norm.cpp); the two "processes" are threads joined by PairSum.
+  const Tensor x = testing::random_tensor({8, 3, 4, 4}, 41), r = testing::random_tensor({8, 3, 4, 4}, 42);
+  const Tensor w0 = testing::random_tensor({3}, 43), b0 = testing::random_tensor({3}, 44);
+  Tensor xf = x.clone().set_requires_grad(true), wf = w0.clone().set_requires_grad(true),
+         bf = b0.clone().set_requires_grad(true);
+  Tensor rmf = Tensor::zeros({3}), rvf = Tensor::ones({3});
+  Tensor yf = batch_norm2d(xf, wf, bf, rmf, rvf, /*training=*/true, 0.1f, 1e-5f);
+  sum(yf * r).backward();
+
+  PairSum pair;
+  struct Half {
+    Tensor x, w, b, rm, rv, y;
+  } half[2];
+  auto run = [&](int t) {
+    Half& h = half[t];
+    h.x = x.slice(4 * t, 4 * t + 4).clone().set_requires_grad(true);
+    h.w = w0.clone().set_requires_grad(true);
+    h.b = b0.clone().set_requires_grad(true);
+    h.rm = Tensor::zeros({3});
+    h.rv = Tensor::ones({3});
+    h.y = sync_batch_norm2d(h.x, h.w, h.b, h.rm, h.rv, 0.1f, 1e-5f, [&](std::vector<double>& v) { pair(v); });
+    sum(h.y * r.slice(4 * t, 4 * t + 4).clone()).backward();  // this "process's" loss
+  };
+  std::thread other(run, 1);
+  run(0);
+  other.join();
+  // Tolerance: float32 results of double sums in a different order, values of order 1: 1e-5.
+  for (int t = 0; t < 2; ++t) {
+    INFO("process " << t);
+    check_close(half[t].y.to_vector(), rows(yf, 4 * t, 4 * t + 4), 1e-5);
+    check_close(half[t].x.grad().to_vector(), rows(xf.grad(), 4 * t, 4 * t + 4), 1e-5);
+    check_close(half[t].rm.to_vector(), rmf.to_vector(), 1e-6);
+    check_close(half[t].rv.to_vector(), rvf.to_vector(), 1e-6);
+  }
+  // The parameters' gradients are each process's share: together they make the whole batch's.
+  std::vector<float> gw(3), gb(3);
+  for (int c = 0; c < 3; ++c) {
+    gw[c] = half[0].w.grad().to_vector()[c] + half[1].w.grad().to_vector()[c];
+    gb[c] = half[0].b.grad().to_vector()[c] + half[1].b.grad().to_vector()[c];
+  }
+  check_close(gw, wf.grad().to_vector(), 1e-4);  // sums of 128 terms of order 1
+  check_close(gb, bf.grad().to_vector(), 1e-4);
+  // Per-process statistics (plain batch_norm2d on a half) differ from the whole batch's: the
+  // comparison above can fail.
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+  const Tensor alone = batch_norm2d(x.slice(0, 4).clone(), w0, b0, rm, rv, true, 0.1f, 1e-5f);
+  std::vector<float> a = alone.to_vector(), f = rows(yf, 0, 4);
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - f[i])));
+  CHECK(worst > 1e-3);
 }

@@ -252,6 +252,7 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_flag("quiet", "no progress bar")
       .add_flag("distributed", "data-parallel over the processes started by mpirun/srun (see docs/usage.md)")
       .add_float("dist-timeout", 300, "with --distributed: seconds to wait for the other processes before stopping all")
+      .add_flag("sync-bn", "with --distributed: batch norm uses the statistics of all processes' batches together")
       .add_float("bucket-mb", 25, "with --distributed: gradients are averaged in buckets of about this many MiB")
       .add_example("graft train --data flowers --split 0.5,0.25,0.25 --model vgg16 --pretrained --freeze backbone "
                    "--head 'linear(256) relu dropout(0.4) linear(n) logsoftmax' --patience 3 --out run",
@@ -373,6 +374,7 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   }
   GRAFT_CHECK_DATA(trained->num_parameters(true) > 0, "", "nothing to train: every parameter is frozen (--freeze ",
                    mo.freeze, ")");
+  GRAFT_CHECK(distributed || !a.flag("sync-bn"), "graft train", "--sync-bn is for --distributed runs");
   GRAFT_CHECK(!distributed || s.device == Device::CPU, "graft train",
               "--distributed averages gradients over MPI, which needs --device cpu in this version");
   auto opt = make_optimizer(a, std::move(groups));
@@ -441,7 +443,7 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     tools::write_metrics_csv(out_dir + "/metrics.csv", st.progress.history);
   };
   tools::ProgressCallback progress(a.flag("quiet"), a.get_int("patience"));
-  dist::DataParallel data_parallel(static_cast<size_t>(a.get_float("bucket-mb") * (1 << 20)));
+  dist::DataParallel data_parallel(static_cast<size_t>(a.get_float("bucket-mb") * (1 << 20)), a.flag("sync-bn"));
   std::vector<Callback*> callbacks;
   if (distributed) callbacks.push_back(&data_parallel);  // first: the others see the ranks' sums
   callbacks.push_back(&early);

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "layers/sync_batch_norm2d.h"
 #include "tensor/check.h"
 
 namespace graft::dist {
@@ -24,6 +25,10 @@ void broadcast_module(Module& model) {
 void DataParallel::on_fit_begin(FitState& s) {
   broadcast_module(s.model);
   reducer_ = std::make_unique<GradientReducer>(s.model.parameters(/*trainable_only=*/true), bucket_bytes_);
+  if (sync_bn_)
+    set_batch_norm_sync([this](std::vector<double>& v) {
+      reducer_->run_now([&] { all_reduce_sum(v, "all-reduce of synchronized batch norm statistics"); });
+    });
 }
 
 void DataParallel::on_batch_end(FitState&, const Batch&, const StepResult&) { inject_fault(++step_); }
@@ -45,7 +50,10 @@ void DataParallel::on_epoch_metrics(FitState& s) {
   s.valid_seen = int64_t(sums[5]);
 }
 
-void DataParallel::on_fit_end(FitState&) { set_backward_observer(nullptr); }
+void DataParallel::on_fit_end(FitState&) {
+  set_batch_norm_sync({});
+  set_backward_observer(nullptr);
+}
 
 void inject_fault(int64_t step) {
   const char* spec = std::getenv("GRAFT_FAULT");

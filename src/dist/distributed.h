@@ -12,9 +12,11 @@
 //                     rank sees the global loss and accuracy — early stopping, the best epoch
 //                     and the schedules then decide the same thing everywhere
 //
-// Batch norm keeps per-rank statistics (as PyTorch's DDP does by default): each rank
+// Batch norm keeps per-rank statistics by default (as PyTorch's DDP does): each rank
 // normalizes with its own shard's batch mean and variance, and the running statistics that
-// are saved are rank 0's. Only rank 0 writes files (the command decides: tools/cmd_train.cpp).
+// are saved are rank 0's. With sync_bn every BatchNorm2d uses the statistics of the whole
+// global batch instead (layers/sync_batch_norm2d.h; their all-reduces queue behind the
+// gradient buckets on the reducer's thread). Only rank 0 writes files (tools/cmd_train.cpp).
 #pragma once
 
 #include <memory>
@@ -30,7 +32,8 @@ void broadcast_module(Module& model);
 
 class DataParallel : public Callback {
  public:
-  explicit DataParallel(size_t bucket_bytes = size_t(25) << 20) : bucket_bytes_(bucket_bytes) {}
+  explicit DataParallel(size_t bucket_bytes = size_t(25) << 20, bool sync_bn = false)
+      : bucket_bytes_(bucket_bytes), sync_bn_(sync_bn) {}
   void on_fit_begin(FitState& s) override;
   void on_batch_end(FitState& s, const Batch& b, const StepResult& r) override;
   void on_epoch_metrics(FitState& s) override;
@@ -40,6 +43,7 @@ class DataParallel : public Callback {
 
  private:
   size_t bucket_bytes_;
+  bool sync_bn_;
   std::unique_ptr<GradientReducer> reducer_;
   int64_t step_ = 0;
 };

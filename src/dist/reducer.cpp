@@ -76,30 +76,42 @@ void GradientReducer::start(size_t bucket) {
     else std::memset(out, 0, n * sizeof(float));  // unused here: contributes nothing
     out += n;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(bucket);
-  }
-  cv_.notify_all();
+  last_bucket_ticket_ = submit([this, bucket] {
+    const auto t0 = Clock::now();
+    Bucket& b = buckets_[bucket];
+    all_reduce_sum(b.flat.data(), b.flat.size(), "all-reduce of gradient bucket " + std::to_string(bucket));
+    seconds_reducing_ += std::chrono::duration<double>(Clock::now() - t0).count();  // read after wait_for
+  });
 }
+
+size_t GradientReducer::submit(std::function<void()> job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_.push_back(std::move(job));
+  cv_.notify_all();
+  return ++submitted_;
+}
+
+void GradientReducer::wait_for(size_t ticket) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return finished_ >= ticket; });
+}
+
+void GradientReducer::run_now(const std::function<void()>& collective) { wait_for(submit(collective)); }
 
 void GradientReducer::communicate() {
   for (;;) {
-    size_t bucket;
+    std::function<void()> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return quit_ || !queue_.empty(); });
       if (queue_.empty()) return;  // quit_
-      bucket = queue_.front();
+      job = std::move(queue_.front());
       queue_.pop_front();
     }
-    const auto t0 = Clock::now();
-    Bucket& b = buckets_[bucket];
-    all_reduce_sum(b.flat.data(), b.flat.size(), "all-reduce of gradient bucket " + std::to_string(bucket));
+    job();  // a failing collective aborts the job (dist::abort): nothing to hand back
     {
       std::lock_guard<std::mutex> lock(mu_);
-      seconds_reducing_ += std::chrono::duration<double>(Clock::now() - t0).count();
-      ++done_;
+      ++finished_;
     }
     cv_.notify_all();
   }
@@ -113,11 +125,7 @@ void GradientReducer::backward_end() {
   for (size_t k = next_to_start_; k < buckets_.size(); ++k) start(k);
   next_to_start_ = buckets_.size();
   const auto t0 = Clock::now();
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return done_ == buckets_.size(); });
-    done_ = 0;
-  }
+  wait_for(last_bucket_ticket_);  // jobs run in order: every bucket is done
   seconds_waiting_ += std::chrono::duration<double>(Clock::now() - t0).count();
 
   // Write the means back; reset for the next backward.

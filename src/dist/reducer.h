@@ -27,7 +27,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -57,6 +57,12 @@ class GradientReducer : public BackwardObserver {
   double seconds_reducing() const { return seconds_reducing_; } // all backwards: in the all-reduces
   int64_t steps() const { return steps_; }
 
+  // Runs a collective on the communication thread after those queued before it, and waits:
+  // MPI wants the same order of collectives on every rank and one thread at a time
+  // (MPI_THREAD_SERIALIZED), so a collective that backward itself needs (synchronized batch
+  // norm, layers/sync_batch_norm2d.h) must queue behind the gradient buckets.
+  void run_now(const std::function<void()>& collective);
+
  private:
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
@@ -65,7 +71,9 @@ class GradientReducer : public BackwardObserver {
   };
   void start_ready_buckets();  // in index order, every full bucket not started yet
   void start(size_t bucket);
-  void communicate();          // the communication thread's loop
+  size_t submit(std::function<void()> job);  // returns its ticket (1, 2, ...)
+  void wait_for(size_t ticket);              // until the job with that ticket has run
+  void communicate();                        // the communication thread's loop
 
   std::vector<Tensor> params_;
   std::unordered_map<const TensorImpl*, size_t> index_;  // parameter -> its position in params_
@@ -77,12 +85,12 @@ class GradientReducer : public BackwardObserver {
   int64_t steps_ = 0;
   double seconds_waiting_ = 0, seconds_reducing_ = 0;
 
-  // The communication thread: buckets queued by start(), done_ counts the finished ones.
+  // The communication thread: jobs run in the order submitted; tickets count them.
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<size_t> queue_;
-  size_t done_ = 0;
+  std::deque<std::function<void()>> queue_;
+  size_t submitted_ = 0, finished_ = 0, last_bucket_ticket_ = 0;
   bool quit_ = false;
 };
 
