@@ -13,10 +13,12 @@
 #include "autograd/ops.h"
 #include "data/datasets.h"
 #include "data/loader.h"
+#include "dist/nccl.h"
 #include "dist/reducer.h"
 #include "layers/activation.h"
 #include "layers/batch_norm2d.h"
 #include "layers/sync_batch_norm2d.h"
+#include "tensor/device.h"
 #include "layers/linear.h"
 #include "testing.h"
 
@@ -272,4 +274,29 @@ TEST_CASE("sync_batch_norm2d: two processes with 4 images each equal batch_norm2
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - f[i])));
   CHECK(worst > 1e-3);
+}
+
+TEST_CASE("GradientReducer on CUDA, through NCCL in a world of one: gradients unchanged") {
+  if (!cuda_available() || !dist::built_with_nccl()) {
+    MESSAGE("skipped: needs a CUDA GPU and a build with NCCL (" << device_summary(Device::CUDA) << ")");
+    return;
+  }
+  dist::nccl_init();
+  Tensor x = testing::random_tensor({6, 4}, 7).to(Device::CUDA);
+  auto make = [] {
+    std::vector<Tensor> p = {testing::random_tensor({8, 4}, 1), testing::random_tensor({8}, 2),
+                             testing::random_tensor({3, 8}, 3), testing::random_tensor({3}, 4)};
+    for (Tensor& t : p) t = t.to(Device::CUDA).set_requires_grad(true);
+    return p;
+  };
+  auto run = [&](std::vector<Tensor>& p) { sum(linear(relu(linear(x, p[0], p[1])), p[2], p[3])).backward(); };
+  std::vector<Tensor> plain = make(), reduced = make();
+  run(plain);
+  {
+    dist::GradientReducer reducer(reduced, /*bucket_bytes=*/1);
+    run(reduced);
+    CHECK(reducer.buckets_started_early() == 4);
+  }
+  // A sum over one GPU and a division by 1: exact.
+  for (size_t i = 0; i < plain.size(); ++i) CHECK(reduced[i].grad().to_vector() == plain[i].grad().to_vector());
 }

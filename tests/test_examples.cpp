@@ -31,7 +31,10 @@
 #include <thread>
 #include <vector>
 
+#include "data/dataset.h"
+#include "data/datasets.h"
 #include "data/image.h"
+#include "tensor/device.h"
 #include "tensor/hdf5_io.h"
 #include "tensor/random.h"
 
@@ -692,6 +695,49 @@ TEST_CASE("graft train --distributed --sync-bn: batch norm over both processes e
   CHECK(max_checkpoint_difference(single / "last.h5", per_rank / "last.h5") > 1e-3);
 }
 
+TEST_CASE("graft features and train's feature cache --distributed: a share per rank, the rows of one process") {
+  REQUIRE_WORLD(w);
+  REQUIRE_MPIRUN(mpirun, w);
+  REQUIRE(w.convert("resnet18"));
+  const std::string data = quote((w.dir / "data" / "shapes").string());
+  const std::string model = " --model resnet18 --weights " + quote((w.dir / "weights" / "resnet18.h5").string());
+  const std::string t = "resize=32x32,normalize=imagenet";
+  const fs::path one_h5 = w.dir / "runs" / "feats_one.h5", two_h5 = w.dir / "runs" / "feats_two.h5";
+  const Result one = sh(w.g() + " features " + data + model + " --transform " + t + " --workers 0 --out " +
+                        quote(one_h5.string()));
+  REQUIRE_RUN(one);
+  const Result two = sh(mpirun + " features " + data + model + " --transform " + t + " --workers 0 --distributed --out " +
+                        quote(two_h5.string()));
+  REQUIRE_RUN(two);
+  // The same rows in the same (dataset) order; values from the same kernels with 1 thread per
+  // rank instead of 2, whose partial sums may be ordered differently: 1e-5 on values of order 1.
+  auto a = graft::open_dataset(one_h5.string()), b = graft::open_dataset(two_h5.string());
+  REQUIRE(a->size() == 30);
+  REQUIRE(b->size() == a->size());
+  double worst = 0;
+  for (int64_t i = 0; i < a->size(); ++i) {
+    CHECK(a->source(i) == b->source(i));
+    CHECK(a->label(i) == b->label(i));
+    const std::vector<float> x = a->get(i).tensor.to_vector(), y = b->get(i).tensor.to_vector();
+    REQUIRE(x.size() == y.size());
+    for (size_t j = 0; j < x.size(); ++j) worst = std::max(worst, double(std::abs(x[j] - y[j])));
+  }
+  CHECK(worst < 1e-5);
+
+  // A frozen backbone and a deterministic transform: train computes the features once — over
+  // both ranks, each with all rows afterwards — and the head's training equals one process's.
+  const std::string run = " train --data " + data + " --split 0.8,0.2" + model +
+                          " --freeze backbone --head 'linear(n)' --train-transform " + t + " --eval-transform " + t +
+                          " --epochs 2 --seed 5 --workers 0 --quiet --optimizer sgd --lr 0.05";
+  const fs::path single = w.dir / "runs" / "cache_one", dist = w.dir / "runs" / "cache_two";
+  const Result s1 = sh(w.g() + run + " --batch-size 8 --out " + quote(single.string()));
+  REQUIRE_RUN(s1);
+  const Result s2 = sh(mpirun + run + " --batch-size 4 --distributed --out " + quote(dist.string()));
+  REQUIRE_RUN(s2);
+  CHECK(s2.out.find("computing the backbone features once") != std::string::npos);
+  CHECK(max_checkpoint_difference(single / "last.h5", dist / "last.h5") < 1e-5);  // as above, after 6 steps
+}
+
 TEST_CASE("graft train --distributed: a rank that dies or hangs stops the run with an error, never a hang") {
   REQUIRE_WORLD(w);
   REQUIRE_MPIRUN(mpirun, w);
@@ -718,4 +764,25 @@ TEST_CASE("graft train --distributed: a rank that dies or hangs stops the run wi
           std::string::npos);
     CHECK(std::chrono::duration<double>(Clock::now() - t0).count() < 60);
   }
+}
+
+TEST_CASE("graft train --distributed --device cuda: one rank through NCCL equals the plain GPU run") {
+  REQUIRE_WORLD(w);
+  REQUIRE_MPIRUN(mpirun2, w);
+  if (!graft::cuda_available()) {
+    MESSAGE("skipped: no CUDA GPU (" << graft::device_summary(graft::Device::CUDA) << ")");
+    return;
+  }
+  // One GPU here, and NCCL wants one GPU per rank: a world of one, which still sums through NCCL.
+  const std::string mpirun1 = mpirun_graft(w, 1);
+  const fs::path plain = w.dir / "runs" / "gpu_plain", nccl = w.dir / "runs" / "gpu_nccl";
+  const Result a = sh(w.g() + distributed_run(w, "sgd", 2) + " --device cuda --batch-size 8 --out " + quote(plain.string()));
+  REQUIRE_RUN(a);
+  const Result b = sh(mpirun1 + distributed_run(w, "sgd", 2) + " --device cuda --batch-size 8 --distributed --out " +
+                      quote(nccl.string()));
+  REQUIRE_RUN(b);
+  CHECK(b.out.find("gradients over NCCL") != std::string::npos);
+  // The same kernels on the same GPU; a sum over one rank and a division by 1 change nothing.
+  // 1e-5 leaves room for cuDNN picking a different (equally valid) algorithm in the other run.
+  CHECK(max_checkpoint_difference(plain / "last.h5", nccl / "last.h5") < 1e-5);
 }

@@ -26,9 +26,6 @@
 #include <limits>
 #include <memory>
 #include <sstream>
-#include <thread>
-
-#include <omp.h>
 
 #include "args.h"
 #include "autograd/engine.h"
@@ -40,6 +37,7 @@
 #include "data/datasets.h"
 #include "data/split.h"
 #include "dist/distributed.h"
+#include "dist/nccl.h"
 #include "layers/basic.h"
 #include "layers/loss.h"
 #include "layers/sequential.h"
@@ -174,9 +172,16 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
     lo.batch_size = 64;
     lo.num_workers = workers;
     lo.skip_bad = skip_bad;
+    // --distributed: each rank runs the backbone over 1/N of the images, and every rank gets
+    // all the rows (the shards of the later epochs are drawn anew from the whole set).
+    const dist::World& world = dist::world();
+    lo.rank = world.rank;
+    lo.world_size = world.size;
+    lo.pad_shards = false;
     auto view = std::shared_ptr<const Dataset>(&ds, [](const Dataset*) {});
     DataLoader loader(view, pipe, lo);
-    feats = collect_outputs(*s.model, loader, s.device, &rows);
+    feats = world.size > 1 ? dist::collect_outputs_over_ranks(*s.model, loader, s.device, &rows)
+                           : collect_outputs(*s.model, loader, s.device, &rows);
     if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   } catch (...) {
     s.model->replace(s.replaced, head);
@@ -188,24 +193,6 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
   std::vector<int64_t> labels;
   for (int64_t i : rows) sources.push_back(ds.source(i)), labels.push_back(ds.label(i));
   return std::make_shared<TensorDataset>(feats, labels, sources, ds.class_names());
-}
-
-// Joins the processes that mpirun / srun started: MPI, the collectives' deadline, this machine's
-// cores shared between its ranks (unless OMP_NUM_THREADS says otherwise), and silence on every
-// rank but 0 (one progress bar, not N interleaved ones).
-void join_world(const tools::Args& a, int64_t batch_size) {
-  dist::init();
-  dist::set_timeout(a.get_float("dist-timeout"));
-  const dist::World& w = dist::world();
-  if (!std::getenv("OMP_NUM_THREADS"))
-    omp_set_num_threads(std::max(1, int(std::thread::hardware_concurrency()) / w.local_size));
-  if (w.rank != 0 && !std::freopen("/dev/null", "w", stdout))
-    throw std::runtime_error("distributed: cannot silence the output of rank " + std::to_string(w.rank));
-  std::printf("distributed: %d processes (%d on this machine), %d threads each; %lld images per step in all "
-              "(--batch-size %lld per process)\n",
-              w.size, w.local_size, omp_get_max_threads(), static_cast<long long>(batch_size * w.size),
-              static_cast<long long>(batch_size));
-  std::fflush(stdout);
 }
 
 int run_train(const tools::Args& a, const std::vector<std::string>& words);
@@ -249,10 +236,9 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_int("grid", 16, "validation images shown with their predictions in the report")
       .add_string("out", "run", "output folder")
       .add_flag("resume", "continue the run in --out from its last.h5")
-      .add_flag("quiet", "no progress bar")
-      .add_flag("distributed", "data-parallel over the processes started by mpirun/srun (see docs/usage.md)")
-      .add_float("dist-timeout", 300, "with --distributed: seconds to wait for the other processes before stopping all")
-      .add_flag("sync-bn", "with --distributed: batch norm uses the statistics of all processes' batches together")
+      .add_flag("quiet", "no progress bar");
+  add_distributed_options(p);
+  p.add_flag("sync-bn", "with --distributed: batch norm uses the statistics of all processes' batches together")
       .add_float("bucket-mb", 25, "with --distributed: gradients are averaged in buckets of about this many MiB")
       .add_example("graft train --data flowers --split 0.5,0.25,0.25 --model vgg16 --pretrained --freeze backbone "
                    "--head 'linear(256) relu dropout(0.4) linear(n) logsoftmax' --patience 3 --out run",
@@ -272,16 +258,7 @@ int cmd_train(const std::vector<std::string>& words) {
   tools::Args a = p.parse(words);
   if (tools::print_help_if_asked(p, a)) return 0;
   if (!a.flag("distributed")) return run_train(a, words);
-  join_world(a, a.get_int("batch-size"));
-  try {
-    const int rc = run_train(a, words);
-    dist::finalize();
-    return rc;
-  } catch (const std::exception& e) {
-    // The others would wait for this rank's next all-reduce: stop them all now, saying why.
-    if (dist::world().size > 1) dist::abort(std::string("graft train: ") + e.what());
-    throw;
-  }
+  return run_distributed("graft train", a, [&] { return run_train(a, words); });
 }
 
 namespace {
@@ -295,6 +272,9 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   std::filesystem::create_directories(out_dir);
   const bool distributed = a.flag("distributed");
   const dist::World& world = dist::world();  // {0, 1} without --distributed
+  if (distributed)
+    std::printf("distributed: %lld images per step in all (--batch-size %lld per process)\n",
+                static_cast<long long>(batch_size * world.size), static_cast<long long>(batch_size));
 
   // ---- data and model -------------------------------------------------------------------------
   Data data = open_training_data(a);
@@ -375,8 +355,8 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   GRAFT_CHECK_DATA(trained->num_parameters(true) > 0, "", "nothing to train: every parameter is frozen (--freeze ",
                    mo.freeze, ")");
   GRAFT_CHECK(distributed || !a.flag("sync-bn"), "graft train", "--sync-bn is for --distributed runs");
-  GRAFT_CHECK(!distributed || s.device == Device::CPU, "graft train",
-              "--distributed averages gradients over MPI, which needs --device cpu in this version");
+  GRAFT_CHECK(!a.flag("sync-bn") || s.device == Device::CPU, "graft train",
+              "--sync-bn runs on the CPU in this version; use --device cpu, or leave batch norm per process");
   auto opt = make_optimizer(a, std::move(groups));
   auto sched = make_scheduler(a.get("schedule"), *opt, epochs);
 
@@ -461,8 +441,11 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
                   "per step, of which %.3f s waited for after backward\n",
                   static_cast<long long>(r->steps()), r->num_buckets(), r->buckets_started_early(),
                   r->seconds_reducing() / double(r->steps()), r->seconds_waiting() / double(r->steps()));
+    // No more collectives: leave now, so that the other ranks are not waiting (and spinning)
+    // in MPI_Finalize while rank 0 evaluates the test set and writes the report alone.
     dist::barrier("the end of training");
-    dist::finalize();  // no more collectives: rank 0 evaluates and writes the report alone
+    dist::nccl_finalize();
+    dist::finalize();
     if (world.rank != 0) return 0;
   }
 

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
+
+#include "tensor/check.h"
 
 #ifndef GRAFT_MPI
 #define GRAFT_MPI 0  // meson defines it to 1 when it found MPI
@@ -131,6 +134,40 @@ void broadcast(void* data, size_t bytes, int root, const std::string& what) {
   }
 }
 
+namespace {
+// MPI_Allgatherv of `mine` (type: MPI_FLOAT or MPI_INT64_T): first every rank's length, then the data.
+template <class T>
+std::vector<T> gather_all(const std::vector<T>& mine, MPI_Datatype type, const std::string& what) {
+  if (g_world.size == 1) return mine;
+  require_init(what);
+  GRAFT_CHECK(mine.size() <= size_t(INT32_MAX), "distributed", what, ": ", mine.size(), " values do not fit one MPI call");
+  std::vector<int> counts(size_t(g_world.size)), offsets(size_t(g_world.size));
+  int n = int(mine.size());
+  MPI_Request r;
+  check_started(MPI_Iallgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD, &r), what);
+  wait(r, what);
+  int64_t total = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    GRAFT_CHECK(total <= INT32_MAX, "distributed", what, ": more than 2^31 values in all");
+    offsets[i] = int(total);
+    total += counts[i];
+  }
+  std::vector<T> all(static_cast<size_t>(total));
+  check_started(MPI_Iallgatherv(mine.data(), n, type, all.data(), counts.data(), offsets.data(), type,
+                                MPI_COMM_WORLD, &r),
+                what);
+  wait(r, what);
+  return all;
+}
+}  // namespace
+
+std::vector<float> all_gather(const std::vector<float>& mine, const std::string& what) {
+  return gather_all(mine, MPI_FLOAT, what);
+}
+std::vector<int64_t> all_gather(const std::vector<int64_t>& mine, const std::string& what) {
+  return gather_all(mine, MPI_INT64_T, what);
+}
+
 void barrier(const std::string& what) {
   if (g_world.size == 1) return;
   require_init(what);
@@ -149,6 +186,8 @@ void finalize() {}
 void all_reduce_sum(float*, size_t, const std::string&) {}
 void all_reduce_sum(std::vector<double>&, const std::string&) {}
 void broadcast(void*, size_t, int, const std::string&) {}
+std::vector<float> all_gather(const std::vector<float>& mine, const std::string&) { return mine; }
+std::vector<int64_t> all_gather(const std::vector<int64_t>& mine, const std::string&) { return mine; }
 void barrier(const std::string&) {}
 
 #endif

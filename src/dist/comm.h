@@ -7,6 +7,7 @@
 //   init()                 MPI_Init_thread; world() is then {rank, size, local_rank, local_size}
 //   all_reduce_sum(x, n)   x <- sum over ranks of x (float, in place), gradients and metrics
 //   broadcast(p, bytes)    rank 0's bytes to every rank, the initial weights
+//   all_gather(v)          every rank's vector, concatenated in rank order (features, indices)
 //   barrier()              everyone has reached this line
 //
 // Note [No hangs]: every collective is started non-blocking and then polled against a
@@ -20,6 +21,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,9 @@ double timeout();
 void all_reduce_sum(float* data, size_t n, const std::string& what);
 void all_reduce_sum(std::vector<double>& data, const std::string& what);
 void broadcast(void* data, size_t bytes, int root, const std::string& what);
+// Every rank's `mine` (lengths may differ), concatenated in rank order, on every rank.
+std::vector<float> all_gather(const std::vector<float>& mine, const std::string& what);
+std::vector<int64_t> all_gather(const std::vector<int64_t>& mine, const std::string& what);
 void barrier(const std::string& what);
 
 }  // namespace graft::dist

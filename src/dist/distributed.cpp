@@ -1,6 +1,7 @@
 // src/dist/distributed.cpp — see distributed.h.
 #include "dist/distributed.h"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -8,17 +9,22 @@
 #include <string>
 #include <thread>
 
+#include "autograd/engine.h"
 #include "layers/sync_batch_norm2d.h"
 #include "tensor/check.h"
 
 namespace graft::dist {
 
 void broadcast_module(Module& model) {
+  NoGradGuard no_grad;  // copies of weights, not ops to differentiate
   for (auto& [name, t] : model.state_dict()) {
-    GRAFT_CHECK(t.device() == Device::CPU, "distributed", "broadcasting '", name, "': only CPU tensors go over MPI");
-    void* data = t.dtype() == DType::Int64 ? static_cast<void*>(t.data_ptr<int64_t>())
-                                           : static_cast<void*>(t.data_ptr<float>());
-    broadcast(data, size_t(t.numel()) * dtype_size(t.dtype()), 0, "broadcast of the initial weights ('" + name + "')");
+    // Once per run: GPU tensors go through the host, which keeps this to one path (MPI).
+    Tensor host = t.is_cuda() ? t.to(Device::CPU) : t;
+    void* data = host.dtype() == DType::Int64 ? static_cast<void*>(host.data_ptr<int64_t>())
+                                              : static_cast<void*>(host.data_ptr<float>());
+    broadcast(data, size_t(host.numel()) * dtype_size(host.dtype()), 0,
+              "broadcast of the initial weights ('" + name + "')");
+    if (t.is_cuda()) t.copy_(host);
   }
 }
 
@@ -53,6 +59,29 @@ void DataParallel::on_epoch_metrics(FitState& s) {
 void DataParallel::on_fit_end(FitState&) {
   set_batch_norm_sync({});
   set_backward_observer(nullptr);
+}
+
+Tensor collect_outputs_over_ranks(Module& model, DataLoader& loader, Device device, std::vector<int64_t>* indices) {
+  std::vector<int64_t> mine;
+  const Tensor local = collect_outputs(model, loader, device, &mine);  // [n_r, ...]
+  const Shape row(local.shape().begin() + 1, local.shape().end());
+  const int64_t per = shape_numel(row);
+  const std::vector<float> values = all_gather(local.to_vector(), "all-gather of the outputs");
+  const std::vector<int64_t> all = all_gather(mine, "all-gather of the outputs' dataset indices");
+  // Rows in dataset-index order (the ranks hold interleaved positions of the order).
+  std::vector<size_t> by_index(all.size());
+  for (size_t i = 0; i < by_index.size(); ++i) by_index[i] = i;
+  std::sort(by_index.begin(), by_index.end(), [&](size_t a, size_t b) { return all[a] < all[b]; });
+  Shape shape = row;
+  shape.insert(shape.begin(), int64_t(all.size()));
+  Tensor out = Tensor::empty(shape);
+  for (size_t i = 0; i < by_index.size(); ++i)
+    std::copy_n(values.begin() + int64_t(by_index[i]) * per, per, out.data() + int64_t(i) * per);
+  if (indices) {
+    indices->clear();
+    for (size_t i : by_index) indices->push_back(all[i]);
+  }
+  return out;
 }
 
 void inject_fault(int64_t step) {

@@ -48,6 +48,15 @@ class DataParallel : public Callback {
   int64_t step_ = 0;
 };
 
+// The model's outputs over a loader that gives this rank's shard (LoaderOptions rank /
+// world_size, pad_shards off), gathered from every rank: [N, ...] on the CPU, on every rank, in
+// dataset-index order (so the same rows as one process's collect_outputs over the whole
+// dataset, when that gives them in index order: an unshuffled loader). indices (if given):
+// the dataset index of each row. Each rank runs 1/N of the forward passes: `graft features`
+// and train's frozen-backbone feature cache.
+Tensor collect_outputs_over_ranks(Module& model, DataLoader& loader, Device device,
+                                  std::vector<int64_t>* indices = nullptr);
+
 // For the tests of failure (Note [No hangs], dist/comm.h): GRAFT_FAULT=kill:R:S makes rank R
 // kill itself (SIGKILL) after its S-th training step, GRAFT_FAULT=hang:R:S makes it stop
 // answering (sleep forever). Does nothing when the variable is not set.

@@ -2,10 +2,11 @@
 #include "dist/reducer.h"
 
 #include <chrono>
-#include <cstring>
 
 #include "dist/comm.h"
+#include "dist/nccl.h"
 #include "tensor/check.h"
+#include "tensor/elementwise.h"
 
 namespace graft::dist {
 
@@ -19,8 +20,7 @@ GradientReducer::GradientReducer(std::vector<Tensor> params, size_t bucket_bytes
   size_t bytes = 0;
   for (size_t k = params_.size(); k-- > 0;) {
     const Tensor& p = params_[k];
-    GRAFT_CHECK(p.device() == Device::CPU, "distributed",
-                "averaging gradients over MPI needs CPU tensors; this parameter is on ", device_name(p.device()));
+    GRAFT_CHECK(p.device() == params_[0].device(), "distributed", "the parameters are on more than one device");
     index_[p.impl()] = k;
     if (buckets_.empty() || bytes >= bucket_bytes) {
       buckets_.emplace_back();
@@ -33,7 +33,7 @@ GradientReducer::GradientReducer(std::vector<Tensor> params, size_t bucket_bytes
   for (Bucket& b : buckets_) {
     size_t n = 0;
     for (size_t k : b.params) n += size_t(params_[k].numel());
-    b.flat.resize(n);
+    b.flat = Tensor::empty({int64_t(n)}, DType::Float32, params_[0].device());
     b.pending = b.params.size();
   }
   thread_ = std::thread([this] { communicate(); });
@@ -68,18 +68,21 @@ void GradientReducer::start_ready_buckets() {
 
 void GradientReducer::start(size_t bucket) {
   Bucket& b = buckets_[bucket];
-  float* out = b.flat.data();
+  int64_t at = 0;
   for (size_t k : b.params) {
-    const size_t n = size_t(params_[k].numel());
+    const int64_t n = params_[k].numel();
+    Tensor part = b.flat.slice(at, at + n);
     const Tensor g = params_[k].grad();
-    if (g.defined()) std::memcpy(out, g.data(), n * sizeof(float));
-    else std::memset(out, 0, n * sizeof(float));  // unused here: contributes nothing
-    out += n;
+    if (g.defined()) part.copy_(g);  // same numel, flattened
+    else part.zero_();               // unused here: contributes nothing
+    at += n;
   }
   last_bucket_ticket_ = submit([this, bucket] {
     const auto t0 = Clock::now();
     Bucket& b = buckets_[bucket];
-    all_reduce_sum(b.flat.data(), b.flat.size(), "all-reduce of gradient bucket " + std::to_string(bucket));
+    const std::string what = "all-reduce of gradient bucket " + std::to_string(bucket);
+    if (b.flat.is_cuda()) nccl_all_reduce_sum(b.flat.data(), size_t(b.flat.numel()), what);
+    else all_reduce_sum(b.flat.data(), size_t(b.flat.numel()), what);
     seconds_reducing_ += std::chrono::duration<double>(Clock::now() - t0).count();  // read after wait_for
   });
 }
@@ -131,15 +134,15 @@ void GradientReducer::backward_end() {
   // Write the means back; reset for the next backward.
   const float inv = 1.0f / float(world().size);
   for (Bucket& b : buckets_) {
-    const float* in = b.flat.data();
+    int64_t at = 0;
     for (size_t k : b.params) {
-      const size_t n = size_t(params_[k].numel());
+      const int64_t n = params_[k].numel();
       Tensor g = params_[k].grad();
       if (g.defined()) {
-        float* dst = g.data();
-        for (size_t i = 0; i < n; ++i) dst[i] = in[i] * inv;
+        g.copy_(b.flat.slice(at, at + n));
+        scale_(g, inv);  // the sum over the ranks -> their mean
       }
-      in += n;
+      at += n;
     }
     b.pending = b.params.size();
   }

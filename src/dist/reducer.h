@@ -20,8 +20,8 @@
 // A parameter without a gradient on this rank (unused in this forward) contributes zeros and
 // keeps no gradient; every rank is expected to use the same parameters, as graft's models do.
 //
-// Shapes: a bucket is a flat float buffer [sum of its parameters' numel]; gradients keep
-// their parameters' shapes.
+// Shapes: a bucket is a flat float tensor [sum of its parameters' numel] on the parameters'
+// device; gradients keep their parameters' shapes.
 #pragma once
 
 #include <condition_variable>
@@ -40,8 +40,9 @@ namespace graft::dist {
 
 class GradientReducer : public BackwardObserver {
  public:
-  // params: the trainable parameters (CPU), in model order. Installs itself as this thread's
-  // backward observer until destroyed.
+  // params: the trainable parameters, in model order, all on one device: CPU gradients go
+  // over MPI, CUDA gradients over NCCL (dist/nccl.h; nccl_init() first). Installs itself as
+  // this thread's backward observer until destroyed.
   explicit GradientReducer(std::vector<Tensor> params, size_t bucket_bytes = size_t(25) << 20);
   ~GradientReducer() override;
   GradientReducer(const GradientReducer&) = delete;
@@ -66,7 +67,7 @@ class GradientReducer : public BackwardObserver {
  private:
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
-    std::vector<float> flat;     // their gradients, back to back
+    Tensor flat;                 // their gradients, back to back: [sum of numel], on their device
     size_t pending = 0;          // gradients not final yet in this backward
   };
   void start_ready_buckets();  // in index order, every full bucket not started yet
