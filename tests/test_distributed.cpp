@@ -13,7 +13,7 @@
 #include "autograd/ops.h"
 #include "data/datasets.h"
 #include "data/loader.h"
-#include "dist/nccl.h"
+#include "dist/nccl_comm.h"
 #include "dist/reducer.h"
 #include "layers/activation.h"
 #include "layers/batch_norm2d.h"

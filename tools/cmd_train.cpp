@@ -37,7 +37,7 @@
 #include "data/datasets.h"
 #include "data/split.h"
 #include "dist/distributed.h"
-#include "dist/nccl.h"
+#include "dist/nccl_comm.h"
 #include "layers/basic.h"
 #include "layers/loss.h"
 #include "layers/sequential.h"

@@ -13,7 +13,7 @@
 #include "autograd/engine.h"
 #include "data/datasets.h"
 #include "dist/comm.h"
-#include "dist/nccl.h"
+#include "dist/nccl_comm.h"
 #include "tensor/check.h"
 
 namespace graft {

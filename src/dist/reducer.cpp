@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "dist/comm.h"
-#include "dist/nccl.h"
+#include "dist/nccl_comm.h"
 #include "tensor/check.h"
 #include "tensor/elementwise.h"
 

@@ -41,7 +41,7 @@ namespace graft::dist {
 class GradientReducer : public BackwardObserver {
  public:
   // params: the trainable parameters, in model order, all on one device: CPU gradients go
-  // over MPI, CUDA gradients over NCCL (dist/nccl.h; nccl_init() first). Installs itself as
+  // over MPI, CUDA gradients over NCCL (dist/nccl_comm.h; nccl_init() first). Installs itself as
   // this thread's backward observer until destroyed.
   explicit GradientReducer(std::vector<Tensor> params, size_t bucket_bytes = size_t(25) << 20);
   ~GradientReducer() override;

@@ -1,5 +1,5 @@
-// src/dist/nccl.cpp — see nccl.h.
-#include "dist/nccl.h"
+// src/dist/nccl_comm.cpp — see nccl_comm.h.
+#include "dist/nccl_comm.h"
 
 #include <stdexcept>
 

@@ -1,4 +1,4 @@
-// src/dist/nccl.h — all-reduce of CUDA tensors between GPUs with NCCL.
+// src/dist/nccl_comm.h — all-reduce of CUDA tensors between GPUs with NCCL.
 //
 // MPI (dist/comm.h) starts the processes and carries CPU data; gradients that live on GPUs go
 // through NCCL, which moves them GPU to GPU (NVLink, PCIe, InfiniBand) without the host. The
