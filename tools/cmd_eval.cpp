@@ -40,9 +40,11 @@ int cmd_eval(const std::vector<std::string>& words) {
     s = tools::load_model_checkpoint(a.get("checkpoint"), a.get("device"), nullptr, a.get("model"));
     class_names = s.weights_class_names;
   } else {
-    if (!a.given("model"))
-      throw tools::ArgError("graft eval: give --checkpoint FILE (from graft train) or --model with --weights");
-    s = tools::build_model(tools::model_options(a), ds->num_classes());
+    tools::ModelOptions o = tools::model_options(a);
+    if (o.model.empty())
+      throw tools::ArgError("graft eval: give --checkpoint FILE (from graft train), --model with --weights, or "
+                            "--weights FILE converted from a whole PyTorch model (it names its model)");
+    s = tools::build_model(o, ds->num_classes());
     class_names = ds->class_names();
   }
   const bool features = is_features_path(a.positional("data")[0]);
