@@ -690,6 +690,36 @@ TEST_CASE("commands: a user's nn.Module (self.main = Sequential) saved both ways
     CHECK(std::abs(std::stod(pred.substr(pred.find("\"probability\":", red) + 14)) - ref.read("p_bce").to_vector()[0]) <= 1e-5);
   }
 
+  // 3b. graft eval of that binary model on a blue/red folder: its --json metrics equal
+  //     scikit-learn's computed from the predictions eval wrote to --csv (file,true,predicted,p_...).
+  fs::create_directories(dir / "two");
+  fs::copy(dir / "data" / "blue", dir / "two" / "blue");
+  fs::copy(dir / "data" / "red", dir / "two" / "red");
+  REQUIRE(cmd_eval({"--weights", p("bce.h5"), (dir / "two").string(), "--workers", "0", "--json", p("two.json"), "--csv",
+                    p("two.csv"), "--html", p("two.html"), "--top-losses", "3"}) == 0);
+  {
+    std::ofstream(dir / "sk.py") <<
+        "import sys, csv, json\n"
+        "from sklearn.metrics import roc_auc_score, precision_recall_fscore_support as prfs\n"
+        "rows = list(csv.DictReader(open(sys.argv[1]))); r = json.load(open(sys.argv[2]))\n"
+        "y = [int(x['true'] == 'red') for x in rows]; pred = [int(x['predicted'] == 'red') for x in rows]\n"
+        "p, rc, f1, _ = prfs(y, pred, labels=[0, 1], zero_division=0)\n"
+        "want = {'roc_auc': roc_auc_score(y, [float(x['p_red']) for x in rows]), 'f1_red': f1[1], 'precision_blue': p[0],\n"
+        "        'macro_f1': prfs(y, pred, average='macro', zero_division=0)[2]}\n"
+        "got = {'roc_auc': r['roc_auc'], 'f1_red': r['f1']['red'], 'precision_blue': r['precision']['blue'],\n"
+        "       'macro_f1': r['macro_avg']['f1']}\n"
+        "# eval's CSV has 9 significant digits: ties in the scores survive, AUC is exact; F1 from counts.\n"
+        "bad = {k: (got[k], want[k]) for k in want if abs(got[k] - want[k]) > 1e-9}\n"
+        "losses = [t['loss'] for t in r['top_losses']]\n"
+        "assert len(rows) == 6 and not bad and losses == sorted(losses, reverse=True), (bad, losses)\n";
+    auto [rc, out] = run_shell(std::string(python) + " " + p("sk.py") + " " + p("two.csv") + " " + p("two.json"));
+    CHECK_MESSAGE(rc == 0, out);
+    const std::string html = read_text(p("two.html"));
+    CHECK(html.find("ROC curve") != std::string::npos);
+    CHECK(html.find("Top losses") != std::string::npos);
+    CHECK(html.find("data:image/png;base64") != std::string::npos);  // the top-loss images themselves
+  }
+
   // 4. What graft lacks is named, never approximated.
   {
     auto [rc, out] = run_shell(convert + "--pth " + p("leaky.pt") + " --code " + p("user_net.py") +

@@ -1,11 +1,15 @@
-// tools/cmd_eval.cpp — `graft eval`: top-1 / top-k accuracy, accuracy per class, the confusion
-// matrix and the mean cross-entropy per image of a model on a folder, CSV or features file
-// (tools/lib/metrics.h has the definitions). Printed as a table; --json FILE writes the same.
+// tools/cmd_eval.cpp — `graft eval`: top-1 / top-k accuracy, precision / recall / F1 per class,
+// the confusion matrix, the mean cross-entropy per image, for two classes the ROC curve and AUC,
+// and the top losses (the images most wrong) of a model on a folder, CSV or features file
+// (src/train/metrics.h has the definitions). Printed as a table; --json FILE writes the same,
+// --html FILE a report with the top-loss images, --csv FILE every image's probabilities.
 // The model comes from a checkpoint of `graft train` (which records the model, head, class
 // names and transform) or from --model/--weights/--head.
 #include <cstdio>
+#include <filesystem>
 
 #include "args.h"
+#include "format.h"
 #include "cmd_util.h"
 #include "train/fit.h"
 #include "commands.h"
@@ -25,12 +29,17 @@ int cmd_eval(const std::vector<std::string>& words) {
       .add_string("transform", "", "evaluation transform (default: the checkpoint's / the weights' preprocess)")
       .add_int("top-k", 5, "k of the top-k accuracy")
       .add_string("json", "", "also write the results to this JSON file")
+      .add_string("html", "", "also write an HTML report (metrics, confusion matrix, ROC curve, top-loss images)")
+      .add_string("csv", "", "also write every image's prediction: file,true,predicted,<probability of each class>")
+      .add_int("top-losses", 10, "how many of the images with the highest loss to list (0: none)")
       .add_int("batch-size", 32, "images per batch")
       .add_int("workers", 2, "data loading threads")
       .add_flag("skip-bad", "leave unreadable images out (listed) instead of stopping at the first");
   tools::add_model_options(p, "", false);
   p.add_example("graft eval --checkpoint run/best.h5 photos/test", "evaluate a trained model on a test folder")
-      .add_example("graft eval --checkpoint run/best.h5 labels.csv --images imgs --json test.json", "a CSV, with JSON");
+      .add_example("graft eval --checkpoint run/best.h5 labels.csv --images imgs --json test.json", "a CSV, with JSON")
+      .add_example("graft eval --checkpoint run/best.h5 photos/test --html eval.html --csv predictions.csv",
+                   "a report with the top losses, and every prediction");
   tools::Args a = p.parse(words);
   if (tools::print_help_if_asked(p, a)) return 0;
   auto ds = open_data(a.positional("data")[0], a.get("images"));
@@ -60,12 +69,35 @@ int cmd_eval(const std::vector<std::string>& words) {
     std::fprintf(stderr, "graft eval: warning: the data's class names differ from the model's; labels are matched by index\n");
   Pipeline pipe = features ? Pipeline() : Pipeline::parse(a.given("transform") ? a.get("transform") : s.eval_transform);
   DataLoader loader(ds, pipe, loader_options(a));
-  EvalAccumulator acc(a.get_int("top-k"));
+  EvalAccumulator acc(a.get_int("top-k"), a.get_int("top-losses"));
+  std::vector<int64_t> order;  // dataset index of the i-th image evaluated
+  std::string csv;
+  if (a.given("csv")) {
+    csv = "file,true,predicted";
+    for (const auto& c : class_names) csv += ",p_" + tools::csv_field(c);
+    csv += "\n";
+  }
   predict_batches(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) {
     GRAFT_CHECK_DATA(out.dim() == 2 && (out.size(1) == static_cast<int64_t>(class_names.size()) || out.size(1) == 1),
                      "", "the model outputs ", out.shape(), " per batch but there are ", class_names.size(),
                      " classes");
-    acc.add(out, b.labels);
+    std::vector<std::string> sources;
+    for (int64_t i : b.indices) sources.push_back(ds->source(i));
+    acc.add(out, b.labels, sources);
+    order.insert(order.end(), b.indices.begin(), b.indices.end());
+    if (a.given("csv")) {
+      const std::vector<float> x = out.to_vector();
+      const std::vector<int64_t> y = b.labels.to_labels(), pred = predictions(out);
+      const int64_t L = out.size(1), C = static_cast<int64_t>(class_names.size());
+      for (size_t i = 0; i < sources.size(); ++i) {
+        csv += tools::csv_field(sources[i]) + "," + tools::csv_field(class_names[y[i]]) + "," +
+               tools::csv_field(class_names[pred[i]]);
+        std::vector<double> p(C, 0.0);
+        for (auto [c, prob] : topk_probabilities(&x[i * L], L, C)) p[c] = prob;
+        for (double v : p) csv += "," + tools::fmt("%.9g", v);
+        csv += "\n";
+      }
+    }
   });
   if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   EvalResult r = acc.result();
@@ -73,6 +105,42 @@ int cmd_eval(const std::vector<std::string>& words) {
   if (a.given("json")) {
     tools::write_file_atomic(a.get("json"), eval_json(r, class_names) + "\n");
     std::printf("wrote %s\n", a.get("json").c_str());
+  }
+  if (a.given("csv")) {
+    tools::write_file_atomic(a.get("csv"), csv);
+    std::printf("wrote %s\n", a.get("csv").c_str());
+  }
+  if (a.given("html")) {
+    tools::ReportData d;
+    d.title = "graft eval: " + a.positional("data")[0];
+    d.command_line = tools::shell_join(words);
+    d.class_names = class_names;
+    d.has_confusion = true;
+    d.confusion = r.confusion;
+    d.sections.emplace_back("Metrics", tools::class_metrics_html(r, class_names));
+    if (r.binary && !std::isnan(r.roc.auc))
+      d.sections.emplace_back("ROC curve", tools::roc_curve_svg(r.roc, class_names.at(1)));
+    if (!features && !r.top_losses.empty()) {  // the images themselves, through the eval transform
+      std::vector<int64_t> idx;
+      for (const auto& t : r.top_losses) idx.push_back(order[t.index]);
+      Batch b = loader.make_batch(idx, 0, 0);
+      const int64_t per = b.inputs.numel() / std::max<int64_t>(b.inputs.size(0), 1);
+      std::vector<tools::GridImage> grid;
+      for (size_t i = 0; i < r.top_losses.size() && static_cast<int64_t>(i) < b.inputs.size(0); ++i) {
+        const auto& t = r.top_losses[i];
+        tools::GridImage g;
+        g.image = Tensor::empty(Shape(b.inputs.shape().begin() + 1, b.inputs.shape().end()));
+        std::copy_n(b.inputs.data() + i * per, per, g.image.data());
+        g.predicted = class_names[t.predicted];
+        g.truth = class_names[t.truth];
+        g.caption = tools::fmt("p %.1f%%", 100 * t.probability) + tools::fmt(", loss %.3f, ", t.loss) +
+                    std::filesystem::path(t.source).filename().string();
+        grid.push_back(g);
+      }
+      d.sections.emplace_back("Top losses (the images most wrong)", tools::image_grid_html(grid, pipe.mean, pipe.std));
+    }
+    tools::write_html_report(a.get("html"), d);
+    std::printf("wrote %s\n", a.get("html").c_str());
   }
   return 0;
 }
