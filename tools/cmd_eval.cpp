@@ -16,6 +16,7 @@
 #include "train/metrics.h"
 #include "model_setup.h"
 #include "report.h"
+#include "tta.h"
 #include "tensor/check.h"
 
 namespace graft {
@@ -32,6 +33,9 @@ int cmd_eval(const std::vector<std::string>& words) {
       .add_string("html", "", "also write an HTML report (metrics, confusion matrix, ROC curve, top-loss images)")
       .add_string("csv", "", "also write every image's prediction: file,true,predicted,<probability of each class>")
       .add_int("top-losses", 10, "how many of the images with the highest loss to list (0: none)")
+      .add_string("tta", "none", "test-time augmentation: average the probabilities over views (flip: the image "
+                                 "and its mirror; five-crop: 4 corners + center of the center_crop size)",
+                  false, {"none", "flip", "five-crop"})
       .add_int("batch-size", 32, "images per batch")
       .add_int("workers", 2, "data loading threads")
       .add_flag("skip-bad", "leave unreadable images out (listed) instead of stopping at the first");
@@ -68,7 +72,11 @@ int cmd_eval(const std::vector<std::string>& words) {
   if (ds->class_names() != class_names)
     std::fprintf(stderr, "graft eval: warning: the data's class names differ from the model's; labels are matched by index\n");
   Pipeline pipe = features ? Pipeline() : Pipeline::parse(a.given("transform") ? a.get("transform") : s.eval_transform);
-  DataLoader loader(ds, pipe, loader_options(a));
+  const std::string tta = a.get("tta");
+  GRAFT_CHECK_DATA(tta == "none" || !features, "", "--tta ", tta, " needs images; '", a.positional("data")[0],
+                   "' holds features");
+  const std::vector<Pipeline> views = tools::tta_pipelines(pipe, tta);
+  DataLoader loader(ds, views[0], loader_options(a));
   EvalAccumulator acc(a.get_int("top-k"), a.get_int("top-losses"));
   std::vector<int64_t> order;  // dataset index of the i-th image evaluated
   std::string csv;
@@ -77,33 +85,74 @@ int cmd_eval(const std::vector<std::string>& words) {
     for (const auto& c : class_names) csv += ",p_" + tools::csv_field(c);
     csv += "\n";
   }
-  predict_batches(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) {
+  // One batch of outputs (logits, or with TTA log mean probabilities) of the images `indices`.
+  auto consume = [&](const Tensor& out, const Tensor& labels, const std::vector<int64_t>& indices) {
     GRAFT_CHECK_DATA(out.dim() == 2 && (out.size(1) == static_cast<int64_t>(class_names.size()) || out.size(1) == 1),
                      "", "the model outputs ", out.shape(), " per batch but there are ", class_names.size(),
                      " classes");
     std::vector<std::string> sources;
-    for (int64_t i : b.indices) sources.push_back(ds->source(i));
-    acc.add(out, b.labels, sources);
-    order.insert(order.end(), b.indices.begin(), b.indices.end());
+    for (int64_t i : indices) sources.push_back(ds->source(i));
+    acc.add(out, labels, sources);
+    order.insert(order.end(), indices.begin(), indices.end());
     if (a.given("csv")) {
       const std::vector<float> x = out.to_vector();
-      const std::vector<int64_t> y = b.labels.to_labels(), pred = predictions(out);
+      const std::vector<int64_t> y = labels.to_labels(), pred = predictions(out);
       const int64_t L = out.size(1), C = static_cast<int64_t>(class_names.size());
       for (size_t i = 0; i < sources.size(); ++i) {
         csv += tools::csv_field(sources[i]) + "," + tools::csv_field(class_names[y[i]]) + "," +
                tools::csv_field(class_names[pred[i]]);
         std::vector<double> p(C, 0.0);
         for (auto [c, prob] : topk_probabilities(&x[i * L], L, C)) p[c] = prob;
-        for (double v : p) csv += "," + tools::fmt("%.9g", v);
+        for (double v : p) csv.append(",").append(tools::fmt("%.9g", v));
         csv += "\n";
       }
     }
-  });
+  };
+  EvalResult without_tta;
+  if (views.size() == 1) {
+    predict_batches(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) { consume(out, b.labels, b.indices); });
+  } else {
+    // Every view over the whole data (the same images in the same order), then their mean.
+    std::vector<Tensor> outs;
+    std::vector<int64_t> indices;
+    for (size_t v = 0; v < views.size(); ++v) {
+      DataLoader view_loader(ds, views[v], loader_options(a));
+      std::vector<int64_t> iv;
+      outs.push_back(collect_outputs(*s.model, v == 0 ? loader : view_loader, s.device, &iv));
+      GRAFT_CHECK(v == 0 || iv == indices, "--tta", "the views saw different images");
+      indices = iv;
+    }
+    std::vector<int64_t> y;
+    for (int64_t i : indices) y.push_back(ds->label(i));
+    EvalAccumulator plain(a.get_int("top-k"));
+    plain.add(outs[0], Tensor::from_labels(y));
+    without_tta = plain.result();
+    const Tensor mean = tools::tta_combine(outs);
+    const int64_t B = a.get_int("batch-size"), N = mean.size(0);
+    for (int64_t i = 0; i < N; i += B) {
+      const int64_t e = std::min(N, i + B);
+      consume(mean.slice(i, e), Tensor::from_labels({y.begin() + i, y.begin() + e}),
+              {indices.begin() + i, indices.begin() + e});
+    }
+  }
   if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   EvalResult r = acc.result();
   std::fputs(format_eval_table(r, class_names).c_str(), stdout);
+  std::string json = eval_json(r, class_names);
+  if (views.size() > 1) {
+    std::printf("\ntest-time augmentation (%s, %zu views): top-1 %.2f%% with, %.2f%% without (%+.2f points); "
+                "mean cross-entropy %.4f with, %.4f without\n", tta.c_str(), views.size(), 100 * r.top1,
+                100 * without_tta.top1, 100 * (r.top1 - without_tta.top1), r.mean_cross_entropy,
+                without_tta.mean_cross_entropy);
+    JsonWriter j;
+    j.begin_object().key("mode").value(tta).key("views").value(static_cast<int64_t>(views.size()));
+    j.key("top1_without").value(without_tta.top1).key("mean_cross_entropy_without").value(without_tta.mean_cross_entropy);
+    j.end_object();
+    json.pop_back();  // the closing brace: "tta" is one more key of the same object
+    json += ",\"tta\":" + j.str() + "}";
+  }
   if (a.given("json")) {
-    tools::write_file_atomic(a.get("json"), eval_json(r, class_names) + "\n");
+    tools::write_file_atomic(a.get("json"), json + "\n");
     std::printf("wrote %s\n", a.get("json").c_str());
   }
   if (a.given("csv")) {
