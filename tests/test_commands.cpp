@@ -768,6 +768,7 @@ TEST_CASE("commands: a user's nn.Module (self.main = Sequential) saved both ways
     CHECK(html.find("ROC curve") != std::string::npos);
     CHECK(html.find("Top losses") != std::string::npos);
     CHECK(html.find("data:image/png;base64") != std::string::npos);  // the top-loss images themselves
+    CHECK(html.find("Grad-CAM of the top losses (layer 3") != std::string::npos);
   }
 
   // 4. What graft lacks is named, never approximated.
