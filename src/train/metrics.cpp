@@ -168,6 +168,11 @@ ConfusionMatrix confusion_matrix(const Tensor& logits, const Tensor& labels) {
 // ---- EvalAccumulator ------------------------------------------------------------------------
 
 // P(class 1) of a two-class row: sigmoid of one output, softmax's second of two.
+// Highest loss first; equal losses in the order added (so results never depend on batching).
+static bool worse_loss(const ImageLoss& a, const ImageLoss& b) {
+  return a.loss > b.loss || (a.loss == b.loss && a.index < b.index);
+}
+
 static double positive_score(const float* row, int64_t L) {
   return L == 1 ? 1 / (1 + std::exp(-static_cast<double>(row[0])))
                 : 1 / (1 + std::exp(static_cast<double>(row[0]) - static_cast<double>(row[1])));
@@ -197,8 +202,6 @@ void EvalAccumulator::add(const Tensor& logits, const Tensor& labels, const std:
   } else {
     GRAFT_CHECK(L == L_, "EvalAccumulator::add", "batch has ", L, " outputs per image, earlier batches had ", L_);
   }
-  // Highest loss first; equal losses in the order added (so results never depend on batching).
-  auto worse = [](const ImageLoss& a, const ImageLoss& b) { return a.loss > b.loss || (a.loss == b.loss && a.index < b.index); };
   for (int64_t i = 0; i < N; ++i) {
     const float* row = &x[i * L];
     int64_t p = row_prediction(row, L);
@@ -214,7 +217,7 @@ void EvalAccumulator::add(const Tensor& logits, const Tensor& labels, const std:
     if (keep_ > 0) {
       worst_.push_back({count_ + i, sources.empty() ? "" : sources[i], y[i], p, class_probability(row, L, p), ce});
       if (static_cast<int64_t>(worst_.size()) >= 2 * keep_) {  // keep the memory bounded
-        std::nth_element(worst_.begin(), worst_.begin() + keep_, worst_.end(), worse);
+        std::nth_element(worst_.begin(), worst_.begin() + keep_, worst_.end(), worse_loss);
         worst_.resize(keep_);
       }
     }
@@ -237,8 +240,7 @@ EvalResult EvalAccumulator::result() const {
   r.binary = L_ > 0 && L_ <= 2;
   if (r.binary) r.roc = roc_curve(scores_, labels_);
   r.top_losses = worst_;
-  std::sort(r.top_losses.begin(), r.top_losses.end(),
-            [](const ImageLoss& a, const ImageLoss& b) { return a.loss > b.loss || (a.loss == b.loss && a.index < b.index); });
+  std::sort(r.top_losses.begin(), r.top_losses.end(), worse_loss);
   if (static_cast<int64_t>(r.top_losses.size()) > keep_) r.top_losses.resize(keep_);
   return r;
 }
