@@ -16,4 +16,5 @@ int cmd_predict(const std::vector<std::string>& words);   // tools/cmd_predict.c
 int cmd_split(const std::vector<std::string>& words);     // tools/cmd_split.cpp
 int cmd_summary(const std::vector<std::string>& words);   // tools/cmd_summary.cpp
 int cmd_explain(const std::vector<std::string>& words);   // tools/cmd_explain.cpp
+int cmd_export(const std::vector<std::string>& words);    // tools/cmd_export.cpp
 }  // namespace graft
