@@ -11,6 +11,7 @@
 #include "layers/linear.h"
 #include "layers/pool2d.h"
 #include "layers/sequential.h"
+#include "models/models.h"
 #include "tensor/check.h"
 
 namespace graft::tools {
@@ -99,37 +100,113 @@ struct Graph {
     p.bytes(field::kTensorRaw, std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
     initializers.message(field::kGraphInitializer, p);
   }
-  // Appends op(current, extra inputs...) -> a fresh tensor, which becomes current.
-  void node(const std::string& op, const std::string& name, const std::vector<std::string>& extra,
-            const std::vector<Proto>& attrs, bool last) {
+  // Appends op(current, extra inputs...) -> a fresh tensor (or `output`), which becomes current.
+  void node(const std::string& op, const std::string& name, const std::vector<std::string>& extra = {},
+            const std::vector<Proto>& attrs = {}, const std::string& output = "") {
     Proto n;
     n.bytes(field::kNodeInput, current);
     for (const auto& e : extra) n.bytes(field::kNodeInput, e);
-    current = last ? std::string("output") : std::string("t").append(std::to_string(counter++));
+    current = !output.empty() ? output : std::string("t").append(std::to_string(counter++));
     n.bytes(field::kNodeOutput, current).bytes(field::kNodeName, name).bytes(field::kNodeOp, op);
     for (const auto& a : attrs) n.message(field::kNodeAttribute, a);
     nodes.message(field::kGraphNode, n);
   }
 };
 
-// The leaf modules of a chain, in order, with their dotted names (Sequentials flattened).
-void leaves(const Module& m, const std::string& prefix, std::vector<std::pair<std::string, const Module*>>& out) {
-  if (dynamic_cast<const Sequential*>(&m)) {
-    for (const auto& [name, child] : m.children()) leaves(*child, prefix.empty() ? name : prefix + "." + name, out);
-    return;
+// One layer -> one node (a leaf module: no children).
+void emit_layer(Graph& g, const std::string& name, const Module* m, const std::map<const Module*, Shape>& in_shape) {
+  {
+    const std::string p = name.empty() ? "" : name + ".";  // a model that is one layer: "weight"
+    if (auto* c = dynamic_cast<const Conv2d*>(m)) {
+      const auto& q = c->params;
+      std::vector<std::string> in{p + "weight"};
+      g.initializer(p + "weight", c->weight);
+      if (c->bias.defined()) g.initializer(p + "bias", c->bias), in.push_back(p + "bias");
+      g.node("Conv", name, in,
+             {attr_ints("kernel_shape", {c->weight.size(2), c->weight.size(3)}), attr_ints("strides", {q.stride_h, q.stride_w}),
+              attr_ints("pads", {q.pad_h, q.pad_w, q.pad_h, q.pad_w}), attr_ints("dilations", {q.dil_h, q.dil_w})});
+    } else if (auto* b = dynamic_cast<const BatchNorm2d*>(m)) {
+      for (const char* t : {"weight", "bias", "running_mean", "running_var"})
+        g.initializer(p + t, t[0] == 'w' ? b->weight : t[0] == 'b' ? b->bias : t[8] == 'm' ? b->running_mean : b->running_var);
+      g.node("BatchNormalization", name, {p + "weight", p + "bias", p + "running_mean", p + "running_var"},
+             {attr_float("epsilon", b->eps)});
+    } else if (auto* l = dynamic_cast<const Linear*>(m)) {
+      std::vector<std::string> in{p + "weight"};
+      g.initializer(p + "weight", l->weight);
+      if (l->bias.defined()) g.initializer(p + "bias", l->bias), in.push_back(p + "bias");
+      g.node("Gemm", name, in, {attr_int("transB", 1)});  // y = x W^T + b
+    } else if (auto* mp = dynamic_cast<const MaxPool2d*>(m)) {
+      const auto& q = mp->params;
+      g.node("MaxPool", name, {},
+             {attr_ints("kernel_shape", {q.kernel_h, q.kernel_w}), attr_ints("strides", {q.stride_h, q.stride_w}),
+              attr_ints("pads", {q.pad_h, q.pad_w, q.pad_h, q.pad_w}), attr_int("ceil_mode", q.ceil_mode)});
+    } else if (auto* ap = dynamic_cast<const AvgPool2d*>(m)) {
+      const auto& q = ap->params;
+      g.node("AveragePool", name, {},
+             {attr_ints("kernel_shape", {q.kernel_h, q.kernel_w}), attr_ints("strides", {q.stride_h, q.stride_w}),
+              attr_ints("pads", {q.pad_h, q.pad_w, q.pad_h, q.pad_w}), attr_int("ceil_mode", q.ceil_mode),
+              attr_int("count_include_pad", q.count_include_pad)});
+    } else if (auto* aa = dynamic_cast<const AdaptiveAvgPool2d*>(m)) {
+      const Shape& s = in_shape.at(m);
+      if (aa->out_h == 1 && aa->out_w == 1) {
+        g.node("GlobalAveragePool", name);
+      } else {
+        GRAFT_CHECK(s[2] % aa->out_h == 0 && s[3] % aa->out_w == 0, "export --onnx", "'", name, "' pools ", s[2], "x",
+                    s[3], " to ", aa->out_h, "x", aa->out_w, ", which is not a plain average pool (the sizes do not divide)");
+        const int64_t kh = s[2] / aa->out_h, kw = s[3] / aa->out_w;
+        g.node("AveragePool", name, {}, {attr_ints("kernel_shape", {kh, kw}), attr_ints("strides", {kh, kw})});
+      }
+    } else if (m->type() == "Flatten") {
+      g.node("Flatten", name, {}, {attr_int("axis", 1)});
+    } else if (m->type() == "ReLU" || m->type() == "Sigmoid") {
+      g.node(m->type() == "ReLU" ? "Relu" : "Sigmoid", name);
+    } else if (m->type() == "Softmax" || m->type() == "LogSoftmax") {
+      g.node(m->type(), name, {}, {attr_int("axis", 1)});
+    } else if (m->type() == "Dropout" || m->type() == "Identity") {
+      g.node("Identity", name);  // dropout does nothing at inference
+    } else {
+      GRAFT_FAIL("export --onnx", "module '", name, "' is a ", m->type(), ", which graft's ONNX export does not handle yet");
+    }
   }
-  GRAFT_CHECK(m.children().empty(), "export --onnx", "module '", prefix, "' (", m.type(),
-              ") has branches or submodules graft's ONNX export does not handle yet; it exports chains of layers "
-              "(spec models and heads)");
-  out.emplace_back(prefix, &m);
+}
+
+// A module and everything below it: chains (Sequential), ResNet's BasicBlock (conv-bn-relu-conv-bn,
+// plus the identity or the downsample, then ReLU: an Add node) and ResNet18 itself (its children
+// in order, with the flatten of its forward() after avgpool).
+void emit(Graph& g, const std::string& name, const Module& m, const std::map<const Module*, Shape>& in_shape) {
+  auto child = [&](const std::string& n, const ModulePtr& c) { emit(g, name.empty() ? n : name + "." + n, *c, in_shape); };
+  if (dynamic_cast<const Sequential*>(&m)) {
+    for (const auto& [n, c] : m.children()) child(n, c);
+  } else if (m.type() == "BasicBlock") {
+    const std::string x = g.current;
+    for (const char* n : {"conv1", "bn1", "relu", "conv2", "bn2"}) child(n, m.get(n));
+    const std::string main = g.current;
+    std::string identity = x;
+    if (m.has("downsample") && !m.get("downsample")->children().empty()) {
+      g.current = x;
+      child("downsample", m.get("downsample"));
+      identity = g.current;
+    }
+    g.current = main;
+    g.node("Add", name + ".add", {identity});
+    g.node("Relu", name + ".relu_out");
+  } else if (model_arch(m) == "resnet18") {
+    for (const auto& [n, c] : m.children()) {
+      child(n, c);
+      if (n == "avgpool") g.node("Flatten", "flatten", {}, {attr_int("axis", 1)});
+    }
+  } else if (m.children().empty()) {
+    emit_layer(g, name, &m, in_shape);
+  } else {
+    GRAFT_FAIL("export --onnx", "module '", name.empty() ? m.type() : name, "' (", m.type(),
+               ") has branches graft's ONNX export does not handle yet; it exports chains of layers (spec models, "
+               "heads) and ResNet18");
+  }
 }
 
 }  // namespace
 
 std::string onnx_model_bytes(Module& model, const Shape& input_shape, const std::string& graph_name) {
-  std::vector<std::pair<std::string, const Module*>> chain;
-  leaves(model, "", chain);
-  GRAFT_CHECK(!chain.empty(), "export --onnx", "the model has no layers");
   // Each layer's input shape (AdaptiveAvgPool2d needs it), from one forward pass in eval mode.
   std::map<const Module*, Shape> in_shape;
   Shape out_shape;
@@ -147,64 +224,9 @@ std::string onnx_model_bytes(Module& model, const Shape& input_shape, const std:
     out_shape = model(Tensor::zeros(one).to(dev)).shape();
   }
   Graph g;
-  for (size_t i = 0; i < chain.size(); ++i) {
-    const auto& [name, m] = chain[i];
-    const bool last = i + 1 == chain.size();
-    const std::string p = name + ".";
-    if (auto* c = dynamic_cast<const Conv2d*>(m)) {
-      const auto& q = c->params;
-      std::vector<std::string> in{p + "weight"};
-      g.initializer(p + "weight", c->weight);
-      if (c->bias.defined()) g.initializer(p + "bias", c->bias), in.push_back(p + "bias");
-      g.node("Conv", name, in,
-             {attr_ints("kernel_shape", {c->weight.size(2), c->weight.size(3)}), attr_ints("strides", {q.stride_h, q.stride_w}),
-              attr_ints("pads", {q.pad_h, q.pad_w, q.pad_h, q.pad_w}), attr_ints("dilations", {q.dil_h, q.dil_w})},
-             last);
-    } else if (auto* b = dynamic_cast<const BatchNorm2d*>(m)) {
-      for (const char* t : {"weight", "bias", "running_mean", "running_var"})
-        g.initializer(p + t, t[0] == 'w' ? b->weight : t[0] == 'b' ? b->bias : t[8] == 'm' ? b->running_mean : b->running_var);
-      g.node("BatchNormalization", name, {p + "weight", p + "bias", p + "running_mean", p + "running_var"},
-             {attr_float("epsilon", b->eps)}, last);
-    } else if (auto* l = dynamic_cast<const Linear*>(m)) {
-      std::vector<std::string> in{p + "weight"};
-      g.initializer(p + "weight", l->weight);
-      if (l->bias.defined()) g.initializer(p + "bias", l->bias), in.push_back(p + "bias");
-      g.node("Gemm", name, in, {attr_int("transB", 1)}, last);  // y = x W^T + b
-    } else if (auto* mp = dynamic_cast<const MaxPool2d*>(m)) {
-      const auto& q = mp->params;
-      g.node("MaxPool", name, {},
-             {attr_ints("kernel_shape", {q.kernel_h, q.kernel_w}), attr_ints("strides", {q.stride_h, q.stride_w}),
-              attr_ints("pads", {q.pad_h, q.pad_w, q.pad_h, q.pad_w}), attr_int("ceil_mode", q.ceil_mode)},
-             last);
-    } else if (auto* ap = dynamic_cast<const AvgPool2d*>(m)) {
-      const auto& q = ap->params;
-      g.node("AveragePool", name, {},
-             {attr_ints("kernel_shape", {q.kernel_h, q.kernel_w}), attr_ints("strides", {q.stride_h, q.stride_w}),
-              attr_ints("pads", {q.pad_h, q.pad_w, q.pad_h, q.pad_w}), attr_int("ceil_mode", q.ceil_mode),
-              attr_int("count_include_pad", q.count_include_pad)},
-             last);
-    } else if (auto* aa = dynamic_cast<const AdaptiveAvgPool2d*>(m)) {
-      const Shape& s = in_shape.at(m);
-      if (aa->out_h == 1 && aa->out_w == 1) {
-        g.node("GlobalAveragePool", name, {}, {}, last);
-      } else {
-        GRAFT_CHECK(s[2] % aa->out_h == 0 && s[3] % aa->out_w == 0, "export --onnx", "'", name, "' pools ", s[2], "x",
-                    s[3], " to ", aa->out_h, "x", aa->out_w, ", which is not a plain average pool (the sizes do not divide)");
-        const int64_t kh = s[2] / aa->out_h, kw = s[3] / aa->out_w;
-        g.node("AveragePool", name, {}, {attr_ints("kernel_shape", {kh, kw}), attr_ints("strides", {kh, kw})}, last);
-      }
-    } else if (m->type() == "Flatten") {
-      g.node("Flatten", name, {}, {attr_int("axis", 1)}, last);
-    } else if (m->type() == "ReLU" || m->type() == "Sigmoid") {
-      g.node(m->type() == "ReLU" ? "Relu" : "Sigmoid", name, {}, {}, last);
-    } else if (m->type() == "Softmax" || m->type() == "LogSoftmax") {
-      g.node(m->type(), name, {}, {attr_int("axis", 1)}, last);
-    } else if (m->type() == "Dropout" || m->type() == "Identity") {
-      g.node("Identity", name, {}, {}, last);  // dropout does nothing at inference
-    } else {
-      GRAFT_FAIL("export --onnx", "module '", name, "' is a ", m->type(), ", which graft's ONNX export does not handle yet");
-    }
-  }
+  emit(g, "", model, in_shape);
+  GRAFT_CHECK(g.counter > 0, "export --onnx", "the model has no layers");
+  g.node("Identity", "output", {}, {}, "output");
   std::vector<int64_t> in_dims{-1}, out_dims{-1};
   in_dims.insert(in_dims.end(), input_shape.begin(), input_shape.end());
   out_dims.insert(out_dims.end(), out_shape.begin() + 1, out_shape.end());

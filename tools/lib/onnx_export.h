@@ -3,13 +3,13 @@
 // GraphProto, NodeProto, TensorProto, ...) take a small encoder (tag = field << 3 | wire type,
 // varints, length-prefixed bytes; onnx.proto has the field numbers).
 //
-// What exports: chains of layers (spec models, heads, a Sequential of them), one ONNX node per
-// layer: Conv, BatchNormalization, Relu, Sigmoid, MaxPool, AveragePool, GlobalAveragePool
+// What exports: chains of layers (spec models, heads, a Sequential of them) and ResNet18 (its
+// BasicBlocks' skip connections become Add nodes), any head included, one ONNX node per layer:
+// Conv, BatchNormalization, Relu, Sigmoid, MaxPool, AveragePool, GlobalAveragePool
 // (AdaptiveAvgPool2d to 1x1, or AveragePool when the sizes divide), Flatten, Gemm (Linear,
 // transB=1), Softmax/LogSoftmax (axis 1), Identity (and Dropout, which is one at inference).
-// The tensors are the state_dict's, under its names. Models with branches (ResNet's additions,
-// DenseNet's concatenations, VGG's graph is a chain but lives in an ImageClassifier) are not yet
-// exported: the error says so.
+// The tensors are the state_dict's, under its names. VGG16 and DenseNet121 (its
+// concatenations) are not exported yet: the error names the module it stopped at.
 #pragma once
 
 #include <string>
