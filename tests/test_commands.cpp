@@ -861,6 +861,9 @@ TEST_CASE("commands: graft explain's Grad-CAM equals PyTorch's hook-based Grad-C
   Image png = load_image(p("cams/photo.gradcam.png"));
   CHECK(png.H == 224);
   CHECK(png.W == 224);
+  // A spec model's default: the last layer before flatten, but not a pooling that averaged the places away.
+  CHECK(tools::default_cam_layer("spec", *build_spec_model("conv(8,3) relu adaptiveavgpool(1) flatten linear(2)", {3, 8, 8}).model) ==
+        "1");
   CHECK_THROWS_WITH(tools::grad_cam(*s.model, x.view({1, 3, 224, 224}), "fc"), doctest::Contains("feature maps [1,K,h,w]"));
   CHECK_THROWS_WITH(tools::grad_cam(*s.model, x.view({1, 3, 224, 224}), "layer9"), doctest::Contains("no module 'layer9'"));
   fs::remove_all(dir);

@@ -13,12 +13,13 @@ std::string default_cam_layer(const std::string& model_name, const Module& model
   if (model_name == "vgg16") return "features.29";
   if (model_name == "resnet18") return "layer4";
   if (model_name == "densenet121") return "features.norm5";
-  // A spec model: the last child whose output is still an image. Run nothing: the spec's layers
-  // after `flatten` (or adaptive pooling to 1x1) no longer have a place in the image.
+  // A spec model: the last child whose output is still an image. The layers after `flatten`
+  // no longer have a place in the image, and an adaptive pooling (to 1x1, usually) has averaged
+  // the places away: the layer before it.
   std::string last;
   for (const auto& [name, m] : model.children()) {
     if (m->type() == "Flatten" || m->type() == "Linear") break;
-    last = name;
+    if (m->type() != "AdaptiveAvgPool2d") last = name;
   }
   GRAFT_CHECK(!last.empty(), "explain", "cannot tell which layer of '", model_name,
               "' has the last feature maps; pass --layer NAME (see `graft summary`)");

@@ -23,7 +23,8 @@ namespace graft::tools {
 
 // The layer Grad-CAM looks at by default: the last convolutional feature maps.
 //   vgg16 "features.29" (the last ReLU), resnet18 "layer4", densenet121 "features.norm5",
-//   a spec model: its last layer with [C,H,W] output (e.g. "2" in "conv(8,3) relu flatten ...").
+//   a spec model: its last layer before flatten that is not an adaptive pooling (e.g. "1" in
+//   "conv(8,3) relu adaptiveavgpool(1) flatten ...": the pooling has averaged the places away).
 std::string default_cam_layer(const std::string& model_name, const Module& model);
 
 struct GradCam {
