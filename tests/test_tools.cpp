@@ -375,12 +375,158 @@ TEST_CASE("metrics: JSON writer and the eval JSON") {
   EvalAccumulator acc(5);
   acc.add(Tensor::from_vector({2, 2}, {1, 0, 1, 0}), Tensor::from_labels({0, 1}));
   std::string js = eval_json(acc.result(), {"cat", "dog"});
-  CHECK(js == R"({"count":2,"top1":0.5,"top2":1,"mean_cross_entropy":)" +
-                  std::string(JsonWriter().value(std::log(1 + std::exp(-1.0)) / 2 + std::log(1 + std::exp(1.0)) / 2).str()) +
-                  R"(,"classes":["cat","dog"],"per_class_accuracy":{"cat":1,"dog":0},"confusion_matrix":[[1,0],[1,0]]})");
+  const std::string head = R"({"count":2,"top1":0.5,"top2":1,"mean_cross_entropy":)" +
+                           std::string(JsonWriter().value(std::log(1 + std::exp(-1.0)) / 2 + std::log(1 + std::exp(1.0)) / 2).str()) +
+                           R"(,"classes":["cat","dog"],"per_class_accuracy":{"cat":1,"dog":0},"confusion_matrix":[[1,0],[1,0]])";
+  CHECK(js.rfind(head, 0) == 0);
+  // Both predicted cat: cat's precision 1/2, recall 1; dog's 0 (never predicted: 0/0 -> 0).
+  CHECK(js.find(R"("precision":{"cat":0.5,"dog":0},"recall":{"cat":1,"dog":0})") != std::string::npos);
+  // Both rows score P(dog) = 1/(1+e): one tied point, AUC 1/2.
+  CHECK(js.find(R"("roc_auc":0.5,)") != std::string::npos);
   std::string table = format_eval_table(acc.result(), {"cat", "dog"});
   CHECK(table.find("top-1 accuracy:      50.00%") != std::string::npos);
   CHECK(table.find("dog") != std::string::npos);
+}
+
+TEST_CASE("metrics: precision, recall, F1 and AUC by hand") {
+  // Confusion (rows true, columns predicted): [[2,1],[1,0]] plus nothing of class 2.
+  // class 0: precision 2/3, recall 2/3, F1 2/3; class 1: 0 hits -> 0, 0, 0; class 2 absent.
+  ConfusionMatrix cm(3);
+  cm.add(0, 0, 2), cm.add(0, 1), cm.add(1, 0);
+  ClassMetrics m = class_metrics(cm);
+  CHECK(m.precision[0] == doctest::Approx(2.0 / 3));
+  CHECK(m.recall[1] == 0.0);
+  CHECK(m.f1[2] == 0.0);
+  CHECK(m.support == std::vector<int64_t>{3, 1, 0});
+  CHECK(m.macro_f1 == doctest::Approx(1.0 / 3));     // (2/3 + 0) / 2: class 2 occurs nowhere
+  CHECK(m.weighted_f1 == doctest::Approx(0.5));      // (2/3 * 3 + 0 * 1) / 4
+  // Scores 0.9 (pos), 0.8 (neg), 0.8 (pos), 0.1 (neg): of the 4 positive/negative pairs, 3 are
+  // ordered right and one (0.8, 0.8) is a tie counted half: AUC = 3.5 / 4.
+  RocCurve roc = roc_curve({0.9, 0.8, 0.8, 0.1}, {1, 0, 1, 0});
+  CHECK(roc.auc == doctest::Approx(0.875));
+  CHECK(roc.fpr == std::vector<double>{0, 0, 0.5, 1});  // the tie is one step
+  CHECK(roc.tpr == std::vector<double>{0, 0.5, 1, 1});
+  CHECK(std::isnan(roc_curve({0.3, 0.4}, {1, 1}).auc));  // no negatives: undefined
+}
+
+// scikit-learn's metrics on the same predictions, computed at test time: precision / recall /
+// F1 per class and averaged, the ROC curve and AUC of two classes (one output and two), and the
+// top losses (cross-entropy per image by numpy's log-softmax, sorted).
+TEST_CASE("metrics: per-class metrics, ROC and top losses agree with scikit-learn") {
+  const char* python = std::getenv("GRAFT_PYTHON");
+  if (!python || std::system((std::string(python) + " -c 'import sklearn, scipy, h5py' 2>/dev/null").c_str()) != 0) {
+    MESSAGE("skipped: no python with scikit-learn (Debian: python3-sklearn), scipy and h5py");
+    return;
+  }
+  TempDir dir("sklearn_metrics");
+  // Fixed predictions: 4 outputs with labels in 0..2 (class 3 only ever predicted), two-class
+  // logits whose last 10 rows repeat the first 10 (tied scores), and one-output logits.
+  Generator gen(17);
+  auto logits = [&](int64_t n, int64_t L, float spread) {
+    std::vector<float> v(n * L);
+    for (auto& x : v) x = static_cast<float>(gen.uniform() * 2 - 1) * spread;
+    return v;
+  };
+  auto labels = [&](int64_t n, int64_t classes) {
+    std::vector<int64_t> y(n);
+    for (auto& c : y) c = gen.randint(classes);
+    return y;
+  };
+  std::vector<float> multi = logits(60, 4, 2.0f), two = logits(40, 2, 1.5f), one = logits(30, 1, 2.0f);
+  std::copy_n(two.begin(), 20, two.begin() + 60);  // rows 30..39 = rows 0..9
+  std::vector<int64_t> y_multi = labels(60, 3), y_two = labels(40, 2), y_one = labels(30, 2);
+  std::copy_n(y_two.begin(), 10, y_two.begin() + 30);
+  struct Case {
+    const char* name;
+    Tensor x, y;
+  };
+  std::vector<Case> cases = {{"multi", Tensor::from_vector({60, 4}, multi), Tensor::from_labels(y_multi)},
+                             {"two", Tensor::from_vector({40, 2}, two), Tensor::from_labels(y_two)},
+                             {"one", Tensor::from_vector({30, 1}, one), Tensor::from_labels(y_one)}};
+  NamedTensors saved;
+  for (auto& c : cases) saved.emplace_back(std::string(c.name) + "_x", c.x), saved.emplace_back(std::string(c.name) + "_y", c.y);
+  save_tensors(dir / "pred.h5", saved);
+  {
+    std::ofstream py(dir / "sk.py");
+    py << "import sys, h5py, numpy as np\n"
+          "from scipy.special import log_softmax, expit, softmax\n"
+          "from sklearn.metrics import precision_recall_fscore_support as prfs, roc_curve, roc_auc_score\n"
+          "f = h5py.File(sys.argv[1], 'r'); out = h5py.File(sys.argv[2], 'w')\n"
+          "for c in ('multi', 'two', 'one'):\n"
+          "    x = f[c + '_x'][()].astype(np.float64); y = f[c + '_y'][()]; L = x.shape[1]\n"
+          "    pred = (x[:, 0] > 0).astype(int) if L == 1 else x.argmax(1)\n"
+          "    K = max(L, 2)\n"
+          "    p, r, f1, s = prfs(y, pred, labels=list(range(K)), zero_division=0)\n"
+          "    out[c + '/per_class'] = np.stack([p, r, f1, s]).astype(np.float32)\n"
+          "    out[c + '/macro'] = np.float32(prfs(y, pred, average='macro', zero_division=0)[:3])\n"
+          "    out[c + '/weighted'] = np.float32(prfs(y, pred, average='weighted', zero_division=0)[:3])\n"
+          "    if L == 1:\n"
+          "        score = expit(x[:, 0]); loss = np.logaddexp(0, x[:, 0]) - x[:, 0] * y\n"
+          "    else:\n"
+          "        loss = -log_softmax(x, 1)[np.arange(len(y)), y]\n"
+          "        score = softmax(x, 1)[:, 1] if L == 2 else None\n"
+          "    if score is not None:\n"
+          "        fpr, tpr, th = roc_curve(y, score, drop_intermediate=False)\n"
+          "        out[c + '/roc'] = np.stack([fpr, tpr, th]).astype(np.float32)\n"
+          "        out[c + '/auc'] = np.float32([roc_auc_score(y, score)])\n"
+          "    order = np.argsort(-loss, kind='stable')[:5]\n"
+          "    out[c + '/top_index'] = order.astype(np.int64); out[c + '/top_loss'] = loss[order].astype(np.float32)\n";
+  }
+  const std::string cmd = std::string(python) + " " + (dir / "sk.py") + " " + (dir / "pred.h5") + " " + (dir / "sk.h5");
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
+  H5File sk(dir / "sk.h5", H5File::Mode::Read);
+  auto as_double = [](const Tensor& t) {
+    std::vector<float> f = t.to_vector();
+    return std::vector<double>(f.begin(), f.end());
+  };
+  // Both sides compute in double from the same float32 logits; the reference file stores float32
+  // (h5py float64 -> graft's float32 reader), so values agree to float32 rounding: 1e-6 relative.
+  const double tol = 1e-6;
+  for (auto& c : cases) {
+    INFO("case " << c.name);
+    EvalAccumulator acc(5, 5);
+    const int64_t n = c.x.size(0), half = n / 2;  // two batches: the result must not depend on them
+    acc.add(c.x.slice(0, half), c.y.slice(0, half));
+    acc.add(c.x.slice(half, n), c.y.slice(half, n));
+    EvalResult r = acc.result();
+    const std::string k = c.name;
+    std::vector<double> pc = as_double(sk.read(k + "/per_class"));
+    const size_t K = r.classes.precision.size();
+    REQUIRE(pc.size() == 4 * K);
+    for (size_t i = 0; i < K; ++i) {
+      CHECK(r.classes.precision[i] == doctest::Approx(pc[i]).epsilon(tol));
+      CHECK(r.classes.recall[i] == doctest::Approx(pc[K + i]).epsilon(tol));
+      CHECK(r.classes.f1[i] == doctest::Approx(pc[2 * K + i]).epsilon(tol));
+      CHECK(r.classes.support[i] == static_cast<int64_t>(pc[3 * K + i]));
+    }
+    std::vector<double> macro = as_double(sk.read(k + "/macro")), weighted = as_double(sk.read(k + "/weighted"));
+    CHECK(r.classes.macro_precision == doctest::Approx(macro[0]).epsilon(tol));
+    CHECK(r.classes.macro_recall == doctest::Approx(macro[1]).epsilon(tol));
+    CHECK(r.classes.macro_f1 == doctest::Approx(macro[2]).epsilon(tol));
+    CHECK(r.classes.weighted_precision == doctest::Approx(weighted[0]).epsilon(tol));
+    CHECK(r.classes.weighted_recall == doctest::Approx(weighted[1]).epsilon(tol));
+    CHECK(r.classes.weighted_f1 == doctest::Approx(weighted[2]).epsilon(tol));
+    CHECK(r.binary == (c.x.size(1) <= 2));
+    if (r.binary) {
+      std::vector<double> roc = as_double(sk.read(k + "/roc"));
+      const size_t P = roc.size() / 3;
+      REQUIRE(r.roc.fpr.size() == P);  // the same points: one per distinct score
+      for (size_t i = 0; i < P; ++i) {
+        CHECK(r.roc.fpr[i] == doctest::Approx(roc[i]).epsilon(tol));
+        CHECK(r.roc.tpr[i] == doctest::Approx(roc[P + i]).epsilon(tol));
+        // scikit-learn's first threshold is a stand-in (max + 1 or inf, by version); graft's is inf.
+        if (i > 0) CHECK(r.roc.thresholds[i] == doctest::Approx(roc[2 * P + i]).epsilon(tol));
+      }
+      CHECK(r.roc.auc == doctest::Approx(sk.read(k + "/auc").to_vector()[0]).epsilon(tol));
+    }
+    std::vector<int64_t> top_index = sk.read(k + "/top_index").to_labels();
+    std::vector<double> top_loss = as_double(sk.read(k + "/top_loss"));
+    REQUIRE(r.top_losses.size() == 5);
+    for (size_t i = 0; i < 5; ++i) {
+      CHECK(r.top_losses[i].index == top_index[i]);
+      CHECK(r.top_losses[i].loss == doctest::Approx(top_loss[i]).epsilon(tol));
+    }
+  }
 }
 
 // ---- progress ---------------------------------------------------------------------------------

@@ -15,4 +15,6 @@ int cmd_eval(const std::vector<std::string>& words);      // tools/cmd_eval.cpp
 int cmd_predict(const std::vector<std::string>& words);   // tools/cmd_predict.cpp
 int cmd_split(const std::vector<std::string>& words);     // tools/cmd_split.cpp
 int cmd_summary(const std::vector<std::string>& words);   // tools/cmd_summary.cpp
+int cmd_explain(const std::vector<std::string>& words);   // tools/cmd_explain.cpp
+int cmd_export(const std::vector<std::string>& words);    // tools/cmd_export.cpp
 }  // namespace graft

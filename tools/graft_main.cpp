@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
       {"train", "train an image classifier (pretrained backbone + new head, fine-tuning, or from scratch)", graft::cmd_train},
       {"eval", "accuracy (top-1, top-k, per class), confusion matrix and cross-entropy of a model on data", graft::cmd_eval},
       {"predict", "the top-k classes of images with their probabilities", graft::cmd_predict},
+      {"export", "write a model as an ONNX file (spec models, heads, ResNet18)", graft::cmd_export},
+      {"explain", "Grad-CAM heatmaps (PNG) of the image regions behind a model's predictions", graft::cmd_explain},
       {"features", "write a backbone's features of every image to HDF5 (for train --features)", graft::cmd_features},
       {"demo", "transfer learning on Fashion-MNIST: frozen backbone vs fine-tuning vs scratch", graft::cmd_demo},
       {"bench", "images/s of the models (inference, training, frozen backbone), optionally vs PyTorch",

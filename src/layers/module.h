@@ -75,6 +75,7 @@ struct LoadReport {
   std::vector<std::string> unexpected;
   std::vector<std::string> missing;
   std::vector<std::string> mismatched;  // "key: file [..] vs model [..]", non-strict only
+  std::string dropped_prefix;  // load_weights: "main." when the file's keys had it and the model's not
 };
 
 class Module {

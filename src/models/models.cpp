@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "layers/linear.h"
 #include "models/densenet.h"
@@ -71,8 +72,31 @@ WeightsInfo read_weights_info(const std::string& path) {
   return info;
 }
 
+// Note [A prefix the model lacks]
+// A user's PyTorch class that keeps its layers in an attribute (self.main = nn.Sequential(...))
+// saves "main.0.weight", where the same layers written as a graft spec are "0.weight". Renaming
+// keys by hand should never be needed, and guessing is never wanted: the prefix is dropped only
+// when it is one dotted prefix shared by every key of the file and the keys without it are
+// exactly the model's names — any other mismatch still fails, naming the keys.
+std::string prefix_the_model_lacks(const std::vector<std::string>& file_keys,
+                                   const std::vector<std::string>& model_keys) {
+  const std::set<std::string> want(model_keys.begin(), model_keys.end());
+  if (file_keys.empty() || std::set<std::string>(file_keys.begin(), file_keys.end()) == want) return "";
+  for (size_t dot = file_keys[0].find('.'); dot != std::string::npos; dot = file_keys[0].find('.', dot + 1)) {
+    const std::string prefix = file_keys[0].substr(0, dot + 1);
+    std::set<std::string> stripped;
+    for (const auto& k : file_keys) {
+      if (k.rfind(prefix, 0) != 0) return "";  // a shorter prefix was not shared: no longer one is
+      stripped.insert(k.substr(prefix.size()));
+    }
+    if (stripped == want && stripped.size() == file_keys.size()) return prefix;
+  }
+  return "";
+}
+
 LoadReport load_weights(Module& model, const std::string& path, bool strict) {
   NamedTensors tensors;
+  std::string prefix;
   {
     H5File f(path, H5File::Mode::Read);
     const std::string want = model_arch(model);
@@ -82,9 +106,15 @@ LoadReport load_weights(Module& model, const std::string& path, bool strict) {
                        " weights but the model is ", want, "; build the model with make_model(\"", have,
                        "\") or convert the ", want, " weights (see weights/README.md)");
     }
-    for (const auto& k : f.has_attr("keys") ? f.attr_strings("keys") : f.keys()) tensors.emplace_back(k, f.read(k));
+    const std::vector<std::string> keys = f.has_attr("keys") ? f.attr_strings("keys") : f.keys();
+    std::vector<std::string> model_keys;
+    for (const auto& [k, t] : model.state_dict()) model_keys.push_back(k);
+    prefix = prefix_the_model_lacks(keys, model_keys);
+    for (const auto& k : keys) tensors.emplace_back(k.substr(prefix.size()), f.read(k));
   }
-  return model.load_state_dict(tensors, strict, path);
+  LoadReport report = model.load_state_dict(tensors, strict, path);
+  report.dropped_prefix = prefix;
+  return report;
 }
 
 void save_weights(const Module& model, const std::string& path, WeightsInfo info, const WeightsExtras& extras) {

@@ -60,7 +60,13 @@ WeightsInfo read_weights_info(const std::string& path);
 // "keys" attribute lists, or all of them in a file without it. Throws when the file's
 // "architecture" differs from the model's, and — strict — on any missing, unexpected or
 // mis-shaped key (naming it and both shapes). Non-strict returns what it skipped.
+// See Note [A prefix the model lacks]: a file whose every key is "<P>.<a model key>" loads
+// without the prefix, and the report's dropped_prefix says so (the tools print it).
 LoadReport load_weights(Module& model, const std::string& path, bool strict = true);
+// The prefix "P." (ending with the dot) such that stripping it from every one of `file_keys`
+// gives exactly `model_keys`; "" when the names match as they are or no such prefix exists.
+std::string prefix_the_model_lacks(const std::vector<std::string>& file_keys,
+                                   const std::vector<std::string>& model_keys);
 // What else a weights file can carry: more datasets (a training checkpoint's "optim.*") and
 // more attributes (written after graft's own: a checkpoint's model description, its epoch).
 struct WeightsExtras {

@@ -167,11 +167,35 @@ ConfusionMatrix confusion_matrix(const Tensor& logits, const Tensor& labels) {
 
 // ---- EvalAccumulator ------------------------------------------------------------------------
 
-void EvalAccumulator::add(const Tensor& logits, const Tensor& labels) {
+// P(class 1) of a two-class row: sigmoid of one output, softmax's second of two.
+// Highest loss first; equal losses in the order added (so results never depend on batching).
+static bool worse_loss(const ImageLoss& a, const ImageLoss& b) {
+  return a.loss > b.loss || (a.loss == b.loss && a.index < b.index);
+}
+
+static double positive_score(const float* row, int64_t L) {
+  return L == 1 ? 1 / (1 + std::exp(-static_cast<double>(row[0])))
+                : 1 / (1 + std::exp(static_cast<double>(row[0]) - static_cast<double>(row[1])));
+}
+
+// The probability the model gives class c (softmax, or sigmoid for one output).
+static double class_probability(const float* row, int64_t L, int64_t c) {
+  if (L == 1) {
+    double p1 = positive_score(row, L);
+    return c == 1 ? p1 : 1 - p1;
+  }
+  double m = *std::max_element(row, row + L), s = 0;
+  for (int64_t j = 0; j < L; ++j) s += std::exp(static_cast<double>(row[j]) - m);
+  return std::exp(static_cast<double>(row[c]) - m) / s;
+}
+
+void EvalAccumulator::add(const Tensor& logits, const Tensor& labels, const std::vector<std::string>& sources) {
   std::vector<float> x;
   std::vector<int64_t> y;
   int64_t N, L;
   host_inputs("EvalAccumulator::add", logits, labels, x, y, N, L);
+  GRAFT_CHECK(sources.empty() || static_cast<int64_t>(sources.size()) == N, "EvalAccumulator::add", sources.size(),
+              " sources for a batch of ", N);
   if (L_ < 0) {
     L_ = L;
     confusion_ = ConfusionMatrix(std::max<int64_t>(L, 2));
@@ -181,10 +205,22 @@ void EvalAccumulator::add(const Tensor& logits, const Tensor& labels) {
   for (int64_t i = 0; i < N; ++i) {
     const float* row = &x[i * L];
     int64_t p = row_prediction(row, L);
+    const double ce = row_cross_entropy(row, L, y[i]);
     top1_hits_ += p == y[i];
     topk_hits_ += row_topk_hit(row, L, y[i], k_);
-    ce_sum_ += row_cross_entropy(row, L, y[i]);
+    ce_sum_ += ce;
     confusion_.add(y[i], p);
+    if (L <= 2) {
+      scores_.push_back(positive_score(row, L));
+      labels_.push_back(y[i]);
+    }
+    if (keep_ > 0) {
+      worst_.push_back({count_ + i, sources.empty() ? "" : sources[i], y[i], p, class_probability(row, L, p), ce});
+      if (static_cast<int64_t>(worst_.size()) >= 2 * keep_) {  // keep the memory bounded
+        std::nth_element(worst_.begin(), worst_.begin() + keep_, worst_.end(), worse_loss);
+        worst_.resize(keep_);
+      }
+    }
   }
   count_ += N;
 }
@@ -200,7 +236,70 @@ EvalResult EvalAccumulator::result() const {
   }
   r.confusion = confusion_;
   r.per_class = confusion_.per_class_accuracy();
+  r.classes = class_metrics(confusion_);
+  r.binary = L_ > 0 && L_ <= 2;
+  if (r.binary) r.roc = roc_curve(scores_, labels_);
+  r.top_losses = worst_;
+  std::sort(r.top_losses.begin(), r.top_losses.end(), worse_loss);
+  if (static_cast<int64_t>(r.top_losses.size()) > keep_) r.top_losses.resize(keep_);
   return r;
+}
+
+// ---- precision / recall / F1, ROC ------------------------------------------------------------
+
+ClassMetrics class_metrics(const ConfusionMatrix& cm) {
+  const int64_t L = cm.num_classes();
+  ClassMetrics m;
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };  // 0/0 -> 0 (zero_division=0)
+  int64_t occurring = 0, total = 0;
+  for (int64_t c = 0; c < L; ++c) {
+    int64_t predicted = 0;
+    for (int64_t t = 0; t < L; ++t) predicted += cm.at(t, c);
+    const int64_t support = cm.row_total(c), hit = cm.at(c, c);
+    const double p = ratio(hit, predicted), r = ratio(hit, support);
+    m.precision.push_back(p);
+    m.recall.push_back(r);
+    m.f1.push_back(ratio(2 * p * r, p + r));
+    m.support.push_back(support);
+    if (support == 0 && predicted == 0) continue;  // absent: not in the averages
+    ++occurring;
+    total += support;
+    m.macro_precision += p, m.macro_recall += r, m.macro_f1 += m.f1.back();
+    m.weighted_precision += p * support, m.weighted_recall += r * support, m.weighted_f1 += m.f1.back() * support;
+  }
+  m.macro_precision = ratio(m.macro_precision, occurring), m.macro_recall = ratio(m.macro_recall, occurring);
+  m.macro_f1 = ratio(m.macro_f1, occurring);
+  m.weighted_precision = ratio(m.weighted_precision, total), m.weighted_recall = ratio(m.weighted_recall, total);
+  m.weighted_f1 = ratio(m.weighted_f1, total);
+  return m;
+}
+
+RocCurve roc_curve(const std::vector<double>& scores, const std::vector<int64_t>& labels) {
+  GRAFT_CHECK(scores.size() == labels.size(), "roc_curve", scores.size(), " scores but ", labels.size(), " labels");
+  std::vector<size_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  RocCurve c;
+  std::vector<double> tps{0}, fps{0};
+  c.thresholds.push_back(std::numeric_limits<double>::infinity());
+  double tp = 0, fp = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    (labels[order[i]] == 1 ? tp : fp) += 1;
+    // One point after the last image of each distinct score: tied images move together.
+    if (i + 1 == order.size() || scores[order[i + 1]] != scores[order[i]]) {
+      tps.push_back(tp), fps.push_back(fp);
+      c.thresholds.push_back(scores[order[i]]);
+    }
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (size_t i = 0; i < tps.size(); ++i) {
+    c.tpr.push_back(tp > 0 ? tps[i] / tp : nan);
+    c.fpr.push_back(fp > 0 ? fps[i] / fp : nan);
+  }
+  c.auc = 0;
+  for (size_t i = 1; i < tps.size(); ++i) c.auc += (c.fpr[i] - c.fpr[i - 1]) * (c.tpr[i] + c.tpr[i - 1]) / 2;
+  if (tp == 0 || fp == 0) c.auc = nan;
+  return c;
 }
 
 // ---- text and JSON --------------------------------------------------------------------------
@@ -231,13 +330,25 @@ std::string format_eval_table(const EvalResult& r, const std::vector<std::string
   std::string s = "images:              " + std::to_string(r.count) + "\n";
   s += "top-1 accuracy:      " + fmt("%.2f%%", 100 * r.top1) + "\n";
   s += "top-" + std::to_string(r.k) + " accuracy:      " + fmt("%.2f%%", 100 * r.topk) + "\n";
-  s += "mean cross-entropy:  " + fmt("%.4f", r.mean_cross_entropy) + "\n\n";
+  s += "mean cross-entropy:  " + fmt("%.4f", r.mean_cross_entropy) + "\n";
+  if (r.binary)
+    s += "ROC AUC:             " + (std::isnan(r.roc.auc) ? std::string("- (needs images of both classes)")
+                                                          : fmt("%.4f", r.roc.auc)) +
+         " (score: probability of '" + class_name(names, 1) + "')\n";
+  s += "\n";
   const auto& cm = r.confusion;
+  const ClassMetrics& m = r.classes;
   std::vector<std::vector<std::string>> rows;
   for (int64_t i = 0; i < cm.num_classes(); ++i)
     rows.push_back({class_name(names, i), std::to_string(cm.row_total(i)), std::to_string(cm.at(i, i)),
-                    std::isnan(r.per_class[i]) ? "-" : fmt("%.2f%%", 100 * r.per_class[i])});
-  s += format_table({"class", "images", "correct", "accuracy"}, rows) + "\n";
+                    std::isnan(r.per_class[i]) ? "-" : fmt("%.2f%%", 100 * r.per_class[i]), fmt("%.4f", m.precision[i]),
+                    fmt("%.4f", m.recall[i]), fmt("%.4f", m.f1[i])});
+  rows.push_back({"macro avg", std::to_string(cm.total()), "", "", fmt("%.4f", m.macro_precision), fmt("%.4f", m.macro_recall),
+                  fmt("%.4f", m.macro_f1)});
+  rows.push_back({"weighted avg", std::to_string(cm.total()), "", "", fmt("%.4f", m.weighted_precision),
+                  fmt("%.4f", m.weighted_recall), fmt("%.4f", m.weighted_f1)});
+  s += format_table({"class", "images", "correct", "accuracy", "precision", "recall", "f1"}, rows) +
+       "(a class's accuracy is its recall; precision: of the images predicted as it, the fraction that are)\n\n";
   std::vector<std::string> header{"true \\ predicted"};
   for (int64_t j = 0; j < cm.num_classes(); ++j) header.push_back(class_name(names, j));
   rows.clear();
@@ -246,11 +357,21 @@ std::string format_eval_table(const EvalResult& r, const std::vector<std::string
     for (int64_t j = 0; j < cm.num_classes(); ++j) row.push_back(std::to_string(cm.at(i, j)));
     rows.push_back(row);
   }
-  return s + format_table(header, rows);
+  s += format_table(header, rows);
+  if (!r.top_losses.empty()) {
+    rows.clear();
+    for (const auto& t : r.top_losses)
+      rows.push_back({t.source.empty() ? "#" + std::to_string(t.index) : t.source, class_name(names, t.truth),
+                      class_name(names, t.predicted), fmt("%.2f%%", 100 * t.probability), fmt("%.4f", t.loss)});
+    s += "\ntop losses (the images the model got most wrong):\n" +
+         format_table({"image", "true", "predicted", "probability", "loss"}, rows);
+  }
+  return s;
 }
 
 std::string eval_json(const EvalResult& r, const std::vector<std::string>& names) {
   const auto& cm = r.confusion;
+  const ClassMetrics& m = r.classes;
   JsonWriter j;
   j.begin_object().key("count").value(r.count).key("top1").value(r.top1);
   j.key("top" + std::to_string(r.k)).value(r.topk).key("mean_cross_entropy").value(r.mean_cross_entropy);
@@ -264,6 +385,37 @@ std::string eval_json(const EvalResult& r, const std::vector<std::string>& names
     for (int64_t p = 0; p < cm.num_classes(); ++p) j.value(cm.at(i, p));
     j.end_array();
   }
+  j.end_array();
+  auto per_class = [&](const char* key, const std::vector<double>& v) {
+    j.key(key).begin_object();
+    for (int64_t i = 0; i < cm.num_classes(); ++i) j.key(class_name(names, i)).value(v[i]);
+    j.end_object();
+  };
+  per_class("precision", m.precision);
+  per_class("recall", m.recall);
+  per_class("f1", m.f1);
+  j.key("support").begin_object();
+  for (int64_t i = 0; i < cm.num_classes(); ++i) j.key(class_name(names, i)).value(m.support[i]);
+  j.end_object();
+  j.key("macro_avg").begin_object().key("precision").value(m.macro_precision).key("recall").value(m.macro_recall);
+  j.key("f1").value(m.macro_f1).end_object();
+  j.key("weighted_avg").begin_object().key("precision").value(m.weighted_precision).key("recall").value(m.weighted_recall);
+  j.key("f1").value(m.weighted_f1).end_object();
+  if (r.binary) {
+    j.key("roc_auc").value(r.roc.auc).key("roc_curve").begin_object().key("positive").value(class_name(names, 1));
+    for (auto [key, v] : {std::pair<const char*, const std::vector<double>*>{"fpr", &r.roc.fpr}, {"tpr", &r.roc.tpr},
+                          {"thresholds", &r.roc.thresholds}}) {
+      j.key(key).begin_array();
+      for (double x : *v) j.value(x);  // the first threshold, +infinity, is written as null
+      j.end_array();
+    }
+    j.end_object();
+  }
+  j.key("top_losses").begin_array();
+  for (const auto& t : r.top_losses)
+    j.begin_object().key("file").value(t.source).key("index").value(t.index).key("true").value(class_name(names, t.truth))
+        .key("predicted").value(class_name(names, t.predicted)).key("probability").value(t.probability)
+        .key("loss").value(t.loss).end_object();
   j.end_array().end_object();
   return j.str();
 }

@@ -14,4 +14,13 @@ inline std::string fmt(const char* f, double v) {
   return b;
 }
 
+// One CSV field (RFC 4180): as it is, or in double quotes (inner quotes doubled) when it holds a
+// comma, a quote or a line break. csv_field("a,b") == "\"a,b\"".
+inline std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 }  // namespace graft::tools

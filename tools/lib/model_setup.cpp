@@ -2,6 +2,7 @@
 #include "model_setup.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -75,6 +76,13 @@ void rebuild_head(Module& model, const std::string& name, const std::string& spe
   if (saved != head) model.replace(name, saved);
 }
 
+// Note [A prefix the model lacks] (models.cpp): the loader matched the keys without a prefix; say so.
+void say_dropped_prefix(const LoadReport& r, const std::string& path) {
+  if (!r.dropped_prefix.empty())
+    std::fprintf(stderr, "graft: %s: every key starts with '%s', which the model's names lack; matched them "
+                 "without it ('%sNAME' loaded as 'NAME')\n", path.c_str(), r.dropped_prefix.c_str(), r.dropped_prefix.c_str());
+}
+
 }  // namespace
 
 bool ModelSetup::is_pretrained_arch() const { return is_arch(model_name); }
@@ -105,6 +113,14 @@ ModelOptions model_options(const Args& a) {
     o.freeze = a.get("freeze");
   } catch (const std::exception&) {
     o.freeze = "none";  // a command without --freeze
+  }
+  if (!a.given("model") && !o.weights.empty() && o.weights != "none" && std::filesystem::exists(o.weights)) {
+    H5File f(o.weights, H5File::Mode::Read);
+    if (f.has_attr("graft_model") && f.attr_string("graft_model") != "head") {
+      o.model = f.attr_string("graft_model");
+      if (o.input_size.empty() && f.has_attr("graft_input")) o.input_size = f.attr_string("graft_input");
+      o.model_from_weights = true;
+    }
   }
   return o;
 }
@@ -223,12 +239,17 @@ ModelSetup build_model(const ModelOptions& o, int64_t num_classes) {
       s.head_spec = f.attr_string("graft_head");
       rebuild_head(*s.model, s.replaced, s.head_spec, n, s.weights_path);
     }
-    load_weights(*s.model, s.weights_path, /*strict=*/true);
+    say_dropped_prefix(load_weights(*s.model, s.weights_path, /*strict=*/true), s.weights_path);
     s.weights_class_names = info.class_names;
     preprocess = info.preprocess;
     s.mean = info.mean, s.std = info.std;
   }
   set_transforms(s, preprocess);
+  if (o.model_from_weights) {  // the file's own eval transform (a spec model's default is a plain resize)
+    H5File f(s.weights_path, H5File::Mode::Read);
+    if (f.has_attr("graft_eval_transform") && !f.attr_string("graft_eval_transform").empty())
+      s.eval_transform = f.attr_string("graft_eval_transform");
+  }
 
   if (!o.head.empty()) {
     s.replaced = o.replace.empty() ? default_head_name(s) : o.replace;
@@ -320,7 +341,7 @@ ModelSetup load_model_checkpoint(const std::string& path, const std::string& dev
     else GRAFT_FAIL_DATA("", path, ": unknown graft_model '", c.model_name, "'");
     if (!c.head_spec.empty()) rebuild_head(*s.model, c.replaced, c.head_spec, n, path);
   }
-  load_weights(*s.model, path, /*strict=*/true);
+  say_dropped_prefix(load_weights(*s.model, path, /*strict=*/true), path);
   s.weights_path = path;
   s.weights_class_names = c.class_names;
   s.eval_transform = c.eval_transform;

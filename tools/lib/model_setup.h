@@ -48,9 +48,14 @@ struct ModelOptions {
   std::string replace = "";
   std::string freeze = "none";
   std::string device = "cpu";
+  // True when --model was not given and the --weights file names its model (a `graft train`
+  // checkpoint, or a whole PyTorch model traced by tools/convert_torchvision.py): model,
+  // input_size and the eval transform then come from the file's graft_* attributes.
+  bool model_from_weights = false;
 };
 
 // Declares the options above on a parser (`with_training` adds --freeze).
+// model_options: with no --model, a --weights file that names its model (graft_model) gives it.
 void add_model_options(ArgParser& p, const std::string& default_model = "resnet18", bool with_training = true);
 ModelOptions model_options(const Args& a);
 

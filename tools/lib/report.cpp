@@ -274,6 +274,37 @@ std::string comparison_table_html(const std::vector<MethodResult>& results) {
   return o.str();
 }
 
+// ---- an evaluation's numbers ----------------------------------------------------------------
+
+std::string class_metrics_html(const EvalResult& r, const std::vector<std::string>& names) {
+  auto name = [&](int64_t i) { return html_escape(i < (int64_t)names.size() ? names[i] : std::to_string(i)); };
+  const ClassMetrics& m = r.classes;
+  std::ostringstream o;
+  o << "<table class=\"headline\"><tr><td>images</td><td>" << r.count << "</td></tr><tr><td>top-1 accuracy</td><td>"
+    << fmt("%.2f%%", 100 * r.top1) << "</td></tr><tr><td>top-" << r.k << " accuracy</td><td>" << fmt("%.2f%%", 100 * r.topk)
+    << "</td></tr><tr><td>mean cross-entropy</td><td>" << fmt("%.4f", r.mean_cross_entropy) << "</td></tr>";
+  if (r.binary) o << "<tr><td>ROC AUC</td><td>" << fmt("%.4f", r.roc.auc) << "</td></tr>";
+  o << "</table>\n<table class=\"classes\"><tr><th>class</th><th>images</th><th>precision</th><th>recall (accuracy)</th>"
+       "<th>F1</th></tr>\n";
+  auto row = [&](const std::string& label, int64_t n, double p, double rc, double f) {
+    o << "<tr><td>" << label << "</td><td>" << n << "</td><td>" << fmt("%.4f", p) << "</td><td>" << fmt("%.4f", rc)
+      << "</td><td>" << fmt("%.4f", f) << "</td></tr>\n";
+  };
+  for (size_t i = 0; i < m.precision.size(); ++i)
+    row(name(static_cast<int64_t>(i)), m.support[i], m.precision[i], m.recall[i], m.f1[i]);
+  row("<i>macro avg</i>", r.count, m.macro_precision, m.macro_recall, m.macro_f1);
+  row("<i>weighted avg</i>", r.count, m.weighted_precision, m.weighted_recall, m.weighted_f1);
+  o << "</table>\n";
+  return o.str();
+}
+
+std::string roc_curve_svg(const RocCurve& roc, const std::string& positive) {
+  Series curve{"ROC (positive: " + positive + ")", "#1f77b4", {}}, chance{"chance", "#bbbbbb", {{0, 0}, {1, 1}}};
+  for (size_t i = 0; i < roc.fpr.size(); ++i) curve.points.emplace_back(roc.fpr[i], roc.tpr[i]);
+  return svg_line_chart("ROC curve, AUC " + fmt("%.4f", roc.auc), "false positive rate", "true positive rate",
+                        {curve, chance}, 360, 320);
+}
+
 // ---- the whole report -----------------------------------------------------------------------
 
 std::string render_html_report(const ReportData& d) {

@@ -74,6 +74,12 @@ struct MethodResult {
 std::string comparison_table_text(const std::vector<MethodResult>& results);
 std::string comparison_table_html(const std::vector<MethodResult>& results);
 
+// ---- an evaluation's numbers (graft eval --html) ----------------------------------------------
+// The headline numbers and the precision / recall / F1 table with its averages.
+std::string class_metrics_html(const EvalResult& r, const std::vector<std::string>& class_names);
+// The ROC curve (false positive rate -> true positive rate) with the chance diagonal, AUC in the title.
+std::string roc_curve_svg(const RocCurve& roc, const std::string& positive_name);
+
 // ---- the whole report ------------------------------------------------------------------------
 struct ReportData {
   std::string title = "graft training report";
