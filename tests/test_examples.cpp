@@ -738,6 +738,33 @@ TEST_CASE("graft features and train's feature cache --distributed: a share per r
   CHECK(max_checkpoint_difference(single / "last.h5", dist / "last.h5") < 1e-5);  // as above, after 6 steps
 }
 
+TEST_CASE("graft eval --distributed: each rank a share of the images, rank 0 reports on all of them") {
+  REQUIRE_WORLD(w);
+  REQUIRE_MPIRUN(mpirun, w);
+  const fs::path run = w.dir / "runs" / "eval_model";
+  const Result trained = sh(w.g() + distributed_run(w, "sgd", 2) + " --batch-size 8 --out " + quote(run.string()));
+  REQUIRE_RUN(trained);
+  const std::string data = quote((w.dir / "data" / "shapes").string());
+  for (const std::string tta : {"none", "flip"}) {
+    INFO("--tta " << tta);
+    const std::string eval = " eval --checkpoint " + quote((run / "best.h5").string()) + " " + data +
+                             " --workers 0 --tta " + tta + " --json ";
+    const fs::path one = w.dir / "runs" / ("eval_one_" + tta + ".json"), two = w.dir / "runs" / ("eval_two_" + tta + ".json");
+    const Result a = sh(w.g() + eval + quote(one.string()));
+    REQUIRE_RUN(a);
+    const Result b = sh(mpirun + eval + quote(two.string()) + " --distributed");
+    REQUIRE_RUN(b);
+    const std::string ja = read_text(one.string()), jb = read_text(two.string());
+    CHECK(json_number(jb, "count") == 30);  // every image once, none twice
+    // The same outputs, gathered back into dataset order: the same counts exactly; the mean
+    // cross-entropy to float32 rounding of the logits (1 vs 2 threads per process).
+    CHECK(json_number(jb, "count") == json_number(ja, "count"));
+    CHECK(json_number(jb, "top1") == json_number(ja, "top1"));
+    CHECK(json_number(jb, "mean_cross_entropy") == doctest::Approx(json_number(ja, "mean_cross_entropy")).epsilon(1e-5));
+    if (tta == "flip") CHECK(json_number(jb, "top1_without") == json_number(ja, "top1_without"));
+  }
+}
+
 TEST_CASE("graft train --distributed: a rank that dies or hangs stops the run with an error, never a hang") {
   REQUIRE_WORLD(w);
   REQUIRE_MPIRUN(mpirun, w);

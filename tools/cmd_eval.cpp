@@ -4,7 +4,8 @@
 // (src/train/metrics.h has the definitions). Printed as a table; --json FILE writes the same,
 // --html FILE a report with the top-loss images, --csv FILE every image's probabilities.
 // The model comes from a checkpoint of `graft train` (which records the model, head, class
-// names and transform) or from --model/--weights/--head.
+// names and transform) or from --model/--weights/--head. With --distributed (under mpirun)
+// every process runs the model over a share of the images and rank 0 reports on all of them.
 #include <cstdio>
 #include <filesystem>
 
@@ -12,6 +13,7 @@
 #include "format.h"
 #include "gradcam.h"
 #include "cmd_util.h"
+#include "dist/distributed.h"
 #include "train/fit.h"
 #include "commands.h"
 #include "train/metrics.h"
@@ -21,6 +23,10 @@
 #include "tensor/check.h"
 
 namespace graft {
+
+namespace {
+int eval(const tools::Args& a, const std::vector<std::string>& words);
+}  // namespace
 
 int cmd_eval(const std::vector<std::string>& words) {
   tools::ArgParser p("graft eval", "Evaluate a classifier: top-1/top-k accuracy, accuracy per class, confusion matrix,\n"
@@ -41,12 +47,21 @@ int cmd_eval(const std::vector<std::string>& words) {
       .add_int("workers", 2, "data loading threads")
       .add_flag("skip-bad", "leave unreadable images out (listed) instead of stopping at the first");
   tools::add_model_options(p, "", false);
+  add_distributed_options(p);
   p.add_example("graft eval --checkpoint run/best.h5 photos/test", "evaluate a trained model on a test folder")
       .add_example("graft eval --checkpoint run/best.h5 labels.csv --images imgs --json test.json", "a CSV, with JSON")
       .add_example("graft eval --checkpoint run/best.h5 photos/test --html eval.html --csv predictions.csv",
-                   "a report with the top losses, and every prediction");
+                   "a report with the top losses, and every prediction")
+      .add_example("mpirun -np 4 graft eval --checkpoint run/best.h5 photos/test --distributed",
+                   "4 processes, a quarter of the images each");
   tools::Args a = p.parse(words);
   if (tools::print_help_if_asked(p, a)) return 0;
+  return run_distributed("graft eval", a, [&] { return eval(a, words); });
+}
+
+namespace {
+
+int eval(const tools::Args& a, const std::vector<std::string>& words) {
   auto ds = open_data(a.positional("data")[0], a.get("images"));
   tools::ModelSetup s;
   std::vector<std::string> class_names;
@@ -77,7 +92,17 @@ int cmd_eval(const std::vector<std::string>& words) {
   GRAFT_CHECK_DATA(tta == "none" || !features, "", "--tta ", tta, " needs images; '", a.positional("data")[0],
                    "' holds features");
   const std::vector<Pipeline> views = tools::tta_pipelines(pipe, tta);
-  DataLoader loader(ds, views[0], loader_options(a));
+  // --distributed: this rank's share of the images (none twice), all outputs gathered.
+  const dist::World& world = dist::world();
+  LoaderOptions lo = loader_options(a);
+  lo.rank = world.rank;
+  lo.world_size = world.size;
+  lo.pad_shards = false;
+  auto outputs = [&](DataLoader& l, std::vector<int64_t>* indices) {
+    return world.size > 1 ? dist::collect_outputs_over_ranks(*s.model, l, s.device, indices)
+                          : collect_outputs(*s.model, l, s.device, indices);
+  };
+  DataLoader loader(ds, views[0], lo);
   EvalAccumulator acc(a.get_int("top-k"), a.get_int("top-losses"));
   std::vector<int64_t> order;  // dataset index of the i-th image evaluated
   std::string csv;
@@ -110,31 +135,40 @@ int cmd_eval(const std::vector<std::string>& words) {
     }
   };
   EvalResult without_tta;
-  if (views.size() == 1) {
+  auto consume_rows = [&](const Tensor& out, const std::vector<int64_t>& indices) {  // [N, L], in batches
+    const int64_t B = a.get_int("batch-size"), N = out.size(0);
+    for (int64_t i = 0; i < N; i += B) {
+      const int64_t e = std::min(N, i + B);
+      std::vector<int64_t> y;
+      for (int64_t k = i; k < e; ++k) y.push_back(ds->label(indices[k]));
+      consume(out.slice(i, e), Tensor::from_labels(y), {indices.begin() + i, indices.begin() + e});
+    }
+  };
+  if (views.size() == 1 && world.size > 1) {
+    std::vector<int64_t> indices;
+    const Tensor out = outputs(loader, &indices);
+    if (world.rank != 0) return 0;  // rank 0 reports
+    consume_rows(out, indices);
+  } else if (views.size() == 1) {
     predict_batches(*s.model, loader, s.device, [&](const Batch& b, const Tensor& out) { consume(out, b.labels, b.indices); });
   } else {
     // Every view over the whole data (the same images in the same order), then their mean.
     std::vector<Tensor> outs;
     std::vector<int64_t> indices;
     for (size_t v = 0; v < views.size(); ++v) {
-      DataLoader view_loader(ds, views[v], loader_options(a));
+      DataLoader view_loader(ds, views[v], lo);
       std::vector<int64_t> iv;
-      outs.push_back(collect_outputs(*s.model, v == 0 ? loader : view_loader, s.device, &iv));
+      outs.push_back(outputs(v == 0 ? loader : view_loader, &iv));
       GRAFT_CHECK(v == 0 || iv == indices, "--tta", "the views saw different images");
       indices = iv;
     }
     std::vector<int64_t> y;
     for (int64_t i : indices) y.push_back(ds->label(i));
     EvalAccumulator plain(a.get_int("top-k"));
+    if (world.rank != 0) return 0;  // rank 0 reports
     plain.add(outs[0], Tensor::from_labels(y));
     without_tta = plain.result();
-    const Tensor mean = tools::tta_combine(outs);
-    const int64_t B = a.get_int("batch-size"), N = mean.size(0);
-    for (int64_t i = 0; i < N; i += B) {
-      const int64_t e = std::min(N, i + B);
-      consume(mean.slice(i, e), Tensor::from_labels({y.begin() + i, y.begin() + e}),
-              {indices.begin() + i, indices.begin() + e});
-    }
+    consume_rows(tools::tta_combine(outs), indices);
   }
   if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   EvalResult r = acc.result();
@@ -220,4 +254,5 @@ int cmd_eval(const std::vector<std::string>& words) {
   return 0;
 }
 
+}  // namespace
 }  // namespace graft
