@@ -30,6 +30,7 @@ namespace graft {
 struct Batch {
   Tensor inputs;                 // [N,C,H,W] float32 (or [N,F] for tensor datasets), CPU
   Tensor labels;                 // [N] int64, CPU
+  Tensor targets;                // [N,L] float32 soft targets set by a callback (mixup), or undefined
   std::vector<int64_t> indices;  // dataset index of each row
   int64_t epoch = 0, number = 0; // number: position of the batch in its epoch
   std::vector<std::string> skipped;  // files left out of this batch (skip_bad)
