@@ -15,11 +15,13 @@
 #include "layers/loss.h"
 #include "layers/sequential.h"
 #include "layers/soft_targets.h"
+#include "optim/adam.h"
 #include "optim/clip_grad.h"
 #include "optim/scheduler.h"
 #include "optim/sgd.h"
 #include "tensor/random.h"
 #include "testing.h"
+#include "train/checkpoint.h"
 #include "train/fit.h"
 #include "train/mixup.h"
 
@@ -327,4 +329,48 @@ TEST_CASE("fit: a NaN or infinite loss stops the run before its step, naming the
   // The weights are those of the last step with a finite loss (no step on the bad batch).
   REQUIRE(!after_step.empty());
   CHECK_CLOSE("weights kept", model.weight, after_step[0], 0, 0);
+}
+
+TEST_CASE("fit: OneCycleLR + mixup + accumulation stopped after 2 epochs and resumed equals 4 epochs straight") {
+  testing::TempDir dir("recipes_resume");
+  auto data = toy_data();
+  auto run = [&](int64_t first, bool resume) {
+    manual_seed(12);
+    Sequential model{std::make_shared<Linear>(4, 6), std::make_shared<Linear>(6, 3)};
+    Adam opt(model.parameters(), 0.05f);  // beta1 cycles: state the schedule must restore
+    auto train = loader(data, 5);
+    MixupOptions mo;
+    mo.mixup_alpha = 0.4;
+    mo.label_smoothing = 0.1;
+    mo.seed = 5;
+    Mixup mix(mo, 3);
+    const LossFn soft = [](const Tensor& out, const Tensor& q) { return soft_target_cross_entropy(out, q); };
+    OneCycleLR::Options o;
+    o.total_steps = 4 * steps_per_epoch(*train, 2);  // the whole run's cycle: 4 epochs
+    OneCycleLR sched(opt, 0.05, o);
+    SchedulePerStep per_step(sched);
+    FitOptions fo;
+    fo.epochs = first;
+    fo.accumulate = 2;
+    FitProgress p = fit(model, opt, soft, *train, nullptr, fo, {&mix, &per_step});
+    if (!resume) return model.state_dict()[0].second.clone();
+    TrainingState st;
+    st.architecture = "toy";
+    st.progress = p;
+    save_training_checkpoint(dir.file("last.h5"), model, &opt, st, {{"default", &default_generator()}});
+    manual_seed(99);  // "a new process"
+    Sequential fresh{std::make_shared<Linear>(4, 6), std::make_shared<Linear>(6, 3)};
+    Adam opt2(fresh.parameters(), 0.05f);
+    const TrainingState back =
+        load_training_checkpoint(dir.file("last.h5"), "toy", fresh, &opt2, {{"default", &default_generator()}});
+    OneCycleLR sched2(opt2, 0.05, o);
+    sched2.set_last_epoch(back.progress.epoch * steps_per_epoch(*train, 2));
+    SchedulePerStep per_step2(sched2);
+    fo.epochs = 4;
+    fo.progress = back.progress;
+    fit(fresh, opt2, soft, *train, nullptr, fo, {&mix, &per_step2});
+    return fresh.state_dict()[0].second.clone();
+  };
+  const Tensor straight = run(4, false), resumed = run(2, true);
+  CHECK_CLOSE("weights", resumed, straight, 0, 0);  // the same draws, lrs, betas and updates: exact
 }

@@ -36,7 +36,9 @@
 #include "layers/basic.h"
 #include "layers/loss.h"
 #include "layers/sequential.h"
+#include "layers/soft_targets.h"
 #include "train/metrics.h"
+#include "train/mixup.h"
 #include "model_setup.h"
 #include "models/models.h"
 #include "optim/adam.h"
@@ -124,8 +126,12 @@ Data open_training_data(const tools::Args& a) {
   return d;
 }
 
-// The loss of one batch: out [B,L] (or [B,1] for bce), y [B] int64.
-Tensor batch_loss(const std::string& loss, const Tensor& out, const Tensor& y) {
+// The loss of one batch: out [B,L] (or [B,1] for bce), y [B] int64, or [B,L] float soft
+// targets (mixup/cutmix). nll's log-probabilities go through the same smoothed and soft-target
+// losses as logits: log_softmax leaves them unchanged (layers/soft_targets.h).
+Tensor batch_loss(const std::string& loss, const Tensor& out, const Tensor& y, double smoothing) {
+  if (y.dtype() == DType::Float32 && y.dim() == 2) return soft_target_cross_entropy(out, y);
+  if (smoothing > 0 && loss != "bce") return cross_entropy_smoothed(out, y, smoothing);
   if (loss == "nll") return nll_loss(out, y);
   if (loss == "cross-entropy") return cross_entropy(out, y);
   std::vector<int64_t> labels = y.to_labels();
@@ -141,8 +147,82 @@ std::unique_ptr<Optimizer> make_optimizer(const tools::Args& a, std::vector<Para
   return std::make_unique<AdamW>(std::move(groups));
 }
 
+// ---- recipes (issue 16): schedules stepped per batch or on plateaus, mixup/cutmix --------------
+// "onecycle[:PCT]", "warmup-cosine[:EPOCHS[:FACTOR]]", "plateau[:PATIENCE[:FACTOR]]": the name and
+// up to two numbers after it (NaN where not given).
+struct ScheduleText {
+  std::string name;
+  double a = std::nan(""), b = std::nan("");
+};
+ScheduleText parse_schedule(const std::string& text) {
+  ScheduleText t;
+  std::stringstream ss(text);
+  std::getline(ss, t.name, ':');
+  std::string part;
+  for (double* v : {&t.a, &t.b})
+    if (std::getline(ss, part, ':')) try {
+        *v = std::stod(part);
+      } catch (const std::exception&) {
+        throw tools::ArgError("graft train: --schedule " + text + ": '" + part + "' is not a number");
+      }
+  return t;
+}
+bool is_step_schedule(const std::string& text) {
+  const std::string n = parse_schedule(text).name;
+  return n == "onecycle" || n == "warmup-cosine" || n == "plateau";
+}
+double or_default(double v, double def) { return std::isnan(v) ? def : v; }
+
+// The schedules that need the loader's steps per epoch (or none): OneCycleLR up to each group's
+// lr (--lr, --backbone-lr), LinearLR warmup then cosine, ReduceLROnPlateau on the validation loss.
+struct StepSchedule {
+  std::unique_ptr<LRScheduler> per_step;
+  std::unique_ptr<ReduceLROnPlateau> plateau;
+  std::unique_ptr<Callback> callback;
+};
+// `base_lrs`: the groups' lrs as the options set them (a resumed optimizer holds scheduled ones).
+StepSchedule make_step_schedule(const std::string& text, Optimizer& opt, const std::vector<float>& base_lrs,
+                                int64_t epochs, int64_t steps_per_epoch, int64_t epochs_done) {
+  StepSchedule s;
+  if (!is_step_schedule(text)) return s;
+  const std::vector<float> now = [&] {
+    std::vector<float> v;
+    for (ParamGroup& g : opt.param_groups()) v.push_back(g.lr);
+    return v;
+  }();
+  for (size_t i = 0; i < base_lrs.size(); ++i) opt.param_groups()[i].lr = base_lrs[i];
+  const ScheduleText t = parse_schedule(text);
+  const int64_t total = epochs * steps_per_epoch;
+  if (t.name == "onecycle") {
+    OneCycleLR::Options o;
+    o.total_steps = total;
+    o.pct_start = or_default(t.a, 0.3);
+    std::vector<double> max_lrs;
+    for (const ParamGroup& g : opt.param_groups()) max_lrs.push_back(g.lr);
+    s.per_step = std::make_unique<OneCycleLR>(opt, max_lrs, o);
+  } else if (t.name == "warmup-cosine") {
+    const double warm_epochs = or_default(t.a, 1);
+    const int64_t warm = std::max<int64_t>(1, static_cast<int64_t>(std::llround(warm_epochs * steps_per_epoch)));
+    if (warm >= total)
+      throw tools::ArgError("graft train: --schedule " + text + ": the warmup (" + std::to_string(warm) +
+                            " steps) must be shorter than the run (" + std::to_string(total) + " steps)");
+    s.per_step = std::make_unique<WarmupCosineLR>(opt, warm, total, or_default(t.b, 1.0 / 3));
+  } else {
+    ReduceLROnPlateau::Options o;
+    o.patience = static_cast<int64_t>(or_default(t.a, 10));
+    o.factor = or_default(t.b, 0.1);
+    s.plateau = std::make_unique<ReduceLROnPlateau>(opt, o);
+    s.callback = std::make_unique<ScheduleOnPlateau>(*s.plateau);
+    for (size_t i = 0; i < now.size(); ++i) opt.param_groups()[i].lr = now[i];
+    return s;  // a resumed run keeps its reduced lrs (optimizer state); the counters start afresh
+  }
+  if (epochs_done > 0) s.per_step->set_last_epoch(epochs_done * steps_per_epoch);
+  s.callback = std::make_unique<SchedulePerStep>(*s.per_step);
+  return s;
+}
+
 std::unique_ptr<LRScheduler> make_scheduler(const std::string& text, Optimizer& opt, int64_t epochs) {
-  if (text == "none") return nullptr;
+  if (text == "none" || is_step_schedule(text)) return nullptr;  // per-step schedules: make_step_schedule
   if (text == "cosine") return std::make_unique<CosineAnnealingLR>(opt, epochs);
   if (text.rfind("step:", 0) == 0) {
     int64_t step = 0;
@@ -150,8 +230,8 @@ std::unique_ptr<LRScheduler> make_scheduler(const std::string& text, Optimizer& 
     if (std::sscanf(text.c_str(), "step:%lld:%f", reinterpret_cast<long long*>(&step), &gamma) >= 1 && step > 0)
       return std::make_unique<StepLR>(opt, step, gamma);
   }
-  throw tools::ArgError("graft train: --schedule expects none, cosine or step:STEP[:GAMMA] (e.g. step:7:0.1), got '" +
-                        text + "'");
+  throw tools::ArgError("graft train: --schedule expects none, cosine, step:STEP[:GAMMA] (e.g. step:7:0.1), "
+                        "onecycle[:PCT], warmup-cosine[:EPOCHS[:FACTOR]] or plateau[:PATIENCE[:FACTOR]], got '" + text + "'");
 }
 
 // The backbone outputs (the head's inputs) of every sample, in dataset order: the model with
@@ -212,7 +292,8 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_float("backbone-lr", 0, "learning rate of the layers outside the head (0: the same as --lr)")
       .add_float("momentum", 0.9, "SGD momentum")
       .add_float("weight-decay", 0, "weight decay (L2 for sgd/adam, decoupled for adamw)")
-      .add_string("schedule", "none", "none, cosine, or step:STEP[:GAMMA] (learning rate per epoch)")
+      .add_string("schedule", "none", "none, cosine, step:STEP[:GAMMA] (per epoch); onecycle[:PCT], "
+                                      "warmup-cosine[:EPOCHS[:FACTOR]] (per batch); plateau[:PATIENCE[:FACTOR]]")
       .add_int("epochs", 10, "epochs to train (with --resume: the total, counting those done)")
       .add_int("batch-size", 32, "images per batch")
       .add_int("patience", 0, "stop after this many epochs without a lower validation loss (0: never)")
@@ -222,6 +303,14 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_int("grid", 16, "validation images shown with their predictions in the report")
       .add_string("out", "run", "output folder")
       .add_flag("resume", "continue the run in --out from its last.h5")
+      // recipes (docs/usage.md#recipes)
+      .add_float("label-smoothing", 0, "label smoothing of the cross-entropy (e.g. 0.1)")
+      .add_float("mixup", 0, "mixup alpha: lam ~ Beta(A, A) per batch (e.g. 0.2; 0: off)")
+      .add_float("cutmix", 0, "cutmix alpha (e.g. 1.0; 0: off)")
+      .add_float("mixup-prob", 1, "chance that a batch is mixed at all (with --mixup/--cutmix)")
+      .add_float("switch-prob", 0.5, "with both --mixup and --cutmix: chance of cutmix for a mixed batch")
+      .add_float("clip-grad", 0, "clip the gradients' total 2-norm to this (0: off)")
+      .add_int("accumulate", 1, "batches per optimizer step (an effective batch of N x --batch-size)")
       .add_flag("quiet", "no progress bar")
       .add_example("graft train --data flowers --split 0.5,0.25,0.25 --model vgg16 --pretrained --freeze backbone "
                    "--head 'linear(256) relu dropout(0.4) linear(n) logsoftmax' --patience 3 --out run",
@@ -280,7 +369,8 @@ int cmd_train(const std::vector<std::string>& words) {
     auto head = tools::head_module(s);
     return s.model->num_parameters(true) == head->num_parameters(true) && head->num_parameters(true) > 0;
   }();
-  const bool cache = head_only_trainable && !a.flag("no-feature-cache") &&
+  const bool mixing = a.get_float("mixup") > 0 || a.get_float("cutmix") > 0;  // mixes images, not features
+  const bool cache = head_only_trainable && !a.flag("no-feature-cache") && !mixing &&
                      train_pipe.deterministic_prefix() == train_pipe.steps.size();
 
   std::shared_ptr<const Dataset> train_ds = data.train, valid_ds = data.valid, test_ds = data.test;
@@ -324,6 +414,8 @@ int cmd_train(const std::vector<std::string>& words) {
   GRAFT_CHECK_DATA(trained->num_parameters(true) > 0, "", "nothing to train: every parameter is frozen (--freeze ",
                    mo.freeze, ")");
   auto opt = make_optimizer(a, std::move(groups));
+  std::vector<float> base_lrs;  // before a resume restores the scheduled lrs (per-step schedules start from these)
+  for (const ParamGroup& g : opt->param_groups()) base_lrs.push_back(g.lr);
   auto sched = make_scheduler(a.get("schedule"), *opt, epochs);
 
   // ---- resume ----------------------------------------------------------------------------------
@@ -370,7 +462,7 @@ int cmd_train(const std::vector<std::string>& words) {
     GRAFT_CHECK_DATA(loss_name != "bce" || (out.dim() == 2 && out.size(1) == 1), "",
                      "--loss bce needs one output per image, but the model gives ", out.shape(),
                      "; end the head with linear(1)");
-    return batch_loss(loss_name, out, y);
+    return batch_loss(loss_name, out, y, a.get_float("label-smoothing"));
   };
   const int64_t patience = a.get_int("patience") > 0 ? a.get_int("patience") : std::numeric_limits<int64_t>::max();
   EarlyStopping early(patience);
@@ -389,11 +481,41 @@ int cmd_train(const std::vector<std::string>& words) {
   if (schedule) callbacks.push_back(schedule.get());
   callbacks.push_back(&files);
   callbacks.push_back(&progress);
+  // ---- recipes: per-step / plateau schedules, mixup and cutmix, accumulation, clipping ---------
+  if ((a.get_float("label-smoothing") > 0 || mixing) && loss_name == "bce")
+    throw tools::ArgError("graft train: --label-smoothing, --mixup and --cutmix need --loss cross-entropy or nll");
+  if (a.get_int("accumulate") < 1) throw tools::ArgError("graft train: --accumulate must be at least 1");
+  StepSchedule step_schedule = make_step_schedule(a.get("schedule"), *opt, base_lrs, epochs,
+                                                  steps_per_epoch(train_loader, a.get_int("accumulate")),
+                                                  state.progress.epoch);
+  if (step_schedule.callback) callbacks.insert(callbacks.begin() + 1, step_schedule.callback.get());
+  std::unique_ptr<Mixup> mixup;
+  if (mixing) {
+    MixupOptions mo_;
+    mo_.mixup_alpha = a.get_float("mixup");
+    mo_.cutmix_alpha = a.get_float("cutmix");
+    mo_.prob = a.get_float("mixup-prob");
+    mo_.switch_prob = a.get_float("switch-prob");
+    mo_.label_smoothing = a.get_float("label-smoothing");  // folded into the soft targets, as timm
+    mo_.seed = seed;
+    mixup = std::make_unique<Mixup>(mo_, n);
+    callbacks.insert(callbacks.begin(), mixup.get());
+  }
+
   FitOptions fo;
   fo.epochs = epochs;
   fo.device = s.device;
   fo.progress = state.progress;
-  state.progress = fit(*trained, *opt, loss_fn, train_loader, valid_loader.get(), fo, callbacks);
+  fo.accumulate = a.get_int("accumulate");
+  fo.clip_grad_norm = a.get_float("clip-grad");
+  try {
+    state.progress = fit(*trained, *opt, loss_fn, train_loader, valid_loader.get(), fo, callbacks);
+  } catch (const NonFiniteLoss& e) {  // say which checkpoint is the last good one
+    throw NonFiniteLoss(std::string(e.what()) + (std::filesystem::exists(last_path)
+                                                     ? "; " + last_path + " holds epoch " +
+                                                           std::to_string(state.progress.epoch) + ""
+                                                     : "; no checkpoint was written yet"));
+  }
 
   if (!train_loader.skipped().empty()) std::fputs(train_loader.skipped_report().c_str(), stderr);
 
