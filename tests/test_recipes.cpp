@@ -21,7 +21,9 @@
 #include "optim/sgd.h"
 #include "tensor/random.h"
 #include "testing.h"
+#include "layers/batch_norm2d.h"
 #include "train/checkpoint.h"
+#include "train/ema.h"
 #include "train/fit.h"
 #include "train/mixup.h"
 
@@ -373,4 +375,51 @@ TEST_CASE("fit: OneCycleLR + mixup + accumulation stopped after 2 epochs and res
   };
   const Tensor straight = run(4, false), resumed = run(2, true);
   CHECK_CLOSE("weights", resumed, straight, 0, 0);  // the same draws, lrs, betas and updates: exact
+}
+
+TEST_CASE("ModelEma: ema = d * ema + (1 - d) * w after every step, from a copy of the model (the formula)") {
+  auto data = toy_data();
+  manual_seed(13);
+  Linear model(4, 3);
+  SGD opt(model.parameters(), 0.2f, 0.9f);
+  auto train = loader(data, 5);
+  const double d = 0.7;  // far from 1, so that every step shows
+  ModelEma ema(model, d);
+  struct Record : Callback {
+    Linear* m;
+    std::vector<std::vector<float>> w;
+    void on_fit_begin(FitState&) override { w.push_back(m->weight.to_vector()); }
+    void on_step_end(FitState&) override { w.push_back(m->weight.to_vector()); }
+  } rec;
+  rec.m = &model;
+  FitOptions fo;
+  fo.epochs = 2;
+  fit(model, opt, kCrossEntropy, *train, nullptr, fo, {&rec, &ema});
+  REQUIRE(rec.w.size() == 1 + 2 * 5);
+  std::vector<double> e(rec.w[0].begin(), rec.w[0].end());
+  for (size_t k = 1; k < rec.w.size(); ++k)
+    for (size_t i = 0; i < e.size(); ++i) e[i] = d * e[i] + (1 - d) * rec.w[k][i];
+  const std::vector<float> ef(e.begin(), e.end());
+  // Tolerance: graft's float32 update against the double formula: ~1 float ulp per step of
+  // values < 1, over 10 steps: < 1e-6.
+  CHECK_CLOSE("ema weight", ema.average()[0].second, Tensor::from_vector({3, 4}, ef), 0, 1e-6);
+  CHECK(ema.average()[0].first == "weight");
+  // with_average runs on the average and puts the live weights back.
+  const Tensor live = model.weight.clone();
+  ema.with_average([&] { CHECK_CLOSE("inside", model.weight, ema.average()[0].second, 0, 0); });
+  CHECK_CLOSE("restored", model.weight, live, 0, 0);
+}
+
+TEST_CASE("ModelEma: buffers (batch norm statistics) are copied, parameters averaged") {
+  BatchNorm2d bn(2);
+  ModelEma ema(bn, 0.5);
+  ema.capture_average([] {});
+  bn.weight.fill_(3);                                             // was 1
+  Tensor mean = bn.running_mean;
+  mean.copy_(Tensor::from_vector({2}, {5, 6}));                    // was 0
+  ema.update();
+  for (const auto& [k, t] : ema.average()) {
+    if (k == "weight") CHECK(t.to_vector() == std::vector<float>{2, 2});    // 0.5 * 1 + 0.5 * 3
+    if (k == "running_mean") CHECK(t.to_vector() == std::vector<float>{5, 6});  // copied
+  }
 }
