@@ -193,7 +193,7 @@ TEST_CASE("commands: the recipes compose (onecycle, mixup + cutmix, smoothing, a
   auto words = [&](const std::string& out, int epochs) {
     std::vector<std::string> w = train_words(dir / "train", dir / "valid", dir / out, epochs);
     for (const char* x : {"--schedule", "onecycle", "--mixup", "0.2", "--cutmix", "1.0", "--label-smoothing", "0.1",
-                          "--accumulate", "2", "--clip-grad", "1.0"})
+                          "--accumulate", "2", "--clip-grad", "1.0", "--ema", "0.9"})
       w.push_back(x);
     return w;
   };
@@ -216,6 +216,17 @@ TEST_CASE("commands: the recipes compose (onecycle, mixup + cutmix, smoothing, a
   const std::vector<double> straight = lrs("straight");
   REQUIRE(straight.size() == 4);
   CHECK(straight[0] == doctest::Approx(0.02 / 25));  // OneCycleLR starts at --lr / div_factor
+  // The EMA's checkpoints are model checkpoints: eval reads them alone.
+  CHECK(fs::exists(dir / "straight" / "ema.h5"));
+  REQUIRE(fs::exists(dir / "straight" / "best_ema.h5"));
+  REQUIRE(cmd_eval({"--checkpoint", (dir / "straight" / "best_ema.h5").string(), (dir / "valid").string(), "--json",
+                    (dir / "ema.json").string(), "--workers", "0"}) == 0);
+  CHECK(json_number(read_text(dir / "ema.json"), "count") == 6);
+  {  // the average differs from the raw weights
+    H5File raw((dir / "straight" / "last.h5").string(), H5File::Mode::Read);
+    H5File avg((dir / "straight" / "ema.h5").string(), H5File::Mode::Read);
+    CHECK(values(raw.read("5.weight")) != values(avg.read("5.weight")));
+  }
   // A run of 2 epochs (--epochs is the total: its cycle spans 2 epochs), resumed to 4: the
   // cycle of epochs 3 and 4 is the 4-epoch one, from the base lr, not from the lr last.h5
   // restored. (Bit-equality of an interrupted run is the library test's, test_recipes.cpp.)

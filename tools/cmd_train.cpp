@@ -38,6 +38,7 @@
 #include "layers/sequential.h"
 #include "layers/soft_targets.h"
 #include "train/metrics.h"
+#include "train/ema.h"
 #include "train/mixup.h"
 #include "model_setup.h"
 #include "models/models.h"
@@ -311,6 +312,8 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_float("switch-prob", 0.5, "with both --mixup and --cutmix: chance of cutmix for a mixed batch")
       .add_float("clip-grad", 0, "clip the gradients' total 2-norm to this (0: off)")
       .add_int("accumulate", 1, "batches per optimizer step (an effective batch of N x --batch-size)")
+      .add_float("ema", 0, "keep an average of the weights with this decay (e.g. 0.999), validated every epoch; "
+                           "writes ema.h5 and best_ema.h5")
       .add_flag("quiet", "no progress bar")
       .add_example("graft train --data flowers --split 0.5,0.25,0.25 --model vgg16 --pretrained --freeze backbone "
                    "--head 'linear(256) relu dropout(0.4) linear(n) logsoftmax' --patience 3 --out run",
@@ -500,6 +503,25 @@ int cmd_train(const std::vector<std::string>& words) {
     mo_.seed = seed;
     mixup = std::make_unique<Mixup>(mo_, n);
     callbacks.insert(callbacks.begin(), mixup.get());
+  }
+  std::unique_ptr<ModelEma> ema;
+  LambdaCallback ema_files;  // ema.h5 every epoch (for --resume), best_ema.h5 on the average's best validation loss
+  const std::string ema_path = out_dir + "/ema.h5", best_ema_path = out_dir + "/best_ema.h5";
+  if (a.get_float("ema") > 0) {
+    ema = std::make_unique<ModelEma>(*trained, a.get_float("ema"), valid_loader.get(), s.device);
+    if (a.flag("resume") && std::filesystem::exists(ema_path))
+      ema->capture_average([&] { load_weights(*s.model, ema_path, true); });
+    callbacks.insert(callbacks.begin() + (mixup ? 1 : 0), ema.get());  // evaluates before ema_files saves
+    ema_files.epoch_end = [&](FitState&) {
+      ema->with_average([&] {
+        tools::save_model_checkpoint(ema_path, s, data.class_names, eval_t, loss_name);
+        if (ema->improved) tools::save_model_checkpoint(best_ema_path, s, data.class_names, eval_t, loss_name);
+      });
+      if (valid_loader && !a.flag("quiet"))
+        std::printf("  ema %g: valid loss %.4f acc %.2f%%%s\n", ema->decay, ema->last.mean_cross_entropy,
+                    100 * ema->last.top1, ema->improved ? "  *best (best_ema.h5)" : "");
+    };
+    callbacks.push_back(&ema_files);
   }
 
   FitOptions fo;
