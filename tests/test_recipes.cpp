@@ -23,6 +23,7 @@
 #include "testing.h"
 #include "layers/batch_norm2d.h"
 #include "train/checkpoint.h"
+#include "train/class_weights.h"
 #include "train/ema.h"
 #include "train/fit.h"
 #include "train/mixup.h"
@@ -422,4 +423,20 @@ TEST_CASE("ModelEma: buffers (batch norm statistics) are copied, parameters aver
     if (k == "weight") CHECK(t.to_vector() == std::vector<float>{2, 2});    // 0.5 * 1 + 0.5 * 3
     if (k == "running_mean") CHECK(t.to_vector() == std::vector<float>{5, 6});  // copied
   }
+}
+
+TEST_CASE("balanced_class_weights: sklearn's compute_class_weight('balanced') = n / (classes * count), by hand") {
+  // Labels 6 x class 0, 2 x class 1, 4 x class 2: n = 12, 3 classes.
+  std::vector<int64_t> y = {0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 2};
+  TensorDataset ds(Tensor::zeros({12, 1}), y, std::vector<std::string>{}, std::vector<std::string>{"a", "b", "c"});
+  const std::vector<int64_t> counts = class_counts(ds);
+  CHECK(counts == std::vector<int64_t>{6, 2, 4});
+  const std::vector<float> w = balanced_class_weights(counts);
+  CHECK(w[0] == doctest::Approx(12.0 / (3 * 6)));  // 0.667
+  CHECK(w[1] == doctest::Approx(12.0 / (3 * 2)));  // 2
+  CHECK(w[2] == doctest::Approx(12.0 / (3 * 4)));  // 1
+  // Each class carries the same total weight: count * w = n / classes = 4.
+  for (size_t c = 0; c < 3; ++c) CHECK(counts[c] * w[c] == doctest::Approx(4.0));
+  CHECK(balanced_class_weights({5, 5}) == std::vector<float>{1, 1});
+  CHECK_THROWS_WITH(balanced_class_weights({3, 0}, {"cat", "dog"}), doctest::Contains("class 'dog' has no training sample"));
 }

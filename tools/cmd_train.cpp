@@ -38,6 +38,7 @@
 #include "layers/sequential.h"
 #include "layers/soft_targets.h"
 #include "train/metrics.h"
+#include "train/class_weights.h"
 #include "train/ema.h"
 #include "train/mixup.h"
 #include "model_setup.h"
@@ -130,11 +131,12 @@ Data open_training_data(const tools::Args& a) {
 // The loss of one batch: out [B,L] (or [B,1] for bce), y [B] int64, or [B,L] float soft
 // targets (mixup/cutmix). nll's log-probabilities go through the same smoothed and soft-target
 // losses as logits: log_softmax leaves them unchanged (layers/soft_targets.h).
-Tensor batch_loss(const std::string& loss, const Tensor& out, const Tensor& y, double smoothing) {
+// `weight`: the class weights [L] (--class-weights) or undefined.
+Tensor batch_loss(const std::string& loss, const Tensor& out, const Tensor& y, double smoothing, const Tensor& weight) {
   if (y.dtype() == DType::Float32 && y.dim() == 2) return soft_target_cross_entropy(out, y);
-  if (smoothing > 0 && loss != "bce") return cross_entropy_smoothed(out, y, smoothing);
-  if (loss == "nll") return nll_loss(out, y);
-  if (loss == "cross-entropy") return cross_entropy(out, y);
+  if (smoothing > 0 && loss != "bce") return cross_entropy_smoothed(out, y, smoothing, weight);
+  if (loss == "nll") return nll_loss(out, y, weight);
+  if (loss == "cross-entropy") return cross_entropy(out, y, weight);
   std::vector<int64_t> labels = y.to_labels();
   std::vector<float> t(labels.begin(), labels.end());
   return bce_with_logits(out, Tensor::from_vector({static_cast<int64_t>(t.size()), 1}, t, out.device()));
@@ -312,6 +314,8 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_float("switch-prob", 0.5, "with both --mixup and --cutmix: chance of cutmix for a mixed batch")
       .add_float("clip-grad", 0, "clip the gradients' total 2-norm to this (0: off)")
       .add_int("accumulate", 1, "batches per optimizer step (an effective batch of N x --batch-size)")
+      .add_string("class-weights", "none", "none, auto (n / (classes * count), sklearn's 'balanced') or one weight "
+                                           "per class, e.g. 1,2.5,1")
       .add_float("ema", 0, "keep an average of the weights with this decay (e.g. 0.999), validated every epoch; "
                            "writes ema.h5 and best_ema.h5")
       .add_flag("quiet", "no progress bar")
@@ -460,12 +464,38 @@ int cmd_train(const std::vector<std::string>& words) {
   std::unique_ptr<DataLoader> valid_loader;
   if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, eval_lo);
 
+  // ---- recipes: class weights of the loss (before the loss function that uses them) -------------
+  Tensor class_weights;
+  if (a.get("class-weights") != "none") {
+    if (loss_name == "bce" || mixing)
+      throw tools::ArgError("graft train: --class-weights needs --loss cross-entropy or nll, without --mixup/--cutmix");
+    std::vector<float> w;
+    if (a.get("class-weights") == "auto") {
+      w = balanced_class_weights(class_counts(*data.train), data.class_names);
+    } else {
+      std::stringstream ss(a.get("class-weights"));
+      for (std::string part; std::getline(ss, part, ',');) try {
+          w.push_back(std::stof(part));
+        } catch (const std::exception&) {
+          throw tools::ArgError("graft train: --class-weights expects none, auto or numbers like 1,2.5,1; got '" +
+                                a.get("class-weights") + "'");
+        }
+      if (static_cast<int64_t>(w.size()) != n)
+        throw tools::ArgError("graft train: --class-weights gives " + std::to_string(w.size()) + " weights for " +
+                              std::to_string(n) + " classes");
+    }
+    std::printf("  class weights:");
+    for (size_t c = 0; c < w.size(); ++c) std::printf(" %s %.4g", data.class_names[c].c_str(), w[c]);
+    std::printf("\n");
+    class_weights = Tensor::from_vector({n}, w, s.device);
+  }
+
   // ---- the epochs: the library's loop (train/fit.h) with this command's callbacks -----------------
   const LossFn loss_fn = [&](const Tensor& out, const Tensor& y) {
     GRAFT_CHECK_DATA(loss_name != "bce" || (out.dim() == 2 && out.size(1) == 1), "",
                      "--loss bce needs one output per image, but the model gives ", out.shape(),
                      "; end the head with linear(1)");
-    return batch_loss(loss_name, out, y, a.get_float("label-smoothing"));
+    return batch_loss(loss_name, out, y, a.get_float("label-smoothing"), class_weights);
   };
   const int64_t patience = a.get_int("patience") > 0 ? a.get_int("patience") : std::numeric_limits<int64_t>::max();
   EarlyStopping early(patience);
