@@ -12,6 +12,9 @@
 //                       replaced by Identity, eval mode) and the head trains on those rows.
 //   fine-tuning         --freeze none --backbone-lr 1e-4: two parameter groups.
 //   last N layers       --freeze all-but-last:N.        From scratch: --weights none.
+// Recipes (docs/usage.md#recipes): per-step and plateau schedules, mixup/cutmix, label smoothing,
+// class weights, gradient clipping and accumulation, an EMA of the weights — options of the
+// library loop and callbacks, built in one block below.
 // Resuming (--resume): last.h5 holds the model, the optimizer state, the epoch, the best score
 // and the default generator's state (dropout); the loader's order and augmentation are
 // functions of (seed, epoch), so epochs after a resume draw exactly what they would have.

@@ -9,7 +9,8 @@
 //           pixels; then lam = 1 - box area / (H*W), the share of the image really kept.
 //   targets = lam * onehot(y) + (1 - lam) * onehot(flip(y)), one-hots smoothed as timm's
 //           mixup_target: on = 1 - s + s/L, off = s/L (label smoothing s folded in).
-// The loss is then soft_target_cross_entropy (layers/soft_targets.h).
+// The loss is then soft_target_cross_entropy (layers/soft_targets.h). An odd batch (an epoch's
+// last) mixes its middle sample with itself: timm asserts an even batch, graft allows it.
 // Design note: the draws of a batch come from a generator seeded by (seed, epoch, batch number),
 // like the loader's augmentation, so a resumed run mixes exactly as an uninterrupted one.
 // Shapes: inputs [N,C,H,W] (mixup also takes [N,F] features), labels Int64 [N] -> targets [N,L].
