@@ -440,3 +440,25 @@ TEST_CASE("balanced_class_weights: sklearn's compute_class_weight('balanced') = 
   CHECK(balanced_class_weights({5, 5}) == std::vector<float>{1, 1});
   CHECK_THROWS_WITH(balanced_class_weights({3, 0}, {"cat", "dog"}), doctest::Contains("class 'dog' has no training sample"));
 }
+
+TEST_CASE("fit: ScheduleOnPlateau halves the lr after `patience` epochs without a relative 1e-4 improvement") {
+  // lr 1e-7: the validation loss moves by ~1e-8 relative per epoch, below the threshold, so
+  // only epoch 1 is an improvement (over +inf). Patience 1: epochs 2, 3 are bad -> reduce after
+  // epoch 3; the counter restarts: epochs 4, 5 -> reduce after epoch 5.
+  auto data = toy_data();
+  manual_seed(14);
+  Linear model(4, 3);
+  SGD opt(model.parameters(), 1e-7f);
+  auto train = loader(data, 8), valid = loader(data, 8);
+  ReduceLROnPlateau::Options o;
+  o.patience = 1;
+  o.factor = 0.5;
+  ReduceLROnPlateau plateau(opt, o);
+  ScheduleOnPlateau cb(plateau);
+  FitOptions fo;
+  fo.epochs = 5;
+  const FitProgress p = fit(model, opt, kCrossEntropy, *train, valid.get(), fo, {&cb});
+  REQUIRE(p.history.size() == 5);
+  CHECK(p.history[3].lr == doctest::Approx(5e-8));   // epoch 4 runs at the halved lr
+  CHECK(opt.param_groups()[0].lr == doctest::Approx(2.5e-8));
+}
