@@ -462,3 +462,33 @@ TEST_CASE("fit: ScheduleOnPlateau halves the lr after `patience` epochs without 
   CHECK(p.history[3].lr == doctest::Approx(5e-8));   // epoch 4 runs at the halved lr
   CHECK(opt.param_groups()[0].lr == doctest::Approx(2.5e-8));
 }
+
+TEST_CASE("balanced sampler: LoaderOptions::sample_weights draws classes equally often, repeatably per (seed, epoch)") {
+  // 90 samples of class 0, 10 of class 1: weights 1/90 and 1/10, so each class has P = 1/2.
+  std::vector<int64_t> y(100, 0);
+  for (int i = 90; i < 100; ++i) y[i] = 1;
+  std::vector<float> x(100);
+  for (int i = 0; i < 100; ++i) x[i] = static_cast<float>(i);
+  auto ds = std::make_shared<TensorDataset>(Tensor::from_vector({100, 1}, x), y, std::vector<std::string>{},
+                                            std::vector<std::string>{"common", "rare"});
+  LoaderOptions o;
+  o.batch_size = 25;
+  o.num_workers = 0;
+  o.seed = 4;
+  o.sample_weights = balanced_sample_weights(*ds);
+  DataLoader l(ds, Pipeline(), o);
+  int64_t rare = 0, total = 0;
+  std::vector<std::vector<int64_t>> first_epoch;
+  for (int64_t epoch = 1; epoch <= 40; ++epoch)
+    l.for_each_batch(epoch, [&](Batch& b) {
+      for (int64_t v : b.labels.to_labels()) rare += v, ++total;
+      if (epoch == 1) first_epoch.push_back(b.indices);
+    });
+  CHECK(total == 40 * 100);  // an epoch is still size() samples
+  // Binomial(4000, 1/2): standard deviation 0.8%; 4% is 5 of them (and the draw is fixed by the seed).
+  CHECK(static_cast<double>(rare) / static_cast<double>(total) == doctest::Approx(0.5).epsilon(0.08));
+  // The same (seed, epoch): the same draw.
+  std::vector<std::vector<int64_t>> again;
+  l.for_each_batch(1, [&](Batch& b) { again.push_back(b.indices); });
+  CHECK(again == first_epoch);
+}

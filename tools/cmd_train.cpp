@@ -319,6 +319,7 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_int("accumulate", 1, "batches per optimizer step (an effective batch of N x --batch-size)")
       .add_string("class-weights", "none", "none, auto (n / (classes * count), sklearn's 'balanced') or one weight "
                                            "per class, e.g. 1,2.5,1")
+      .add_flag("balanced-sampler", "draw every class equally often (with replacement) instead of each image once")
       .add_float("ema", 0, "keep an average of the weights with this decay (e.g. 0.999), validated every epoch; "
                            "writes ema.h5 and best_ema.h5")
       .add_flag("quiet", "no progress bar")
@@ -461,9 +462,11 @@ int cmd_train(const std::vector<std::string>& words) {
   train_lo.num_workers = workers;
   train_lo.cache = !cache && !data.features;
   train_lo.skip_bad = a.flag("skip-bad");
+  if (a.flag("balanced-sampler")) train_lo.sample_weights = balanced_sample_weights(*train_ds);  // recipes
   DataLoader train_loader(train_ds, loop_train_pipe, train_lo);
   LoaderOptions eval_lo = train_lo;
   eval_lo.shuffle = false;
+  eval_lo.sample_weights.clear();
   std::unique_ptr<DataLoader> valid_loader;
   if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, eval_lo);
 

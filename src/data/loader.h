@@ -46,6 +46,11 @@ struct LoaderOptions {
   bool cache = false;
   std::string cache_dir = "";  // "" = no file cache
   bool skip_bad = false;
+  // Non-empty (one weight per sample): each epoch draws size() samples WITH replacement,
+  // P(i) = w_i / sum w, from (seed, epoch), as torch's WeightedRandomSampler(replacement=True);
+  // `shuffle` is then moot. 1 / count of the sample's class balances the classes
+  // (train/class_weights.h balanced_sample_weights).
+  std::vector<double> sample_weights;
   // Runs in the worker thread right after a batch is built (e.g. copy to pinned memory and
   // start an asynchronous GPU upload); it may replace batch.inputs / batch.labels.
   std::function<void(Batch&)> on_batch = nullptr;
@@ -76,6 +81,7 @@ class DataLoader {
   void stop();
   void worker();
   std::vector<int64_t> batch_indices(int64_t number) const;  // dataset indices of batch `number`
+  void draw_weighted_order(int64_t epoch);                    // order_ from opt_.sample_weights
   bool caching() const { return opt_.cache || !opt_.cache_dir.empty(); }
   bool cache_lookup(int64_t index, Image& out);
   void cache_store(int64_t index, const Image& img);

@@ -30,4 +30,11 @@ std::vector<float> balanced_class_weights(const std::vector<int64_t>& counts, co
   return w;
 }
 
+std::vector<double> balanced_sample_weights(const Dataset& ds) {
+  const std::vector<int64_t> counts = class_counts(ds);
+  std::vector<double> w(static_cast<size_t>(ds.size()));
+  for (int64_t i = 0; i < ds.size(); ++i) w[i] = 1.0 / static_cast<double>(counts[ds.label(i)]);
+  return w;
+}
+
 }  // namespace graft
