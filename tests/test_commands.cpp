@@ -238,6 +238,17 @@ TEST_CASE("commands: the recipes compose (onecycle, mixup + cutmix, smoothing, a
   REQUIRE(resumed.size() == 4);
   CHECK(resumed[2] == straight[2]);
   CHECK(resumed[3] == straight[3]);
+  // graft lr-find: train's options, the range test instead of the epochs; nothing is trained.
+  std::vector<std::string> find = train_words(dir / "train", dir / "valid", dir / "find", 1);
+  find.insert(find.end(), {"--lr-find-start", "1e-4", "--lr-find-end", "10", "--lr-find-steps", "30"});
+  REQUIRE(cmd_lr_find(find) == 0);
+  const std::string html = read_text(dir / "find" / "lr_find.html");
+  CHECK(html.find("<svg") != std::string::npos);
+  CHECK(html.find("Suggested lr: ") != std::string::npos);
+  CHECK(std::count(html.begin(), html.end(), '\n') >= 1);
+  const std::string csv = read_text(dir / "find" / "lr_find.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') > 10);  // header + one row per step until it diverged
+  CHECK_FALSE(fs::exists(dir / "find" / "best.h5"));
   // A warmup as long as the run is refused in the user's terms.
   std::vector<std::string> bad = train_words(dir / "train", dir / "valid", dir / "bad", 1);
   bad.insert(bad.end(), {"--schedule", "warmup-cosine:1"});

@@ -43,6 +43,7 @@
 #include "train/metrics.h"
 #include "train/class_weights.h"
 #include "train/ema.h"
+#include "train/lr_find.h"
 #include "train/mixup.h"
 #include "model_setup.h"
 #include "models/models.h"
@@ -227,6 +228,37 @@ StepSchedule make_step_schedule(const std::string& text, Optimizer& opt, const s
   return s;
 }
 
+// `graft lr-find` (= graft train --lr-find): the range test on the training batches, then
+// <out>/lr_find.html (the curve) and lr_find.csv; the weights are left as they were.
+int run_lr_find(const tools::Args& a, Module& model, Optimizer& opt, const LossFn& loss, DataLoader& train,
+                Device device, const std::string& out_dir) {
+  LrFindOptions o;
+  o.start_lr = a.get_float("lr-find-start");
+  o.end_lr = a.get_float("lr-find-end");
+  o.steps = a.get_int("lr-find-steps");
+  const LrFindResult r = lr_find(model, opt, loss, train, device, o);
+  std::string csv = "lr,loss,smoothed_loss\n";
+  tools::Series raw{"loss", "#bbbbbb", {}}, smooth{"smoothed", "#1f77b4", {}};
+  for (size_t i = 0; i < r.lrs.size(); ++i) {
+    csv += std::to_string(r.lrs[i]) + "," + std::to_string(r.losses[i]) + "," + std::to_string(r.smoothed[i]) + "\n";
+    raw.points.emplace_back(std::log10(r.lrs[i]), r.losses[i]);
+    smooth.points.emplace_back(std::log10(r.lrs[i]), r.smoothed[i]);
+  }
+  char line[256];
+  std::snprintf(line, sizeof line, "%zu steps from lr %g to %g%s. Suggested lr: %g (steepest descent of the smoothed "
+                "loss), %g (the minimum's lr / 10, safer).", r.lrs.size(), o.start_lr, r.lrs.empty() ? 0 : r.lrs.back(),
+                r.diverged ? ", stopped when the loss diverged" : "", r.steepest_lr, r.min_lr_div10);
+  tools::write_file_atomic(out_dir + "/lr_find.csv", csv);
+  tools::write_file_atomic(out_dir + "/lr_find.html",
+                           "<!doctype html><html><head><meta charset=\"utf-8\"><title>graft lr-find</title></head><body>"
+                           "<h1>Learning-rate range test</h1><p>" + tools::html_escape(line) + "</p>" +
+                           tools::svg_line_chart("loss against the learning rate", "log10(lr)", "training loss",
+                                                 {raw, smooth}, 640, 360) +
+                           "<p>The weights were put back afterwards: train with the lr you pick.</p></body></html>\n");
+  std::printf("graft lr-find: %s\nwrote %s/lr_find.html, %s/lr_find.csv\n", line, out_dir.c_str(), out_dir.c_str());
+  return 0;
+}
+
 std::unique_ptr<LRScheduler> make_scheduler(const std::string& text, Optimizer& opt, int64_t epochs) {
   if (text == "none" || is_step_schedule(text)) return nullptr;  // per-step schedules: make_step_schedule
   if (text == "cosine") return std::make_unique<CosineAnnealingLR>(opt, epochs);
@@ -270,6 +302,12 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
 }
 
 }  // namespace
+
+int cmd_lr_find(const std::vector<std::string>& words) {
+  std::vector<std::string> w = words;
+  w.push_back("--lr-find");
+  return cmd_train(w);
+}
 
 int cmd_train(const std::vector<std::string>& words) {
   tools::ArgParser p("graft train",
@@ -320,6 +358,10 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_string("class-weights", "none", "none, auto (n / (classes * count), sklearn's 'balanced') or one weight "
                                            "per class, e.g. 1,2.5,1")
       .add_flag("balanced-sampler", "draw every class equally often (with replacement) instead of each image once")
+      .add_flag("lr-find", "run the learning-rate range test instead of training (what `graft lr-find` does)")
+      .add_float("lr-find-end", 10, "lr-find: the last lr tried (the first is --lr-find-start)")
+      .add_float("lr-find-start", 1e-7, "lr-find: the first lr tried")
+      .add_int("lr-find-steps", 100, "lr-find: batches, one per lr")
       .add_float("ema", 0, "keep an average of the weights with this decay (e.g. 0.999), validated every epoch; "
                            "writes ema.h5 and best_ema.h5")
       .add_flag("quiet", "no progress bar")
@@ -559,6 +601,8 @@ int cmd_train(const std::vector<std::string>& words) {
     };
     callbacks.push_back(&ema_files);
   }
+
+  if (a.flag("lr-find")) return run_lr_find(a, *trained, *opt, loss_fn, train_loader, s.device, out_dir);
 
   FitOptions fo;
   fo.epochs = epochs;
