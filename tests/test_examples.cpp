@@ -31,7 +31,11 @@
 #include <thread>
 #include <vector>
 
+#include "data/dataset.h"
+#include "data/datasets.h"
 #include "data/image.h"
+#include "tensor/device.h"
+#include "tensor/hdf5_io.h"
 #include "tensor/random.h"
 
 namespace fs = std::filesystem;
@@ -413,7 +417,8 @@ TEST_CASE("graft: weights of the wrong architecture are refused, naming both") {
 
 // docs/usage.md: every `graft CMD --option` written in its code blocks names a command and
 // options that exist (checked against `graft CMD --help`), so the manual cannot drift from the
-// program. Lines continued with a backslash are joined first.
+// program (also after a launcher: mpirun ... graft train). Lines continued with a backslash are
+// joined first.
 TEST_CASE("docs/usage.md: every graft command and option in the code blocks exists") {
   const char* bin = std::getenv("GRAFT_BIN");
   const char* src = std::getenv("GRAFT_SOURCE_ROOT");
@@ -441,7 +446,7 @@ TEST_CASE("docs/usage.md: every graft command and option in the code blocks exis
     line = pending + line;
     pending.clear();
     std::smatch m;
-    if (std::regex_search(line, m, std::regex("^\\s*(?:\\$ )?(?:build/tools/)?graft ([a-z][a-z-]*)(.*)$"))) commands.push_back(line);
+    if (std::regex_search(line, m, std::regex("^\\s*(?:\\$ )?(?:(?:mpirun|srun)\\b.*?\\s)?(?:build/tools/)?graft ([a-z][a-z-]*)(.*)$"))) commands.push_back(line);
   }
   REQUIRE(commands.size() >= 10);
   std::map<std::string, std::string> help;  // command -> its --help text
@@ -576,4 +581,208 @@ TEST_CASE("graft split: counts per class, links, refusing to overwrite, errors")
   CHECK(frac.rc == 2);
   CHECK(frac.out.find("summing to 1") != std::string::npos);
   fs::remove_all(dir);
+}
+
+// ---- data-parallel training (graft train --distributed under mpirun) ----------------------------
+
+namespace {
+
+// "mpirun -np 2 ... graft" with one thread per rank (2 ranks on 2 cores), or "" (the test skips)
+// when graft was built without MPI or mpirun is missing. As root, OpenMPI wants
+// --allow-run-as-root; --oversubscribe lets 2 ranks start whatever the core count says;
+// vader's single-copy mechanism needs ptrace rights that containers often lack.
+std::string mpirun_graft(const World& w, int ranks) {
+  const char* mpirun = std::getenv("GRAFT_MPIRUN");
+  if (!mpirun) return "";
+  return "OMP_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none " + quote(mpirun) + " -np " +
+         std::to_string(ranks) + " --allow-run-as-root --oversubscribe " + quote(w.graft);
+}
+
+#define REQUIRE_MPIRUN(cmd, w)                                                                          \
+  const std::string cmd = mpirun_graft(w, 2);                                                           \
+  if (cmd.empty()) {                                                                                    \
+    MESSAGE("skipped: graft was built without MPI or mpirun is missing (apt-get install openmpi-bin " \
+            "libopenmpi-dev)");                                                                         \
+    return;                                                                                             \
+  }
+
+// A small CNN without batch norm or dropout (per-rank batch statistics and per-rank dropout
+// masks are the two things that legitimately differ from one process), deterministic
+// transforms, 24 training images: 3 steps of 8 per epoch.
+std::string distributed_run(const World& w, const std::string& optimizer, int epochs,
+                            const std::string& model = "spec:conv(4,3) relu maxpool(2) flatten linear(n)") {
+  return " train --data " + quote((w.dir / "data" / "shapes").string()) + " --split 0.8,0.2 --model " + quote(model) +
+         " --input-size 3x32x32"
+         " --train-transform resize=32x32 --eval-transform resize=32x32 --weights none --seed 5 --workers 0 --quiet"
+         " --optimizer " + optimizer + " --lr " + (optimizer == "sgd" ? "0.05 --momentum 0.9" : "0.003") +
+         " --epochs " + std::to_string(epochs);
+}
+
+// Largest |a - b| over the float tensors that both checkpoints hold (model and optimizer state).
+double max_checkpoint_difference(const fs::path& a, const fs::path& b) {
+  const graft::NamedTensors ta = graft::load_tensors(a.string()), tb = graft::load_tensors(b.string());
+  REQUIRE(ta.size() == tb.size());
+  double worst = 0;
+  size_t compared = 0;
+  for (size_t i = 0; i < ta.size(); ++i) {
+    REQUIRE(ta[i].first == tb[i].first);
+    if (ta[i].second.dtype() != graft::DType::Float32) continue;
+    const std::vector<float> x = ta[i].second.to_vector(), y = tb[i].second.to_vector();
+    REQUIRE(x.size() == y.size());
+    for (size_t j = 0; j < x.size(); ++j) worst = std::max(worst, double(std::abs(x[j] - y[j])));
+    ++compared;
+  }
+  CHECK(compared >= 4);  // at least the conv and linear weights and biases
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("graft train --distributed: 2 processes of batch 4 equal 1 process of batch 8 (SGD, Adam, --resume)") {
+  REQUIRE_WORLD(w);
+  REQUIRE_MPIRUN(mpirun, w);
+  for (const std::string optimizer : {"sgd", "adam"}) {
+    INFO("optimizer " << optimizer);
+    const fs::path single = w.dir / "runs" / ("single_" + optimizer), dist = w.dir / "runs" / ("dist_" + optimizer);
+    Result one = sh(w.g() + distributed_run(w, optimizer, 3) + " --batch-size 8 --out " + quote(single.string()));
+    REQUIRE_RUN(one);
+    // The SGD run stops after 2 epochs and resumes for the third: the resumed ranks must pick up
+    // the same weights, optimizer state and shuffle as the uninterrupted single process.
+    const bool resume = optimizer == "sgd";
+    Result two = sh(mpirun + distributed_run(w, optimizer, resume ? 2 : 3) + " --batch-size 4 --distributed --out " +
+                    quote(dist.string()));
+    REQUIRE_RUN(two);
+    CHECK(two.out.find("distributed: 2 processes") != std::string::npos);
+    CHECK(two.out.find("8 images per step in all") != std::string::npos);
+    CHECK(two.out.find(resume ? "6 steps" : "9 steps") != std::string::npos);  // 24 images / 8 per step
+    if (resume) {
+      Result more = sh(mpirun + distributed_run(w, optimizer, 3) + " --batch-size 4 --distributed --resume --out " +
+                       quote(dist.string()));
+      REQUIRE_RUN(more);
+      CHECK(more.out.find("resumed") != std::string::npos);
+    }
+    // Only rank 0 writes: one line per epoch in metrics.csv, not one per rank.
+    const auto a = metrics_rows((single / "metrics.csv").string()), b = metrics_rows((dist / "metrics.csv").string());
+    REQUIRE(a.size() == 3);
+    REQUIRE(b.size() == 3);
+    // Tolerance: the same arithmetic but for the order of the sums (a mean over 8 vs the mean of
+    // two means over 4, then float32 all-reduce), after 9 steps: rounding is ~1e-7 relative; a
+    // wrong shard, a missed or doubled gradient or unaveraged metrics differ by far more (1e-2).
+    for (size_t e = 0; e < 3; ++e)
+      for (size_t col : {1, 2, 3, 4}) CHECK(b[e][col] == doctest::Approx(a[e][col]).epsilon(1e-5));
+    CHECK(max_checkpoint_difference(single / "last.h5", dist / "last.h5") < 1e-5);
+  }
+}
+
+TEST_CASE("graft train --distributed --sync-bn: batch norm over both processes equals one process of batch 8") {
+  REQUIRE_WORLD(w);
+  REQUIRE_MPIRUN(mpirun, w);
+  const std::string model = "spec:conv(4,3) bn relu maxpool(2) flatten linear(n)";
+  const fs::path single = w.dir / "runs" / "single_bn", synced = w.dir / "runs" / "dist_sync_bn",
+                 per_rank = w.dir / "runs" / "dist_bn";
+  const Result one = sh(w.g() + distributed_run(w, "sgd", 2, model) + " --batch-size 8 --out " + quote(single.string()));
+  REQUIRE_RUN(one);
+  const Result sync = sh(mpirun + distributed_run(w, "sgd", 2, model) + " --batch-size 4 --distributed --sync-bn --out " +
+                         quote(synced.string()));
+  REQUIRE_RUN(sync);
+  const Result alone = sh(mpirun + distributed_run(w, "sgd", 2, model) + " --batch-size 4 --distributed --out " +
+                          quote(per_rank.string()));
+  REQUIRE_RUN(alone);
+  // Weights, running statistics and optimizer state. Tolerance as in the test above (rounding
+  // of sums in another order, 6 steps); per-rank statistics normalize 4 images instead of 8
+  // and move everything by far more, which the last check shows.
+  CHECK(max_checkpoint_difference(single / "last.h5", synced / "last.h5") < 1e-5);
+  CHECK(max_checkpoint_difference(single / "last.h5", per_rank / "last.h5") > 1e-3);
+}
+
+TEST_CASE("graft features and train's feature cache --distributed: a share per rank, the rows of one process") {
+  REQUIRE_WORLD(w);
+  REQUIRE_MPIRUN(mpirun, w);
+  REQUIRE(w.convert("resnet18"));
+  const std::string data = quote((w.dir / "data" / "shapes").string());
+  const std::string model = " --model resnet18 --weights " + quote((w.dir / "weights" / "resnet18.h5").string());
+  const std::string t = "resize=32x32,normalize=imagenet";
+  const fs::path one_h5 = w.dir / "runs" / "feats_one.h5", two_h5 = w.dir / "runs" / "feats_two.h5";
+  const Result one = sh(w.g() + " features " + data + model + " --transform " + t + " --workers 0 --out " +
+                        quote(one_h5.string()));
+  REQUIRE_RUN(one);
+  const Result two = sh(mpirun + " features " + data + model + " --transform " + t + " --workers 0 --distributed --out " +
+                        quote(two_h5.string()));
+  REQUIRE_RUN(two);
+  // The same rows in the same (dataset) order; values from the same kernels with 1 thread per
+  // rank instead of 2, whose partial sums may be ordered differently: 1e-5 on values of order 1.
+  auto a = graft::open_dataset(one_h5.string()), b = graft::open_dataset(two_h5.string());
+  REQUIRE(a->size() == 30);
+  REQUIRE(b->size() == a->size());
+  double worst = 0;
+  for (int64_t i = 0; i < a->size(); ++i) {
+    CHECK(a->source(i) == b->source(i));
+    CHECK(a->label(i) == b->label(i));
+    const std::vector<float> x = a->get(i).tensor.to_vector(), y = b->get(i).tensor.to_vector();
+    REQUIRE(x.size() == y.size());
+    for (size_t j = 0; j < x.size(); ++j) worst = std::max(worst, double(std::abs(x[j] - y[j])));
+  }
+  CHECK(worst < 1e-5);
+
+  // A frozen backbone and a deterministic transform: train computes the features once — over
+  // both ranks, each with all rows afterwards — and the head's training equals one process's.
+  const std::string run = " train --data " + data + " --split 0.8,0.2" + model +
+                          " --freeze backbone --head 'linear(n)' --train-transform " + t + " --eval-transform " + t +
+                          " --epochs 2 --seed 5 --workers 0 --quiet --optimizer sgd --lr 0.05";
+  const fs::path single = w.dir / "runs" / "cache_one", dist = w.dir / "runs" / "cache_two";
+  const Result s1 = sh(w.g() + run + " --batch-size 8 --out " + quote(single.string()));
+  REQUIRE_RUN(s1);
+  const Result s2 = sh(mpirun + run + " --batch-size 4 --distributed --out " + quote(dist.string()));
+  REQUIRE_RUN(s2);
+  CHECK(s2.out.find("computing the backbone features once") != std::string::npos);
+  CHECK(max_checkpoint_difference(single / "last.h5", dist / "last.h5") < 1e-5);  // as above, after 6 steps
+}
+
+TEST_CASE("graft train --distributed: a rank that dies or hangs stops the run with an error, never a hang") {
+  REQUIRE_WORLD(w);
+  REQUIRE_MPIRUN(mpirun, w);
+  const std::string run = distributed_run(w, "sgd", 3) + " --batch-size 4 --distributed --dist-timeout 3 --out ";
+  using Clock = std::chrono::steady_clock;
+  // `timeout 120`: if the run hangs after all, the test fails instead of hanging CI.
+  {  // rank 1 killed by SIGKILL at its second step: mpirun sees it and stops rank 0.
+    const auto t0 = Clock::now();
+    Result r = sh("GRAFT_FAULT=kill:1:2 timeout 120 env " + mpirun + run + quote((w.dir / "runs" / "killed_rank").string()));
+    INFO(r.out);
+    CHECK(r.rc != 0);
+    CHECK(r.rc != 124);  // not the timeout's doing
+    CHECK(r.out.find("GRAFT_FAULT=kill:1:2") != std::string::npos);
+    CHECK(r.out.find("rank 1") != std::string::npos);
+    CHECK(std::chrono::duration<double>(Clock::now() - t0).count() < 60);
+  }
+  {  // rank 1 stops answering: rank 0's all-reduce times out after 3 s and aborts the job.
+    const auto t0 = Clock::now();
+    Result r = sh("GRAFT_FAULT=hang:1:2 timeout 120 env " + mpirun + run + quote((w.dir / "runs" / "hung_rank").string()));
+    INFO(r.out);
+    CHECK(r.rc != 0);
+    CHECK(r.rc != 124);
+    CHECK(r.out.find("rank 0 of 2: all-reduce of gradient bucket 0: no answer from the other ranks for 3 s") !=
+          std::string::npos);
+    CHECK(std::chrono::duration<double>(Clock::now() - t0).count() < 60);
+  }
+}
+
+TEST_CASE("graft train --distributed --device cuda: one rank through NCCL equals the plain GPU run") {
+  REQUIRE_WORLD(w);
+  REQUIRE_MPIRUN(mpirun2, w);
+  if (!graft::cuda_available()) {
+    MESSAGE("skipped: no CUDA GPU (" << graft::device_summary(graft::Device::CUDA) << ")");
+    return;
+  }
+  // One GPU here, and NCCL wants one GPU per rank: a world of one, which still sums through NCCL.
+  const std::string mpirun1 = mpirun_graft(w, 1);
+  const fs::path plain = w.dir / "runs" / "gpu_plain", nccl = w.dir / "runs" / "gpu_nccl";
+  const Result a = sh(w.g() + distributed_run(w, "sgd", 2) + " --device cuda --batch-size 8 --out " + quote(plain.string()));
+  REQUIRE_RUN(a);
+  const Result b = sh(mpirun1 + distributed_run(w, "sgd", 2) + " --device cuda --batch-size 8 --distributed --out " +
+                      quote(nccl.string()));
+  REQUIRE_RUN(b);
+  CHECK(b.out.find("gradients over NCCL") != std::string::npos);
+  // The same kernels on the same GPU; a sum over one rank and a division by 1 change nothing.
+  // 1e-5 leaves room for cuDNN picking a different (equally valid) algorithm in the other run.
+  CHECK(max_checkpoint_difference(plain / "last.h5", nccl / "last.h5") < 1e-5);
 }

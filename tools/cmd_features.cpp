@@ -15,12 +15,17 @@
 #include "commands.h"
 #include "data/datasets.h"
 #include "data/split.h"
+#include "dist/distributed.h"
 #include "layers/basic.h"
 #include "model_setup.h"
 #include "tensor/check.h"
 #include "tensor/hdf5_io.h"
 
 namespace graft {
+
+namespace {
+int features(const tools::Args& a);
+}  // namespace
 
 int cmd_features(const std::vector<std::string>& words) {
   tools::ArgParser p("graft features",
@@ -36,11 +41,20 @@ int cmd_features(const std::vector<std::string>& words) {
       .add_int("workers", 2, "data loading threads")
       .add_flag("skip-bad", "leave unreadable images out (listed) instead of stopping at the first");
   tools::add_model_options(p, "resnet18", false);
+  add_distributed_options(p);
   p.add_example("graft features photos --model densenet121 --pretrained --out feats.h5",
                 "DenseNet121 features (1024 per image) for another classifier (seed 004)")
-      .add_example("graft train --features feats.h5 --head 'linear(n)' --out head-run", "then train a head on them");
+      .add_example("graft train --features feats.h5 --head 'linear(n)' --out head-run", "then train a head on them")
+      .add_example("mpirun -np 4 graft features photos --model resnet18 --pretrained --out feats.h5 --distributed",
+                   "4 processes, each a quarter of the images; rank 0 writes the file");
   tools::Args a = p.parse(words);
   if (tools::print_help_if_asked(p, a)) return 0;
+  return run_distributed("graft features", a, [&] { return features(a); });
+}
+
+namespace {
+
+int features(const tools::Args& a) {
   auto ds = open_data(a.positional("data")[0], a.get("images"));
   tools::ModelSetup s;
   if (a.given("checkpoint")) {
@@ -58,13 +72,20 @@ int cmd_features(const std::vector<std::string>& words) {
   const std::string transform = a.given("transform") ? a.get("transform") : s.eval_transform;
   Pipeline pipe = Pipeline::parse(transform);
   s.model->replace(s.replaced, std::make_shared<Identity>());
-  DataLoader loader(ds, pipe, loader_options(a));
+  LoaderOptions lo = loader_options(a);
+  const dist::World& world = dist::world();  // --distributed: this rank's share, not padded
+  lo.rank = world.rank;
+  lo.world_size = world.size;
+  lo.pad_shards = false;
+  DataLoader loader(ds, pipe, lo);
   std::printf("graft features: %s without '%s' over %lld images (%s) ...\n", s.model_name.c_str(), s.replaced.c_str(),
               static_cast<long long>(ds->size()), pipe.str().c_str());
   std::fflush(stdout);
   std::vector<int64_t> rows;
-  Tensor feats = collect_outputs(*s.model, loader, s.device, &rows);
+  Tensor feats = world.size > 1 ? dist::collect_outputs_over_ranks(*s.model, loader, s.device, &rows)
+                                : collect_outputs(*s.model, loader, s.device, &rows);
   if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
+  if (world.rank != 0) return 0;  // rank 0 writes the file
   feats = reshape(feats, {feats.size(0), feats.numel() / feats.size(0)});
   std::vector<std::string> files;
   std::vector<int64_t> labels;
@@ -84,4 +105,5 @@ int cmd_features(const std::vector<std::string>& words) {
   return 0;
 }
 
+}  // namespace
 }  // namespace graft

@@ -18,6 +18,9 @@
 // Resuming (--resume): last.h5 holds the model, the optimizer state, the epoch, the best score
 // and the default generator's state (dropout); the loader's order and augmentation are
 // functions of (seed, epoch), so epochs after a resume draw exactly what they would have.
+// Data-parallel (--distributed, started by mpirun or srun): every process trains on its shard
+// of each epoch with --batch-size images per step, gradients averaged over the processes
+// (src/dist/distributed.h); only rank 0 prints and writes files.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -36,6 +39,8 @@
 #include "commands.h"
 #include "data/datasets.h"
 #include "data/split.h"
+#include "dist/distributed.h"
+#include "dist/nccl_comm.h"
 #include "layers/basic.h"
 #include "layers/loss.h"
 #include "layers/sequential.h"
@@ -285,9 +290,16 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
     lo.batch_size = 64;
     lo.num_workers = workers;
     lo.skip_bad = skip_bad;
+    // --distributed: each rank runs the backbone over 1/N of the images, and every rank gets
+    // all the rows (the shards of the later epochs are drawn anew from the whole set).
+    const dist::World& world = dist::world();
+    lo.rank = world.rank;
+    lo.world_size = world.size;
+    lo.pad_shards = false;
     auto view = std::shared_ptr<const Dataset>(&ds, [](const Dataset*) {});
     DataLoader loader(view, pipe, lo);
-    feats = collect_outputs(*s.model, loader, s.device, &rows);
+    feats = world.size > 1 ? dist::collect_outputs_over_ranks(*s.model, loader, s.device, &rows)
+                           : collect_outputs(*s.model, loader, s.device, &rows);
     if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   } catch (...) {
     s.model->replace(s.replaced, head);
@@ -300,6 +312,8 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
   for (int64_t i : rows) sources.push_back(ds.source(i)), labels.push_back(ds.label(i));
   return std::make_shared<TensorDataset>(feats, labels, sources, ds.class_names());
 }
+
+int run_train(const tools::Args& a, const std::vector<std::string>& words);
 
 }  // namespace
 
@@ -364,7 +378,10 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_int("lr-find-steps", 100, "lr-find: batches, one per lr")
       .add_float("ema", 0, "keep an average of the weights with this decay (e.g. 0.999), validated every epoch; "
                            "writes ema.h5 and best_ema.h5")
-      .add_flag("quiet", "no progress bar")
+      .add_flag("quiet", "no progress bar");
+  add_distributed_options(p);
+  p.add_flag("sync-bn", "with --distributed: batch norm uses the statistics of all processes' batches together")
+      .add_float("bucket-mb", 25, "with --distributed: gradients are averaged in buckets of about this many MiB")
       .add_example("graft train --data flowers --split 0.5,0.25,0.25 --model vgg16 --pretrained --freeze backbone "
                    "--head 'linear(256) relu dropout(0.4) linear(n) logsoftmax' --patience 3 --out run",
                    "VGG16 feature extraction with early stopping (seed 000)")
@@ -377,15 +394,29 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_example("graft train --data photos --model densenet121 --pretrained --backbone-lr 1e-5 --lr 1e-3",
                    "fine-tune all layers, the backbone 100x slower")
       .add_example("graft train --features feats.h5 --head 'linear(n)'", "a new last layer on extracted features")
-      .add_example("graft train --out run --resume --epochs 20", "continue an interrupted run");
+      .add_example("graft train --out run --resume --epochs 20", "continue an interrupted run")
+      .add_example("mpirun -np 4 graft train --data photos --model resnet18 --pretrained --batch-size 16 --distributed",
+                   "4 processes, 64 images per step");
   tools::Args a = p.parse(words);
   if (tools::print_help_if_asked(p, a)) return 0;
+  if (!a.flag("distributed")) return run_train(a, words);
+  return run_distributed("graft train", a, [&] { return run_train(a, words); });
+}
+
+namespace {
+
+int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   const std::string out_dir = a.get("out");
   const uint64_t seed = static_cast<uint64_t>(a.get_int("seed"));
   const int64_t epochs = a.get_int("epochs"), batch_size = a.get_int("batch-size");
   const int workers = static_cast<int>(a.get_int("workers"));
   if (epochs < 1 || batch_size < 1) throw tools::ArgError("graft train: --epochs and --batch-size must be at least 1");
   std::filesystem::create_directories(out_dir);
+  const bool distributed = a.flag("distributed");
+  const dist::World& world = dist::world();  // {0, 1} without --distributed
+  if (distributed)
+    std::printf("distributed: %lld images per step in all (--batch-size %lld per process)\n",
+                static_cast<long long>(batch_size * world.size), static_cast<long long>(batch_size));
 
   // ---- data and model -------------------------------------------------------------------------
   Data data = open_training_data(a);
@@ -466,6 +497,9 @@ int cmd_train(const std::vector<std::string>& words) {
   }
   GRAFT_CHECK_DATA(trained->num_parameters(true) > 0, "", "nothing to train: every parameter is frozen (--freeze ",
                    mo.freeze, ")");
+  GRAFT_CHECK(distributed || !a.flag("sync-bn"), "graft train", "--sync-bn is for --distributed runs");
+  GRAFT_CHECK(!a.flag("sync-bn") || s.device == Device::CPU, "graft train",
+              "--sync-bn runs on the CPU in this version; use --device cpu, or leave batch norm per process");
   auto opt = make_optimizer(a, std::move(groups));
   std::vector<float> base_lrs;  // before a resume restores the scheduled lrs (per-step schedules start from these)
   for (const ParamGroup& g : opt->param_groups()) base_lrs.push_back(g.lr);
@@ -505,12 +539,16 @@ int cmd_train(const std::vector<std::string>& words) {
   train_lo.cache = !cache && !data.features;
   train_lo.skip_bad = a.flag("skip-bad");
   if (a.flag("balanced-sampler")) train_lo.sample_weights = balanced_sample_weights(*train_ds);  // recipes
-  DataLoader train_loader(train_ds, loop_train_pipe, train_lo);
-  LoaderOptions eval_lo = train_lo;
+  LoaderOptions eval_lo = train_lo;  // the whole sets, after the epochs (rank 0 alone)
   eval_lo.shuffle = false;
   eval_lo.sample_weights.clear();
+  LoaderOptions valid_lo = eval_lo;  // during the epochs: a shard per process, none padded
+  train_lo.rank = valid_lo.rank = world.rank;
+  train_lo.world_size = valid_lo.world_size = world.size;
+  valid_lo.pad_shards = false;  // a padded sample would count twice in the validation loss
+  DataLoader train_loader(train_ds, loop_train_pipe, train_lo);
   std::unique_ptr<DataLoader> valid_loader;
-  if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, eval_lo);
+  if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, valid_lo);
 
   // ---- recipes: class weights of the loss (before the loss function that uses them) -------------
   Tensor class_weights;
@@ -558,10 +596,12 @@ int cmd_train(const std::vector<std::string>& words) {
     tools::write_metrics_csv(out_dir + "/metrics.csv", st.progress.history);
   };
   tools::ProgressCallback progress(a.flag("quiet"), a.get_int("patience"));
-  std::vector<Callback*> callbacks = {&early};
+  dist::DataParallel data_parallel(static_cast<size_t>(a.get_float("bucket-mb") * (1 << 20)), a.flag("sync-bn"));
+  std::vector<Callback*> callbacks;
+  if (distributed) callbacks.push_back(&data_parallel);  // first: the others see the ranks' sums
+  callbacks.push_back(&early);
   if (schedule) callbacks.push_back(schedule.get());
-  callbacks.push_back(&files);
-  callbacks.push_back(&progress);
+  if (world.rank == 0) callbacks.push_back(&files), callbacks.push_back(&progress);  // one writer
   // ---- recipes: per-step / plateau schedules, mixup and cutmix, accumulation, clipping ---------
   if ((a.get_float("label-smoothing") > 0 || mixing) && loss_name == "bce")
     throw tools::ArgError("graft train: --label-smoothing, --mixup and --cutmix need --loss cross-entropy or nll");
@@ -599,7 +639,7 @@ int cmd_train(const std::vector<std::string>& words) {
         std::printf("  ema %g: valid loss %.4f acc %.2f%%%s\n", ema->decay, ema->last.mean_cross_entropy,
                     100 * ema->last.top1, ema->improved ? "  *best (best_ema.h5)" : "");
     };
-    callbacks.push_back(&ema_files);
+    if (world.rank == 0) callbacks.push_back(&ema_files);  // one writer
   }
 
   if (a.flag("lr-find")) return run_lr_find(a, *trained, *opt, loss_fn, train_loader, s.device, out_dir);
@@ -617,6 +657,20 @@ int cmd_train(const std::vector<std::string>& words) {
                                                      ? "; " + last_path + " holds epoch " +
                                                            std::to_string(state.progress.epoch) + ""
                                                      : "; no checkpoint was written yet"));
+  }
+
+  if (distributed) {
+    if (const dist::GradientReducer* r = data_parallel.reducer(); r && r->steps() > 0)
+      std::printf("distributed: %lld steps, %d gradient buckets (%d started during backward); all-reduce %.3f s "
+                  "per step, of which %.3f s waited for after backward\n",
+                  static_cast<long long>(r->steps()), r->num_buckets(), r->buckets_started_early(),
+                  r->seconds_reducing() / double(r->steps()), r->seconds_waiting() / double(r->steps()));
+    // No more collectives: leave now, so that the other ranks are not waiting (and spinning)
+    // in MPI_Finalize while rank 0 evaluates the test set and writes the report alone.
+    dist::barrier("the end of training");
+    dist::nccl_finalize();
+    dist::finalize();
+    if (world.rank != 0) return 0;
   }
 
   if (!train_loader.skipped().empty()) std::fputs(train_loader.skipped_report().c_str(), stderr);
@@ -681,4 +735,5 @@ int cmd_train(const std::vector<std::string>& words) {
   return 0;
 }
 
+}  // namespace
 }  // namespace graft

@@ -26,4 +26,15 @@ LoaderOptions loader_options(const tools::Args& a);
 // Whether open_data(path) gives a features file (.h5 / .hdf5) rather than images.
 bool is_features_path(const std::string& path);
 
+// ---- data-parallel runs: mpirun / srun ... graft CMD --distributed (src/dist) ----------------
+
+// --distributed and --dist-timeout.
+void add_distributed_options(tools::ArgParser& p);
+// Without --distributed: body(). With it: joins the processes mpirun / srun started (MPI; NCCL
+// with --device cuda; this machine's cores shared between its ranks unless OMP_NUM_THREADS
+// says otherwise; stdout silenced on every rank but 0: one progress bar, not N), runs body()
+// and leaves. If body() throws on one rank, every rank is stopped with its message: the others
+// would otherwise wait for that rank's next collective until the timeout.
+int run_distributed(const std::string& command, const tools::Args& a, const std::function<int()>& body);
+
 }  // namespace graft

@@ -12,7 +12,16 @@ namespace graft {
 
 namespace {
 thread_local bool g_grad_enabled = true;
-}
+thread_local BackwardObserver* g_observer = nullptr;
+thread_local int g_backward_depth = 0;  // > 1: a backward inside a node (a checkpoint)
+
+struct DepthGuard {
+  DepthGuard() { ++g_backward_depth; }
+  ~DepthGuard() { --g_backward_depth; }
+};
+}  // namespace
+
+void set_backward_observer(BackwardObserver* observer) { g_observer = observer; }
 
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
@@ -72,8 +81,14 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
   }
   check_same_shape("backward (grad_output)", root, seed);
   NoGradGuard no_grad;  // the sweep itself records nothing
+  DepthGuard depth;
+  BackwardObserver* observer = g_backward_depth == 1 ? g_observer : nullptr;
   if (!root.impl()->grad_fn) {  // the root is a leaf
     accumulate_grad(*root.impl(), seed);
+    if (observer) {
+      observer->grad_ready(*root.impl());
+      observer->backward_end();
+    }
     return;
   }
 
@@ -97,6 +112,18 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
     }
   }
 
+  // For the observer: how many nodes still have to add to each leaf's gradient.
+  std::unordered_map<TensorImpl*, int> pending;
+  if (observer)
+    for (Node* node : order)
+      for (const Edge& e : node->next)
+        if (e.leaf) ++pending[e.leaf.get()];
+  auto leaves_done = [&](Node* node) {  // node has run (or had no gradient): its leaves are one step closer
+    if (!observer) return;
+    for (const Edge& e : node->next)
+      if (e.leaf && --pending[e.leaf.get()] == 0) observer->grad_ready(*e.leaf);
+  };
+
   // Reverse sweep: `order` has producers before consumers, so walk it backwards; a node runs
   // once every consumer has added its contribution. The root node is kept alive by `root`.
   std::unordered_map<Node*, Tensor> grads;
@@ -104,7 +131,10 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = *it;
     auto found = grads.find(node);
-    if (found == grads.end()) continue;  // no gradient flowed here
+    if (found == grads.end()) {  // no gradient flowed here
+      leaves_done(node);
+      continue;
+    }
     const Tensor g = std::move(found->second);
     grads.erase(found);
     if (auto out = node->retained.lock()) accumulate_grad(*out, g);
@@ -129,7 +159,9 @@ void backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) 
         slot->second = add(slot->second, gi);  // Note [Gradient accumulation]
     }
     if (!retain_graph) node->release();  // Note [Released graphs]
+    leaves_done(node);
   }
+  if (observer) observer->backward_end();
 }
 
 }  // namespace graft

@@ -160,6 +160,24 @@ void accumulate_grad(TensorImpl& leaf, const Tensor& g);
 // retain_graph keeps the saved tensors so that the graph can be swept again.
 void backward(const Tensor& root, const Tensor& grad_output = Tensor(), bool retain_graph = false);
 
+// ---- watching the sweep (data-parallel training: src/dist/reducer.h) ------------------------
+
+// Told during backward() as soon as a leaf's gradient is final for this sweep (the last node
+// that feeds it has run), and once at the end of the sweep. That is what lets a data-parallel
+// run start averaging a bucket of gradients while backward is still computing the others.
+// Only the outermost backward() reports: a checkpoint's recomputation runs a backward of its
+// own inside a node (autograd/checkpoint.h). Its params are inputs of that node, so they are
+// reported when the node has run; a leaf that only an inner backward reaches is reported by
+// nobody, so an observer must treat leaves it was not told about as ready at backward_end().
+class BackwardObserver {
+ public:
+  virtual ~BackwardObserver() = default;
+  virtual void grad_ready(TensorImpl& leaf) = 0;
+  virtual void backward_end() = 0;
+};
+// For backward() calls in this thread; nullptr: none (the default).
+void set_backward_observer(BackwardObserver* observer);
+
 // ---- implementation of the templates ----------------------------------------------------------
 
 [[noreturn]] void throw_released(const char* op);

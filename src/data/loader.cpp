@@ -28,10 +28,28 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
   return mix(mix(mix(seed) ^ uint64_t(epoch)) ^ uint64_t(index));
 }
 
+int64_t shard_size(int64_t n, int rank, int world, bool pad) {
+  if (pad) return (n + world - 1) / world;  // ceil: the padded order has world * this entries
+  return n / world + (rank < n % world ? 1 : 0);
+}
+
+std::vector<int64_t> shard_of(const std::vector<int64_t>& order, int rank, int world, bool pad) {
+  const int64_t n = int64_t(order.size());
+  const int64_t total = pad ? shard_size(n, rank, world, true) * world : n;
+  std::vector<int64_t> shard;
+  shard.reserve(size_t(shard_size(n, rank, world, pad)));
+  for (int64_t i = rank; i < total; i += world) shard.push_back(order[size_t(i % n)]);  // i >= n: padding
+  return shard;
+}
+
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline, LoaderOptions options)
     : dataset_(std::move(dataset)), pipeline_(std::move(pipeline)), opt_(std::move(options)) {
   if (opt_.batch_size <= 0) throw std::invalid_argument("DataLoader: batch_size must be positive, got " + std::to_string(opt_.batch_size));
   if (opt_.prefetch <= 0) throw std::invalid_argument("DataLoader: prefetch must be positive");
+  GRAFT_CHECK(opt_.world_size >= 1 && opt_.rank >= 0 && opt_.rank < opt_.world_size, "DataLoader",
+              "rank ", opt_.rank, " is outside a world of ", opt_.world_size, " processes");
+  GRAFT_CHECK_DATA(opt_.world_size == 1 || dataset_->size() >= opt_.world_size, "DataLoader", "a dataset of ",
+                   dataset_->size(), " samples cannot be split over ", opt_.world_size, " processes");
   workers_ = opt_.num_workers >= 0 ? opt_.num_workers : int(std::max(1u, std::thread::hardware_concurrency()));
   if (opt_.cache) cache_.resize(size_t(dataset_->size()));
   if (!opt_.cache_dir.empty()) open_cache_dir();
@@ -39,8 +57,12 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Pipeline pipeline
 
 DataLoader::~DataLoader() { stop(); }
 
+int64_t DataLoader::num_samples() const {
+  return shard_size(dataset_->size(), opt_.rank, opt_.world_size, opt_.pad_shards);
+}
+
 int64_t DataLoader::num_batches() const {
-  int64_t n = dataset_->size(), b = opt_.batch_size;
+  int64_t n = num_samples(), b = opt_.batch_size;
   return opt_.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -66,6 +88,8 @@ void DataLoader::start_epoch(int64_t epoch) {
     for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng() % i]);
   }
   if (!opt_.sample_weights.empty()) draw_weighted_order(epoch);
+  if (opt_.world_size > 1) order_ = shard_of(order_, opt_.rank, opt_.world_size, opt_.pad_shards);
+  started_ = true;
   claimed_ = consumed_ = 0;
   for (int w = 0; w < workers_; ++w) threads_.emplace_back([this] { worker(); });
 }
@@ -250,7 +274,7 @@ bool DataLoader::next(Batch& out) {
     std::pair<Batch, std::exception_ptr> r;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (order_.size() != size_t(dataset_->size()))
+      if (!started_)
         throw std::logic_error("DataLoader::next: call start_epoch(epoch) first");
       if (consumed_ >= nb) return false;
       if (workers_ == 0) {

@@ -11,6 +11,12 @@
 // (pipeline prefix, dataset size, first/last file) invalidates the folder when they change.
 // Bad images: by default the first unreadable image throws ImageError naming the file; with
 // skip_bad=true it is left out of its batch and listed in skipped() / skipped_report().
+// Shards (data-parallel training, src/dist): with world_size > 1 the loader gives only rank's
+// share of each epoch's order — PyTorch's DistributedSampler: every rank draws the same
+// permutation from (seed, epoch), pads it by repeating its first indices to a multiple of
+// world_size (pad_shards; off for evaluation, where a sample must not count twice), and keeps
+// positions rank, rank + world_size, ... So the ranks' k-th batches together are the k-th batch
+// of a single process with world_size times the batch size.
 #pragma once
 
 #include <condition_variable>
@@ -46,6 +52,8 @@ struct LoaderOptions {
   bool cache = false;
   std::string cache_dir = "";  // "" = no file cache
   bool skip_bad = false;
+  int rank = 0, world_size = 1;  // this process's shard of every epoch (see the top)
+  bool pad_shards = true;        // equal shard sizes by repeating samples (training)
   // Non-empty (one weight per sample): each epoch draws size() samples WITH replacement,
   // P(i) = w_i / sum w, from (seed, epoch), as torch's WeightedRandomSampler(replacement=True);
   // `shuffle` is then moot. 1 / count of the sample's class balances the classes
@@ -64,6 +72,7 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   int64_t num_batches() const;
+  int64_t num_samples() const;  // in one epoch of this loader (this rank's shard)
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return opt_; }
   // Starts an epoch (stops an unfinished one). Then call next() until it returns false.
@@ -81,6 +90,7 @@ class DataLoader {
   void stop();
   void worker();
   std::vector<int64_t> batch_indices(int64_t number) const;  // dataset indices of batch `number`
+  bool started_ = false;
   void draw_weighted_order(int64_t epoch);                    // order_ from opt_.sample_weights
   bool caching() const { return opt_.cache || !opt_.cache_dir.empty(); }
   bool cache_lookup(int64_t index, Image& out);
@@ -106,6 +116,11 @@ class DataLoader {
   std::vector<std::shared_ptr<const Image>> cache_;
   std::vector<std::string> skipped_;
 };
+
+// DistributedSampler's shard of an epoch's order: positions rank, rank + world, ... of the order
+// padded (pad) by repeating its first entries to a multiple of world. shard_size is its length.
+std::vector<int64_t> shard_of(const std::vector<int64_t>& order, int rank, int world, bool pad);
+int64_t shard_size(int64_t n, int rank, int world, bool pad);
 
 // splitmix64 of (seed, epoch, index): the seed of one sample's augmentation Generator.
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);

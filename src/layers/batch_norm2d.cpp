@@ -8,6 +8,7 @@
 
 #include "autograd/engine.h"
 #include "layers/bias.h"
+#include "layers/sync_batch_norm2d.h"
 #include "tensor/check.h"
 #include "tensor/elementwise.h"
 
@@ -111,6 +112,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     // one-thread kernel, so that a training step never waits for the device.
     kernels::increment_counter(num_batches_tracked.device(), num_batches_tracked);
   }
+  // --sync-bn (data-parallel training): the statistics of every process's batch together.
+  if (batch_stats && batch_norm_sync())
+    return sync_batch_norm2d(x, weight, bias, running_mean, running_var, momentum, eps, batch_norm_sync());
   return batch_norm2d(x, weight, bias, running_mean, running_var, batch_stats, momentum, eps);
 }
 

@@ -38,12 +38,16 @@ struct Context {
   std::mutex workspace_mutex;
 };
 
+int g_device = 0;
+bool g_created = false;
+
 // Never destroyed: tensors that die during static destruction may still return memory, and
 // the driver may already be unloading then (destroying handles at exit buys nothing).
 Context& context() {
   static Context* ctx = [] {
     auto* c = new Context;
-    CUDA_CHECK(cudaSetDevice(0));
+    CUDA_CHECK(cudaSetDevice(g_device));
+    g_created = true;
     // A blocking stream (ordered with the legacy default stream), so a library call that
     // forgets the stream still runs in order.
     CUDA_CHECK(cudaStreamCreate(&c->stream));
@@ -51,13 +55,28 @@ Context& context() {
     CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
     CUDNN_CHECK(cudnnCreate(&c->cudnn));
     CUDNN_CHECK(cudnnSetStream(c->cudnn, c->stream));
-    CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, 0));
+    CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, g_device));
     return c;
   }();
+  // The current GPU is per thread: a loader thread that uploads a batch must use ours too.
+  thread_local bool bound = false;
+  if (!bound) {
+    CUDA_CHECK(cudaSetDevice(g_device));
+    bound = true;
+  }
   return *ctx;
 }
 
 }  // namespace
+
+void bind_thread() { (void)context(); }
+
+void select_device(int index) {
+  GRAFT_CHECK(!g_created || index == g_device, "cuda", "cannot switch to GPU ", index, ": GPU ", g_device,
+              " is already in use by this process");
+  g_device = index;
+  CUDA_CHECK(cudaSetDevice(index));
+}
 
 cudaStream_t stream() { return context().stream; }
 cublasHandle_t cublas() { return context().cublas; }

@@ -17,8 +17,13 @@
 
 namespace graft::cuda {
 
-// Created on first use (device 0). Throws with the CUDA error text if no GPU can be used.
+// Created on first use, on device 0 unless select_device() said otherwise. Throws with the
+// CUDA error text if no GPU can be used.
 cudaStream_t stream();
+// The GPU this process uses (a data-parallel rank: its local rank); only before first use.
+void select_device(int index);
+// Makes that GPU current in the calling thread (the accessors above do it themselves).
+void bind_thread();
 cublasHandle_t cublas();
 cudnnHandle_t cudnn();
 

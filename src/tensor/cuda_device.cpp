@@ -20,6 +20,7 @@ namespace {
 
 void* raw_malloc(size_t bytes) {
   void* p = nullptr;
+  cuda::bind_thread();  // allocate on this process's GPU, whichever thread asks
   const cudaError_t err = cudaMalloc(&p, bytes);
   if (err == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();  // clear the error so later calls do not report it again

@@ -53,7 +53,7 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
   using Clock = std::chrono::steady_clock;
   GRAFT_CHECK(options.accumulate >= 1, "fit", "accumulate must be >= 1, got ", options.accumulate);
   FitState state{model, optimizer, options.epochs, 0, EpochMetrics{}, options.progress};
-  state.train_size = train.dataset().size();
+  state.train_size = train.num_samples();
   for (Callback* c : callbacks) c->on_fit_begin(state);
   for (int64_t epoch = state.progress.epoch + 1; epoch <= options.epochs && !state.stop; ++epoch) {
     const auto t0 = Clock::now();
@@ -106,14 +106,19 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
     state.metrics.train_acc = static_cast<double>(correct) / static_cast<double>(state.seen);
 
     state.metrics.valid_loss = state.metrics.valid_acc = std::nan("");
+    state.valid_seen = 0;
     if (valid) {
       const EvalResult r = evaluate(model, *valid, options.device, options.topk);
       state.metrics.valid_loss = r.mean_cross_entropy;
       state.metrics.valid_acc = r.top1;
+      state.valid_seen = r.count;
+    }
+    for (Callback* c : callbacks) c->on_epoch_metrics(state);
+    if (valid) {
       FitProgress& p = state.progress;
-      state.improved = r.mean_cross_entropy < p.best_valid_loss;
+      state.improved = state.metrics.valid_loss < p.best_valid_loss;
       if (state.improved) {
-        p.best_valid_loss = r.mean_cross_entropy;
+        p.best_valid_loss = state.metrics.valid_loss;
         p.epochs_since_best = 0;
       } else {
         ++p.epochs_since_best;

@@ -9,6 +9,7 @@
 //       every `accumulate` batches: [clip the gradients' norm] step; callbacks: on_step_end
 //       callbacks: on_batch_end (a progress bar)
 //     with a validation loader: evaluate() -> validation loss and top-1, in eval mode
+//     callbacks: on_epoch_metrics (a data-parallel run sums the ranks' numbers here)
 //     the best validation loss so far: improved? (always true without validation)
 //     callbacks: on_epoch_end (schedules, checkpoints, early stopping, reports) — any may stop
 //
@@ -81,8 +82,9 @@ struct FitState {
   EpochMetrics metrics;     // this epoch's (complete in on_epoch_end)
   FitProgress progress;     // finished epochs, best validation loss; metrics joins history at the end
   bool improved = false;    // this epoch's validation loss is the best so far
-  int64_t train_size = 0;   // samples in the training set
+  int64_t train_size = 0;   // training samples per epoch (a data-parallel rank: its shard)
   int64_t seen = 0;         // training samples of this epoch so far
+  int64_t valid_seen = 0;   // validation samples of this epoch (0 without validation)
   int64_t batch = 0;        // batches of this epoch so far (1-based in on_batch_* callbacks)
   int64_t step = 0;         // optimizer steps in this call of fit()
   double grad_norm = std::numeric_limits<double>::quiet_NaN();  // before clipping (with clip_grad_norm)
@@ -104,6 +106,9 @@ class Callback {
   virtual void on_batch_begin(FitState&, Batch&) {}  // may change the batch (on the CPU)
   virtual void on_step_end(FitState&) {}             // after each optimizer step
   virtual void on_batch_end(FitState&, const Batch&, const StepResult&) {}
+  // This epoch's train and validation numbers are in s.metrics; the best-so-far bookkeeping
+  // that follows reads them, so a callback may replace them (src/dist: the mean over ranks).
+  virtual void on_epoch_metrics(FitState&) {}
   virtual void on_epoch_end(FitState&) {}
   virtual void on_fit_end(FitState&) {}
 };
