@@ -32,6 +32,8 @@
 #include "tensor/hdf5_io.h"
 #include "tensor/random.h"
 #include "testing.h"
+#include "train/checkpoint.h"
+#include "train/fit.h"
 
 namespace fs = std::filesystem;
 using namespace graft;
@@ -190,6 +192,108 @@ TEST_CASE("commands: --resume after 2 epochs gives exactly the weights of a stra
   std::vector<std::string> other = again;
   other[5] = "spec:conv(2,3) relu maxpool(2) flatten linear(n)";
   CHECK_THROWS_WITH(cmd_train(other), doctest::Contains("was saved from a 'spec:conv(4,3)"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("commands: the recipes compose (onecycle, mixup + cutmix, smoothing, accumulation, clipping) and resume exactly") {
+  fs::path dir = scratch("recipes");
+  make_folder(dir / "train", 6, 5);
+  make_folder(dir / "valid", 2, 6);
+  auto words = [&](const std::string& out, int epochs) {
+    std::vector<std::string> w = train_words(dir / "train", dir / "valid", dir / out, epochs);
+    for (const char* x : {"--schedule", "onecycle", "--mixup", "0.2", "--cutmix", "1.0", "--label-smoothing", "0.1",
+                          "--accumulate", "2", "--clip-grad", "1.0", "--ema", "0.9"})
+      w.push_back(x);
+    return w;
+  };
+  REQUIRE(cmd_train(words("straight", 4)) == 0);
+  // The lr column of metrics.csv (the lr at each epoch's start).
+  auto lrs = [&](const std::string& out) {
+    std::stringstream csv(read_text(dir / out / "metrics.csv"));
+    std::vector<double> v;
+    std::string row;
+    std::getline(csv, row);  // header
+    while (std::getline(csv, row)) {
+      std::vector<std::string> cells;
+      std::stringstream rs(row);
+      for (std::string c; std::getline(rs, c, ',');) cells.push_back(c);
+      REQUIRE(cells.size() == 7);
+      v.push_back(std::stod(cells[5]));
+    }
+    return v;
+  };
+  const std::vector<double> straight = lrs("straight");
+  REQUIRE(straight.size() == 4);
+  CHECK(straight[0] == doctest::Approx(0.02 / 25));  // OneCycleLR starts at --lr / div_factor
+  // The EMA's checkpoints are model checkpoints: eval reads them alone.
+  CHECK(fs::exists(dir / "straight" / "ema.h5"));
+  REQUIRE(fs::exists(dir / "straight" / "best_ema.h5"));
+  REQUIRE(cmd_eval({"--checkpoint", (dir / "straight" / "best_ema.h5").string(), (dir / "valid").string(), "--json",
+                    (dir / "ema.json").string(), "--workers", "0"}) == 0);
+  CHECK(json_number(read_text(dir / "ema.json"), "count") == 6);
+  {  // the average differs from the raw weights
+    H5File raw((dir / "straight" / "last.h5").string(), H5File::Mode::Read);
+    H5File avg((dir / "straight" / "ema.h5").string(), H5File::Mode::Read);
+    CHECK(values(raw.read("5.weight")) != values(avg.read("5.weight")));
+  }
+  // A run of 2 epochs (--epochs is the total: its cycle spans 2 epochs), resumed to 4: the
+  // cycle of epochs 3 and 4 is the 4-epoch one, from the base lr, not from the lr last.h5
+  // restored. (Bit-equality of an interrupted run is the library test's, test_recipes.cpp.)
+  REQUIRE(cmd_train(words("resumed", 2)) == 0);
+  std::vector<std::string> again = words("resumed", 4);
+  again.push_back("--resume");
+  REQUIRE(cmd_train(again) == 0);
+  const std::vector<double> resumed = lrs("resumed");
+  REQUIRE(resumed.size() == 4);
+  CHECK(resumed[2] == straight[2]);
+  CHECK(resumed[3] == straight[3]);
+  // graft lr-find: train's options, the range test instead of the epochs; nothing is trained.
+  std::vector<std::string> find = train_words(dir / "train", dir / "valid", dir / "find", 1);
+  find.insert(find.end(), {"--lr-find-start", "1e-4", "--lr-find-end", "10", "--lr-find-steps", "30"});
+  REQUIRE(cmd_lr_find(find) == 0);
+  const std::string html = read_text(dir / "find" / "lr_find.html");
+  CHECK(html.find("<svg") != std::string::npos);
+  CHECK(html.find("Suggested lr: ") != std::string::npos);
+  CHECK(std::count(html.begin(), html.end(), '\n') >= 1);
+  const std::string csv = read_text(dir / "find" / "lr_find.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') > 10);  // header + one row per step until it diverged
+  CHECK_FALSE(fs::exists(dir / "find" / "best.h5"));
+  // A warmup as long as the run is refused in the user's terms.
+  std::vector<std::string> bad = train_words(dir / "train", dir / "valid", dir / "bad", 1);
+  bad.insert(bad.end(), {"--schedule", "warmup-cosine:1"});
+  CHECK_THROWS_WITH(cmd_train(bad), doctest::Contains("must be shorter than the run"));
+  bad = train_words(dir / "train", dir / "valid", dir / "bad", 1);
+  bad.insert(bad.end(), {"--class-weights", "1,2"});
+  CHECK_THROWS_WITH(cmd_train(bad), doctest::Contains("gives 2 weights for 3 classes"));
+  bad = train_words(dir / "train", dir / "valid", dir / "weighted", 1);
+  bad.insert(bad.end(), {"--class-weights", "auto", "--label-smoothing", "0.1", "--balanced-sampler"});
+  CHECK(cmd_train(bad) == 0);  // balanced folders: weights 1, 1, 1
+  fs::remove_all(dir);
+}
+
+TEST_CASE("commands: a NaN loss stops graft train naming epoch, batch and lr; last.h5 keeps the last good epoch") {
+  fs::path dir = scratch("nan");
+  make_folder(dir / "train", 6, 7);
+  make_folder(dir / "valid", 2, 8);
+  // Epoch 1 trains at lr 0.02; StepLR then multiplies it by 1e36: epoch 2 overflows.
+  std::vector<std::string> w = train_words(dir / "train", dir / "valid", dir / "run", 4);
+  for (const char* x : {"--schedule", "step:1:1e36", "--optimizer", "sgd"}) w.push_back(x);
+  std::string message;
+  try {
+    cmd_train(w);
+  } catch (const NonFiniteLoss& e) {
+    message = e.what();
+  }
+  INFO(message);
+  REQUIRE(message.find("the training loss is ") != std::string::npos);
+  CHECK(message.find("at epoch 2, batch ") != std::string::npos);
+  CHECK(message.find(", lr 2e+34") != std::string::npos);
+  CHECK(message.find("last.h5 holds epoch 1") != std::string::npos);
+  // last.h5 is the intact checkpoint of epoch 1, with finite weights.
+  const Checkpoint c = load_checkpoint((dir / "run" / "last.h5").string());
+  CHECK(c.state.progress.epoch == 1);
+  for (const auto& [k, t] : c.model)
+    for (double v : values(t)) REQUIRE_MESSAGE(std::isfinite(v), k);
   fs::remove_all(dir);
 }
 

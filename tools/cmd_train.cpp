@@ -12,6 +12,9 @@
 //                       replaced by Identity, eval mode) and the head trains on those rows.
 //   fine-tuning         --freeze none --backbone-lr 1e-4: two parameter groups.
 //   last N layers       --freeze all-but-last:N.        From scratch: --weights none.
+// Recipes (docs/usage.md#recipes): per-step and plateau schedules, mixup/cutmix, label smoothing,
+// class weights, gradient clipping and accumulation, an EMA of the weights — options of the
+// library loop and callbacks, built in one block below.
 // Resuming (--resume): last.h5 holds the model, the optimizer state, the epoch, the best score
 // and the default generator's state (dropout); the loader's order and augmentation are
 // functions of (seed, epoch), so epochs after a resume draw exactly what they would have.
@@ -41,7 +44,12 @@
 #include "layers/basic.h"
 #include "layers/loss.h"
 #include "layers/sequential.h"
+#include "layers/soft_targets.h"
 #include "train/metrics.h"
+#include "train/class_weights.h"
+#include "train/ema.h"
+#include "train/lr_find.h"
+#include "train/mixup.h"
 #include "model_setup.h"
 #include "models/models.h"
 #include "optim/adam.h"
@@ -129,10 +137,15 @@ Data open_training_data(const tools::Args& a) {
   return d;
 }
 
-// The loss of one batch: out [B,L] (or [B,1] for bce), y [B] int64.
-Tensor batch_loss(const std::string& loss, const Tensor& out, const Tensor& y) {
-  if (loss == "nll") return nll_loss(out, y);
-  if (loss == "cross-entropy") return cross_entropy(out, y);
+// The loss of one batch: out [B,L] (or [B,1] for bce), y [B] int64, or [B,L] float soft
+// targets (mixup/cutmix). nll's log-probabilities go through the same smoothed and soft-target
+// losses as logits: log_softmax leaves them unchanged (layers/soft_targets.h).
+// `weight`: the class weights [L] (--class-weights) or undefined.
+Tensor batch_loss(const std::string& loss, const Tensor& out, const Tensor& y, double smoothing, const Tensor& weight) {
+  if (y.dtype() == DType::Float32 && y.dim() == 2) return soft_target_cross_entropy(out, y);
+  if (smoothing > 0 && loss != "bce") return cross_entropy_smoothed(out, y, smoothing, weight);
+  if (loss == "nll") return nll_loss(out, y, weight);
+  if (loss == "cross-entropy") return cross_entropy(out, y, weight);
   std::vector<int64_t> labels = y.to_labels();
   std::vector<float> t(labels.begin(), labels.end());
   return bce_with_logits(out, Tensor::from_vector({static_cast<int64_t>(t.size()), 1}, t, out.device()));
@@ -146,8 +159,113 @@ std::unique_ptr<Optimizer> make_optimizer(const tools::Args& a, std::vector<Para
   return std::make_unique<AdamW>(std::move(groups));
 }
 
+// ---- recipes (issue 16): schedules stepped per batch or on plateaus, mixup/cutmix --------------
+// "onecycle[:PCT]", "warmup-cosine[:EPOCHS[:FACTOR]]", "plateau[:PATIENCE[:FACTOR]]": the name and
+// up to two numbers after it (NaN where not given).
+struct ScheduleText {
+  std::string name;
+  double a = std::nan(""), b = std::nan("");
+};
+ScheduleText parse_schedule(const std::string& text) {
+  ScheduleText t;
+  std::stringstream ss(text);
+  std::getline(ss, t.name, ':');
+  std::string part;
+  for (double* v : {&t.a, &t.b})
+    if (std::getline(ss, part, ':')) try {
+        *v = std::stod(part);
+      } catch (const std::exception&) {
+        throw tools::ArgError("graft train: --schedule " + text + ": '" + part + "' is not a number");
+      }
+  return t;
+}
+bool is_step_schedule(const std::string& text) {
+  const std::string n = parse_schedule(text).name;
+  return n == "onecycle" || n == "warmup-cosine" || n == "plateau";
+}
+double or_default(double v, double def) { return std::isnan(v) ? def : v; }
+
+// The schedules that need the loader's steps per epoch (or none): OneCycleLR up to each group's
+// lr (--lr, --backbone-lr), LinearLR warmup then cosine, ReduceLROnPlateau on the validation loss.
+struct StepSchedule {
+  std::unique_ptr<LRScheduler> per_step;
+  std::unique_ptr<ReduceLROnPlateau> plateau;
+  std::unique_ptr<Callback> callback;
+};
+// `base_lrs`: the groups' lrs as the options set them (a resumed optimizer holds scheduled ones).
+StepSchedule make_step_schedule(const std::string& text, Optimizer& opt, const std::vector<float>& base_lrs,
+                                int64_t epochs, int64_t steps_per_epoch, int64_t epochs_done) {
+  StepSchedule s;
+  if (!is_step_schedule(text)) return s;
+  const std::vector<float> now = [&] {
+    std::vector<float> v;
+    for (ParamGroup& g : opt.param_groups()) v.push_back(g.lr);
+    return v;
+  }();
+  for (size_t i = 0; i < base_lrs.size(); ++i) opt.param_groups()[i].lr = base_lrs[i];
+  const ScheduleText t = parse_schedule(text);
+  const int64_t total = epochs * steps_per_epoch;
+  if (t.name == "onecycle") {
+    OneCycleLR::Options o;
+    o.total_steps = total;
+    o.pct_start = or_default(t.a, 0.3);
+    std::vector<double> max_lrs;
+    for (const ParamGroup& g : opt.param_groups()) max_lrs.push_back(g.lr);
+    s.per_step = std::make_unique<OneCycleLR>(opt, max_lrs, o);
+  } else if (t.name == "warmup-cosine") {
+    const double warm_epochs = or_default(t.a, 1);
+    const int64_t warm = std::max<int64_t>(1, static_cast<int64_t>(std::llround(warm_epochs * steps_per_epoch)));
+    if (warm >= total)
+      throw tools::ArgError("graft train: --schedule " + text + ": the warmup (" + std::to_string(warm) +
+                            " steps) must be shorter than the run (" + std::to_string(total) + " steps)");
+    s.per_step = std::make_unique<WarmupCosineLR>(opt, warm, total, or_default(t.b, 1.0 / 3));
+  } else {
+    ReduceLROnPlateau::Options o;
+    o.patience = static_cast<int64_t>(or_default(t.a, 10));
+    o.factor = or_default(t.b, 0.1);
+    s.plateau = std::make_unique<ReduceLROnPlateau>(opt, o);
+    s.callback = std::make_unique<ScheduleOnPlateau>(*s.plateau);
+    for (size_t i = 0; i < now.size(); ++i) opt.param_groups()[i].lr = now[i];
+    return s;  // a resumed run keeps its reduced lrs (optimizer state); the counters start afresh
+  }
+  if (epochs_done > 0) s.per_step->set_last_epoch(epochs_done * steps_per_epoch);
+  s.callback = std::make_unique<SchedulePerStep>(*s.per_step);
+  return s;
+}
+
+// `graft lr-find` (= graft train --lr-find): the range test on the training batches, then
+// <out>/lr_find.html (the curve) and lr_find.csv; the weights are left as they were.
+int run_lr_find(const tools::Args& a, Module& model, Optimizer& opt, const LossFn& loss, DataLoader& train,
+                Device device, const std::string& out_dir) {
+  LrFindOptions o;
+  o.start_lr = a.get_float("lr-find-start");
+  o.end_lr = a.get_float("lr-find-end");
+  o.steps = a.get_int("lr-find-steps");
+  const LrFindResult r = lr_find(model, opt, loss, train, device, o);
+  std::string csv = "lr,loss,smoothed_loss\n";
+  tools::Series raw{"loss", "#bbbbbb", {}}, smooth{"smoothed", "#1f77b4", {}};
+  for (size_t i = 0; i < r.lrs.size(); ++i) {
+    csv += std::to_string(r.lrs[i]) + "," + std::to_string(r.losses[i]) + "," + std::to_string(r.smoothed[i]) + "\n";
+    raw.points.emplace_back(std::log10(r.lrs[i]), r.losses[i]);
+    smooth.points.emplace_back(std::log10(r.lrs[i]), r.smoothed[i]);
+  }
+  char line[256];
+  std::snprintf(line, sizeof line, "%zu steps from lr %g to %g%s. Suggested lr: %g (steepest descent of the smoothed "
+                "loss), %g (the minimum's lr / 10, safer).", r.lrs.size(), o.start_lr, r.lrs.empty() ? 0 : r.lrs.back(),
+                r.diverged ? ", stopped when the loss diverged" : "", r.steepest_lr, r.min_lr_div10);
+  tools::write_file_atomic(out_dir + "/lr_find.csv", csv);
+  tools::write_file_atomic(out_dir + "/lr_find.html",
+                           "<!doctype html><html><head><meta charset=\"utf-8\"><title>graft lr-find</title></head><body>"
+                           "<h1>Learning-rate range test</h1><p>" + tools::html_escape(line) + "</p>" +
+                           tools::svg_line_chart("loss against the learning rate", "log10(lr)", "training loss",
+                                                 {raw, smooth}, 640, 360) +
+                           "<p>The weights were put back afterwards: train with the lr you pick.</p></body></html>\n");
+  std::printf("graft lr-find: %s\nwrote %s/lr_find.html, %s/lr_find.csv\n", line, out_dir.c_str(), out_dir.c_str());
+  return 0;
+}
+
 std::unique_ptr<LRScheduler> make_scheduler(const std::string& text, Optimizer& opt, int64_t epochs) {
-  if (text == "none") return nullptr;
+  if (text == "none" || is_step_schedule(text)) return nullptr;  // per-step schedules: make_step_schedule
   if (text == "cosine") return std::make_unique<CosineAnnealingLR>(opt, epochs);
   if (text.rfind("step:", 0) == 0) {
     int64_t step = 0;
@@ -155,8 +273,8 @@ std::unique_ptr<LRScheduler> make_scheduler(const std::string& text, Optimizer& 
     if (std::sscanf(text.c_str(), "step:%lld:%f", reinterpret_cast<long long*>(&step), &gamma) >= 1 && step > 0)
       return std::make_unique<StepLR>(opt, step, gamma);
   }
-  throw tools::ArgError("graft train: --schedule expects none, cosine or step:STEP[:GAMMA] (e.g. step:7:0.1), got '" +
-                        text + "'");
+  throw tools::ArgError("graft train: --schedule expects none, cosine, step:STEP[:GAMMA] (e.g. step:7:0.1), "
+                        "onecycle[:PCT], warmup-cosine[:EPOCHS[:FACTOR]] or plateau[:PATIENCE[:FACTOR]], got '" + text + "'");
 }
 
 // The backbone outputs (the head's inputs) of every sample, in dataset order: the model with
@@ -199,6 +317,12 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words);
 
 }  // namespace
 
+int cmd_lr_find(const std::vector<std::string>& words) {
+  std::vector<std::string> w = words;
+  w.push_back("--lr-find");
+  return cmd_train(w);
+}
+
 int cmd_train(const std::vector<std::string>& words) {
   tools::ArgParser p("graft train",
                      "Train an image classifier: a pretrained VGG16/ResNet18/DenseNet121 with a new head (feature\n"
@@ -226,7 +350,8 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_float("backbone-lr", 0, "learning rate of the layers outside the head (0: the same as --lr)")
       .add_float("momentum", 0.9, "SGD momentum")
       .add_float("weight-decay", 0, "weight decay (L2 for sgd/adam, decoupled for adamw)")
-      .add_string("schedule", "none", "none, cosine, or step:STEP[:GAMMA] (learning rate per epoch)")
+      .add_string("schedule", "none", "none, cosine, step:STEP[:GAMMA] (per epoch); onecycle[:PCT], "
+                                      "warmup-cosine[:EPOCHS[:FACTOR]] (per batch); plateau[:PATIENCE[:FACTOR]]")
       .add_int("epochs", 10, "epochs to train (with --resume: the total, counting those done)")
       .add_int("batch-size", 32, "images per batch")
       .add_int("patience", 0, "stop after this many epochs without a lower validation loss (0: never)")
@@ -236,6 +361,23 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_int("grid", 16, "validation images shown with their predictions in the report")
       .add_string("out", "run", "output folder")
       .add_flag("resume", "continue the run in --out from its last.h5")
+      // recipes (docs/usage.md#recipes)
+      .add_float("label-smoothing", 0, "label smoothing of the cross-entropy (e.g. 0.1)")
+      .add_float("mixup", 0, "mixup alpha: lam ~ Beta(A, A) per batch (e.g. 0.2; 0: off)")
+      .add_float("cutmix", 0, "cutmix alpha (e.g. 1.0; 0: off)")
+      .add_float("mixup-prob", 1, "chance that a batch is mixed at all (with --mixup/--cutmix)")
+      .add_float("switch-prob", 0.5, "with both --mixup and --cutmix: chance of cutmix for a mixed batch")
+      .add_float("clip-grad", 0, "clip the gradients' total 2-norm to this (0: off)")
+      .add_int("accumulate", 1, "batches per optimizer step (an effective batch of N x --batch-size)")
+      .add_string("class-weights", "none", "none, auto (n / (classes * count), sklearn's 'balanced') or one weight "
+                                           "per class, e.g. 1,2.5,1")
+      .add_flag("balanced-sampler", "draw every class equally often (with replacement) instead of each image once")
+      .add_flag("lr-find", "run the learning-rate range test instead of training (what `graft lr-find` does)")
+      .add_float("lr-find-end", 10, "lr-find: the last lr tried (the first is --lr-find-start)")
+      .add_float("lr-find-start", 1e-7, "lr-find: the first lr tried")
+      .add_int("lr-find-steps", 100, "lr-find: batches, one per lr")
+      .add_float("ema", 0, "keep an average of the weights with this decay (e.g. 0.999), validated every epoch; "
+                           "writes ema.h5 and best_ema.h5")
       .add_flag("quiet", "no progress bar");
   add_distributed_options(p);
   p.add_flag("sync-bn", "with --distributed: batch norm uses the statistics of all processes' batches together")
@@ -311,7 +453,8 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     auto head = tools::head_module(s);
     return s.model->num_parameters(true) == head->num_parameters(true) && head->num_parameters(true) > 0;
   }();
-  const bool cache = head_only_trainable && !a.flag("no-feature-cache") &&
+  const bool mixing = a.get_float("mixup") > 0 || a.get_float("cutmix") > 0;  // mixes images, not features
+  const bool cache = head_only_trainable && !a.flag("no-feature-cache") && !mixing &&
                      train_pipe.deterministic_prefix() == train_pipe.steps.size();
 
   std::shared_ptr<const Dataset> train_ds = data.train, valid_ds = data.valid, test_ds = data.test;
@@ -358,6 +501,8 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   GRAFT_CHECK(!a.flag("sync-bn") || s.device == Device::CPU, "graft train",
               "--sync-bn runs on the CPU in this version; use --device cpu, or leave batch norm per process");
   auto opt = make_optimizer(a, std::move(groups));
+  std::vector<float> base_lrs;  // before a resume restores the scheduled lrs (per-step schedules start from these)
+  for (const ParamGroup& g : opt->param_groups()) base_lrs.push_back(g.lr);
   auto sched = make_scheduler(a.get("schedule"), *opt, epochs);
 
   // ---- resume ----------------------------------------------------------------------------------
@@ -393,8 +538,10 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   train_lo.num_workers = workers;
   train_lo.cache = !cache && !data.features;
   train_lo.skip_bad = a.flag("skip-bad");
+  if (a.flag("balanced-sampler")) train_lo.sample_weights = balanced_sample_weights(*train_ds);  // recipes
   LoaderOptions eval_lo = train_lo;  // the whole sets, after the epochs (rank 0 alone)
   eval_lo.shuffle = false;
+  eval_lo.sample_weights.clear();
   LoaderOptions valid_lo = eval_lo;  // during the epochs: a shard per process, none padded
   train_lo.rank = valid_lo.rank = world.rank;
   train_lo.world_size = valid_lo.world_size = world.size;
@@ -403,12 +550,38 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   std::unique_ptr<DataLoader> valid_loader;
   if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, valid_lo);
 
+  // ---- recipes: class weights of the loss (before the loss function that uses them) -------------
+  Tensor class_weights;
+  if (a.get("class-weights") != "none") {
+    if (loss_name == "bce" || mixing)
+      throw tools::ArgError("graft train: --class-weights needs --loss cross-entropy or nll, without --mixup/--cutmix");
+    std::vector<float> w;
+    if (a.get("class-weights") == "auto") {
+      w = balanced_class_weights(class_counts(*data.train), data.class_names);
+    } else {
+      std::stringstream ss(a.get("class-weights"));
+      for (std::string part; std::getline(ss, part, ',');) try {
+          w.push_back(std::stof(part));
+        } catch (const std::exception&) {
+          throw tools::ArgError("graft train: --class-weights expects none, auto or numbers like 1,2.5,1; got '" +
+                                a.get("class-weights") + "'");
+        }
+      if (static_cast<int64_t>(w.size()) != n)
+        throw tools::ArgError("graft train: --class-weights gives " + std::to_string(w.size()) + " weights for " +
+                              std::to_string(n) + " classes");
+    }
+    std::printf("  class weights:");
+    for (size_t c = 0; c < w.size(); ++c) std::printf(" %s %.4g", data.class_names[c].c_str(), w[c]);
+    std::printf("\n");
+    class_weights = Tensor::from_vector({n}, w, s.device);
+  }
+
   // ---- the epochs: the library's loop (train/fit.h) with this command's callbacks -----------------
   const LossFn loss_fn = [&](const Tensor& out, const Tensor& y) {
     GRAFT_CHECK_DATA(loss_name != "bce" || (out.dim() == 2 && out.size(1) == 1), "",
                      "--loss bce needs one output per image, but the model gives ", out.shape(),
                      "; end the head with linear(1)");
-    return batch_loss(loss_name, out, y);
+    return batch_loss(loss_name, out, y, a.get_float("label-smoothing"), class_weights);
   };
   const int64_t patience = a.get_int("patience") > 0 ? a.get_int("patience") : std::numeric_limits<int64_t>::max();
   EarlyStopping early(patience);
@@ -429,11 +602,62 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   callbacks.push_back(&early);
   if (schedule) callbacks.push_back(schedule.get());
   if (world.rank == 0) callbacks.push_back(&files), callbacks.push_back(&progress);  // one writer
+  // ---- recipes: per-step / plateau schedules, mixup and cutmix, accumulation, clipping ---------
+  if ((a.get_float("label-smoothing") > 0 || mixing) && loss_name == "bce")
+    throw tools::ArgError("graft train: --label-smoothing, --mixup and --cutmix need --loss cross-entropy or nll");
+  if (a.get_int("accumulate") < 1) throw tools::ArgError("graft train: --accumulate must be at least 1");
+  StepSchedule step_schedule = make_step_schedule(a.get("schedule"), *opt, base_lrs, epochs,
+                                                  steps_per_epoch(train_loader, a.get_int("accumulate")),
+                                                  state.progress.epoch);
+  if (step_schedule.callback) callbacks.insert(callbacks.begin() + 1, step_schedule.callback.get());
+  std::unique_ptr<Mixup> mixup;
+  if (mixing) {
+    MixupOptions mo_;
+    mo_.mixup_alpha = a.get_float("mixup");
+    mo_.cutmix_alpha = a.get_float("cutmix");
+    mo_.prob = a.get_float("mixup-prob");
+    mo_.switch_prob = a.get_float("switch-prob");
+    mo_.label_smoothing = a.get_float("label-smoothing");  // folded into the soft targets, as timm
+    mo_.seed = seed;
+    mixup = std::make_unique<Mixup>(mo_, n);
+    callbacks.insert(callbacks.begin(), mixup.get());
+  }
+  std::unique_ptr<ModelEma> ema;
+  LambdaCallback ema_files;  // ema.h5 every epoch (for --resume), best_ema.h5 on the average's best validation loss
+  const std::string ema_path = out_dir + "/ema.h5", best_ema_path = out_dir + "/best_ema.h5";
+  if (a.get_float("ema") > 0) {
+    ema = std::make_unique<ModelEma>(*trained, a.get_float("ema"), valid_loader.get(), s.device);
+    if (a.flag("resume") && std::filesystem::exists(ema_path))
+      ema->capture_average([&] { load_weights(*s.model, ema_path, true); });
+    callbacks.insert(callbacks.begin() + (mixup ? 1 : 0), ema.get());  // evaluates before ema_files saves
+    ema_files.epoch_end = [&](FitState&) {
+      ema->with_average([&] {
+        tools::save_model_checkpoint(ema_path, s, data.class_names, eval_t, loss_name);
+        if (ema->improved) tools::save_model_checkpoint(best_ema_path, s, data.class_names, eval_t, loss_name);
+      });
+      if (valid_loader && !a.flag("quiet"))
+        std::printf("  ema %g: valid loss %.4f acc %.2f%%%s\n", ema->decay, ema->last.mean_cross_entropy,
+                    100 * ema->last.top1, ema->improved ? "  *best (best_ema.h5)" : "");
+    };
+    if (world.rank == 0) callbacks.push_back(&ema_files);  // one writer
+  }
+
+  if (a.flag("lr-find")) return run_lr_find(a, *trained, *opt, loss_fn, train_loader, s.device, out_dir);
+
   FitOptions fo;
   fo.epochs = epochs;
   fo.device = s.device;
   fo.progress = state.progress;
-  state.progress = fit(*trained, *opt, loss_fn, train_loader, valid_loader.get(), fo, callbacks);
+  fo.accumulate = a.get_int("accumulate");
+  fo.clip_grad_norm = a.get_float("clip-grad");
+  try {
+    state.progress = fit(*trained, *opt, loss_fn, train_loader, valid_loader.get(), fo, callbacks);
+  } catch (const NonFiniteLoss& e) {  // say which checkpoint is the last good one
+    throw NonFiniteLoss(std::string(e.what()) + (std::filesystem::exists(last_path)
+                                                     ? "; " + last_path + " holds epoch " +
+                                                           std::to_string(state.progress.epoch) + ""
+                                                     : "; no checkpoint was written yet"));
+  }
 
   if (distributed) {
     if (const dist::GradientReducer* r = data_parallel.reducer(); r && r->steps() > 0)

@@ -10,6 +10,7 @@ namespace graft {
 int cmd_demo(const std::vector<std::string>& words);
 int cmd_bench(const std::vector<std::string>& words);   // tools/cmd_bench.cpp
 int cmd_train(const std::vector<std::string>& words);     // tools/cmd_train.cpp
+int cmd_lr_find(const std::vector<std::string>& words);   // tools/cmd_train.cpp (train --lr-find)
 int cmd_features(const std::vector<std::string>& words);  // tools/cmd_features.cpp
 int cmd_eval(const std::vector<std::string>& words);      // tools/cmd_eval.cpp
 int cmd_predict(const std::vector<std::string>& words);   // tools/cmd_predict.cpp

@@ -11,6 +11,8 @@
 int main(int argc, char** argv) {
   static const std::vector<graft::tools::Command> commands = {
       {"train", "train an image classifier (pretrained backbone + new head, fine-tuning, or from scratch)", graft::cmd_train},
+      {"lr-find", "the learning-rate range test: loss against an exponentially rising lr, a suggested lr (train's options)",
+       graft::cmd_lr_find},
       {"eval", "accuracy (top-1, top-k, per class), confusion matrix and cross-entropy of a model on data", graft::cmd_eval},
       {"predict", "the top-k classes of images with their probabilities", graft::cmd_predict},
       {"export", "write a model as an ONNX file (spec models, heads, ResNet18)", graft::cmd_export},

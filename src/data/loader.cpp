@@ -4,6 +4,7 @@
 #include "data/loader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -86,10 +87,31 @@ void DataLoader::start_epoch(int64_t epoch) {
     std::mt19937_64 rng(sample_seed(opt_.seed, epoch, -1));
     for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng() % i]);
   }
+  if (!opt_.sample_weights.empty()) draw_weighted_order(epoch);
   if (opt_.world_size > 1) order_ = shard_of(order_, opt_.rank, opt_.world_size, opt_.pad_shards);
   started_ = true;
   claimed_ = consumed_ = 0;
   for (int w = 0; w < workers_; ++w) threads_.emplace_back([this] { worker(); });
+}
+
+// Inverse CDF of the weights with a uniform double from the raw 64-bit draws (not
+// std::discrete_distribution, whose algorithm differs between standard libraries).
+void DataLoader::draw_weighted_order(int64_t epoch) {
+  const std::vector<double>& w = opt_.sample_weights;
+  GRAFT_CHECK(w.size() == order_.size(), "DataLoader", "sample_weights has ", w.size(), " weights for ", order_.size(),
+              " samples");
+  std::vector<double> cdf(w.size());
+  double total = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    GRAFT_CHECK(w[i] >= 0 && std::isfinite(w[i]), "DataLoader", "sample weight ", i, " is ", w[i], " (must be >= 0)");
+    cdf[i] = total += w[i];
+  }
+  GRAFT_CHECK(total > 0, "DataLoader", "the sample weights sum to 0");
+  std::mt19937_64 rng(sample_seed(opt_.seed, epoch, -2));
+  for (int64_t& idx : order_) {
+    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53 * total;  // [0, total)
+    idx = std::min<int64_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin(), int64_t(cdf.size()) - 1);
+  }
 }
 
 void DataLoader::open_cache_dir() {

@@ -36,6 +36,7 @@ namespace graft {
 struct Batch {
   Tensor inputs;                 // [N,C,H,W] float32 (or [N,F] for tensor datasets), CPU
   Tensor labels;                 // [N] int64, CPU
+  Tensor targets;                // [N,L] float32 soft targets set by a callback (mixup), or undefined
   std::vector<int64_t> indices;  // dataset index of each row
   int64_t epoch = 0, number = 0; // number: position of the batch in its epoch
   std::vector<std::string> skipped;  // files left out of this batch (skip_bad)
@@ -53,6 +54,11 @@ struct LoaderOptions {
   bool skip_bad = false;
   int rank = 0, world_size = 1;  // this process's shard of every epoch (see the top)
   bool pad_shards = true;        // equal shard sizes by repeating samples (training)
+  // Non-empty (one weight per sample): each epoch draws size() samples WITH replacement,
+  // P(i) = w_i / sum w, from (seed, epoch), as torch's WeightedRandomSampler(replacement=True);
+  // `shuffle` is then moot. 1 / count of the sample's class balances the classes
+  // (train/class_weights.h balanced_sample_weights).
+  std::vector<double> sample_weights;
   // Runs in the worker thread right after a batch is built (e.g. copy to pinned memory and
   // start an asynchronous GPU upload); it may replace batch.inputs / batch.labels.
   std::function<void(Batch&)> on_batch = nullptr;
@@ -85,6 +91,7 @@ class DataLoader {
   void worker();
   std::vector<int64_t> batch_indices(int64_t number) const;  // dataset indices of batch `number`
   bool started_ = false;
+  void draw_weighted_order(int64_t epoch);                    // order_ from opt_.sample_weights
   bool caching() const { return opt_.cache || !opt_.cache_dir.empty(); }
   bool cache_lookup(int64_t index, Image& out);
   void cache_store(int64_t index, const Image& img);

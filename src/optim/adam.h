@@ -30,6 +30,9 @@ class Adam : public Optimizer {
   void step() override;
   NamedTensors state() const override;  // buffers: "exp_avg", "exp_avg_sq", "max_exp_avg_sq" (amsgrad)
   void load_state(const NamedTensors& state) override;
+  bool has_momentum() const override { return true; }
+  float momentum_coefficient() const override { return beta1; }
+  void set_momentum_coefficient(float b1) override { beta1 = b1; }
 
   float beta1, beta2, eps;
   bool amsgrad;

@@ -40,6 +40,12 @@ class Optimizer {
   std::vector<ParamGroup>& param_groups() { return groups_; }
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
 
+  // The coefficient OneCycleLR cycles: SGD's momentum, Adam's beta1 (PyTorch's group
+  // 'momentum' / 'betas'[0]). graft keeps one for all groups, as every group cycles alike.
+  virtual bool has_momentum() const { return false; }
+  virtual float momentum_coefficient() const { return 0; }
+  virtual void set_momentum_coefficient(float) {}
+
   // Checkpoints: a snapshot (copies) of the state, and its restoration into an optimizer built
   // over the same parameter groups. Unknown keys or mis-shaped buffers throw, naming the key.
   virtual NamedTensors state() const = 0;

@@ -27,6 +27,9 @@ class SGD : public Optimizer {
   void step() override;
   NamedTensors state() const override;  // buffers: "momentum_buffer"
   void load_state(const NamedTensors& state) override;
+  bool has_momentum() const override { return true; }
+  float momentum_coefficient() const override { return momentum; }
+  void set_momentum_coefficient(float m) override { momentum = m; }
 
   float momentum, dampening;
   bool nesterov;

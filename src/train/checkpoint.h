@@ -11,7 +11,9 @@
 //             decimal text), history (7 numbers per epoch, for the report).
 // Version 1 files (model tensors under "model.", the run under "architecture") still load.
 // Learning-rate schedulers need no state of their own: StepLR and cosine are closed forms of
-// the epoch, so they are rebuilt from `epoch` on resume.
+// the epoch, OneCycleLR and WarmupCosineLR of the step (epoch * steps per epoch), so they are
+// rebuilt from `epoch` on resume; ReduceLROnPlateau's reduced lrs come back with the optimizer
+// state (its patience counters start afresh).
 #pragma once
 
 #include <cstdint>

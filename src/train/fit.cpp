@@ -3,8 +3,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <sstream>
 
 #include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "optim/clip_grad.h"
 #include "tensor/check.h"
 
 namespace graft {
@@ -20,9 +23,35 @@ StepResult train_step(Module& model, Optimizer& optimizer, const LossFn& loss, c
   return r;
 }
 
+namespace {
+
+std::vector<Tensor> optimizer_params(const Optimizer& optimizer) {
+  std::vector<Tensor> all;
+  for (const ParamGroup& g : optimizer.param_groups()) all.insert(all.end(), g.params.begin(), g.params.end());
+  return all;
+}
+
+std::string non_finite_message(double loss, const FitState& s, const Optimizer& optimizer) {
+  std::ostringstream m;
+  m << "the training loss is " << (std::isnan(loss) ? "NaN" : loss > 0 ? "+inf" : "-inf") << " at epoch " << s.epoch
+    << ", batch " << s.batch << " (optimizer step " << s.step + 1 << " of this run), lr";
+  for (const ParamGroup& g : optimizer.param_groups()) m << " " << g.lr;
+  m << "; training stopped before this batch's update, and the checkpoints written so far (the last after epoch "
+    << s.epoch - 1 << ") are untouched. Lower the learning rate, warm it up, or clip the gradients";
+  return m.str();
+}
+
+}  // namespace
+
+int64_t steps_per_epoch(const DataLoader& train, int64_t accumulate) {
+  GRAFT_CHECK(accumulate >= 1, "steps_per_epoch", "accumulate must be >= 1, got ", accumulate);
+  return (train.num_batches() + accumulate - 1) / accumulate;
+}
+
 FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoader& train, DataLoader* valid,
                 const FitOptions& options, const std::vector<Callback*>& callbacks) {
   using Clock = std::chrono::steady_clock;
+  GRAFT_CHECK(options.accumulate >= 1, "fit", "accumulate must be >= 1, got ", options.accumulate);
   FitState state{model, optimizer, options.epochs, 0, EpochMetrics{}, options.progress};
   state.train_size = train.num_samples();
   for (Callback* c : callbacks) c->on_fit_begin(state);
@@ -39,10 +68,33 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
     model.train();
     double loss_sum = 0;
     int64_t correct = 0;
+    state.batch = 0;
+    int64_t in_group = 0, group_samples = 0;  // micro-batches and samples since the last step
+    auto optimizer_step = [&] {
+      const std::vector<Tensor> params = optimizer_params(optimizer);
+      if (options.accumulate > 1) scale_grads_(params, 1.0f / static_cast<float>(group_samples));
+      if (options.clip_grad_norm > 0) state.grad_norm = clip_grad_norm_(params, options.clip_grad_norm);
+      optimizer.step();
+      ++state.step;
+      in_group = group_samples = 0;
+      for (Callback* c : callbacks) c->on_step_end(state);
+    };
     train.for_each_batch(epoch, [&](Batch& b) {
-      const StepResult r = train_step(model, optimizer, loss, b.inputs.to(options.device), b.labels.to(options.device));
+      ++state.batch;
+      for (Callback* c : callbacks) c->on_batch_begin(state, b);
       const int64_t B = b.labels.size(0);
-      loss_sum += r.loss.item() * static_cast<double>(B);
+      const Tensor& y = b.targets.defined() ? b.targets : b.labels;
+      if (in_group == 0) optimizer.zero_grad();
+      StepResult r;
+      r.outputs = model(b.inputs.to(options.device));
+      r.loss = loss(r.outputs, y.to(options.device));
+      (options.accumulate > 1 ? r.loss * static_cast<float>(B) : r.loss).backward();
+      const double l = r.loss.item();
+      if (!std::isfinite(l)) throw NonFiniteLoss(non_finite_message(l, state, optimizer));
+      ++in_group;
+      group_samples += B;
+      if (in_group == options.accumulate) optimizer_step();
+      loss_sum += l * static_cast<double>(B);
       // Training accuracy of this batch, from the outputs before the step (as PyTorch loops report it).
       const std::vector<int64_t> pred = predictions(r.outputs.detach().to(Device::CPU)), truth = b.labels.to_labels();
       for (int64_t i = 0; i < B; ++i) correct += pred[i] == truth[i];
@@ -50,8 +102,7 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
       state.metrics.train_loss = loss_sum / static_cast<double>(state.seen);
       for (Callback* c : callbacks) c->on_batch_end(state, b, r);
     });
-    GRAFT_CHECK_DATA(state.seen > 0, "fit", "epoch ", epoch, " had no training batch (",
-                     train.dataset().size(), " samples; with drop_last, fewer than one batch?)");
+    if (in_group > 0) optimizer_step();  // the epoch's last, shorter group
     state.metrics.train_acc = static_cast<double>(correct) / static_cast<double>(state.seen);
 
     state.metrics.valid_loss = state.metrics.valid_acc = std::nan("");
@@ -117,6 +168,10 @@ EvalResult evaluate(Module& model, DataLoader& loader, Device device, int64_t to
   EvalAccumulator acc(topk);
   predict_batches(model, loader, device, [&](const Batch& b, const Tensor& out) { acc.add(out, b.labels); });
   return acc.result();
+}
+
+void ScheduleOnPlateau::on_epoch_end(FitState& s) {
+  scheduler_.step(std::isnan(s.metrics.valid_loss) ? s.metrics.train_loss : s.metrics.valid_loss);
 }
 
 void EarlyStopping::on_epoch_end(FitState& s) {

@@ -3,7 +3,10 @@
 //   for epoch = progress.epoch + 1 .. epochs:
 //     model.train()
 //     for each batch of the train loader (its shuffle is a function of (seed, epoch)):
-//       train_step: zero_grad; out = model(x); loss = loss_fn(out, y); backward; step
+//       callbacks: on_batch_begin (mixup/cutmix may rewrite the inputs and set soft targets)
+//       zero_grad (first micro-batch of a step); out = model(x); loss = loss_fn(out, y); backward
+//       a NaN or infinite loss stops here, before the step (NonFiniteLoss)
+//       every `accumulate` batches: [clip the gradients' norm] step; callbacks: on_step_end
 //       callbacks: on_batch_end (a progress bar)
 //     with a validation loader: evaluate() -> validation loss and top-1, in eval mode
 //     callbacks: on_epoch_metrics (a data-parallel run sums the ranks' numbers here)
@@ -16,18 +19,28 @@
 // (layers/batch_norm2d.h).
 //
 // Shapes: the loader gives inputs [B, ...] and labels Int64 [B]; the model maps inputs to
-// outputs [B, L] (L = 1 for a binary BCE model); loss_fn(outputs, labels) is a scalar.
+// outputs [B, L] (L = 1 for a binary BCE model); loss_fn(outputs, labels) is a scalar. A batch
+// whose `targets` a callback set ([B, L] float, soft targets) passes those to loss_fn instead.
+//
+// Note [Gradient accumulation]
+// With accumulate = N the gradients of N micro-batches add up (autograd accumulates with +=)
+// before one optimizer step. Each micro-batch's (mean) loss is backpropagated times its size
+// B_i, and before the step the sum is divided by G = sum B_i: the gradient of the mean loss over
+// the G samples, i.e. that of one batch of G samples (for a model without batch norm, whose
+// statistics are per micro-batch). An epoch's last, shorter group steps with what it has.
 #pragma once
 
 #include <functional>
 #include <limits>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "data/loader.h"
 #include "layers/module.h"
 #include "optim/optimizer.h"
+#include "optim/plateau.h"
 #include "optim/scheduler.h"
 #include "train/metrics.h"
 
@@ -72,7 +85,17 @@ struct FitState {
   int64_t train_size = 0;   // training samples per epoch (a data-parallel rank: its shard)
   int64_t seen = 0;         // training samples of this epoch so far
   int64_t valid_seen = 0;   // validation samples of this epoch (0 without validation)
+  int64_t batch = 0;        // batches of this epoch so far (1-based in on_batch_* callbacks)
+  int64_t step = 0;         // optimizer steps in this call of fit()
+  double grad_norm = std::numeric_limits<double>::quiet_NaN();  // before clipping (with clip_grad_norm)
   bool stop = false;        // set by a callback: no more epochs after this one
+};
+
+// What fit() throws when a training loss is NaN or infinite: the message names the epoch, the
+// batch and the lr. It is thrown before that batch's optimizer step, so the model still holds
+// the weights of the step before, and the checkpoints written so far are untouched.
+struct NonFiniteLoss : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 class Callback {
@@ -80,6 +103,8 @@ class Callback {
   virtual ~Callback() = default;
   virtual void on_fit_begin(FitState&) {}
   virtual void on_epoch_begin(FitState&) {}
+  virtual void on_batch_begin(FitState&, Batch&) {}  // may change the batch (on the CPU)
+  virtual void on_step_end(FitState&) {}             // after each optimizer step
   virtual void on_batch_end(FitState&, const Batch&, const StepResult&) {}
   // This epoch's train and validation numbers are in s.metrics; the best-so-far bookkeeping
   // that follows reads them, so a callback may replace them (src/dist: the mean over ranks).
@@ -93,6 +118,8 @@ struct FitOptions {
   Device device = Device::CPU;
   FitProgress progress;          // where to start (a resumed run), default: epoch 0
   int64_t topk = 5;              // for the validation metrics
+  int64_t accumulate = 1;        // batches per optimizer step (Note [Gradient accumulation])
+  double clip_grad_norm = 0;     // > 0: clip the gradients' total 2-norm to this (clip_grad.h)
 };
 
 // Trains `model` (its trainable parameters are the optimizer's) and returns the final progress.
@@ -135,6 +162,30 @@ class ScheduleEveryEpoch : public Callback {
  private:
   LRScheduler& scheduler_;
 };
+
+// Steps a schedule after every optimizer step (OneCycleLR, WarmupCosineLR). Make the schedule
+// with total_steps = epochs * steps_per_epoch(loader, accumulate).
+class SchedulePerStep : public Callback {
+ public:
+  explicit SchedulePerStep(LRScheduler& scheduler) : scheduler_(scheduler) {}
+  void on_step_end(FitState&) override { scheduler_.step(); }
+
+ private:
+  LRScheduler& scheduler_;
+};
+// Steps ReduceLROnPlateau after every epoch with the validation loss (the training loss when
+// there is no validation set).
+class ScheduleOnPlateau : public Callback {
+ public:
+  explicit ScheduleOnPlateau(ReduceLROnPlateau& scheduler) : scheduler_(scheduler) {}
+  void on_epoch_end(FitState& s) override;
+
+ private:
+  ReduceLROnPlateau& scheduler_;
+};
+
+// Optimizer steps in one epoch: ceil(batches / accumulate).
+int64_t steps_per_epoch(const DataLoader& train, int64_t accumulate = 1);
 
 // A callback made of functions, for the few lines a command adds (print a line, save a file).
 struct LambdaCallback : Callback {
