@@ -597,8 +597,7 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   };
   tools::ProgressCallback progress(a.flag("quiet"), a.get_int("patience"));
   dist::DataParallel data_parallel(static_cast<size_t>(a.get_float("bucket-mb") * (1 << 20)), a.flag("sync-bn"));
-  std::vector<Callback*> callbacks;
-  if (distributed) callbacks.push_back(&data_parallel);  // first: the others see the ranks' sums
+  std::vector<Callback*> callbacks;  // (with --distributed, data_parallel goes first: see below)
   callbacks.push_back(&early);
   if (schedule) callbacks.push_back(schedule.get());
   if (world.rank == 0) callbacks.push_back(&files), callbacks.push_back(&progress);  // one writer
@@ -642,7 +641,15 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     if (world.rank == 0) callbacks.push_back(&ema_files);  // one writer
   }
 
-  if (a.flag("lr-find")) return run_lr_find(a, *trained, *opt, loss_fn, train_loader, s.device, out_dir);
+  // First: rank 0's weights before anything reads them (EMA's first average), and the ranks'
+  // sums before anything decides on them (early stopping, schedules on plateau, best.h5).
+  if (distributed) callbacks.insert(callbacks.begin(), &data_parallel);
+
+  if (a.flag("lr-find")) {
+    GRAFT_CHECK(!distributed, "graft train", "--lr-find runs in one process; drop --distributed (the lr it finds is "
+                "for the global batch: run it with --batch-size of all processes together)");
+    return run_lr_find(a, *trained, *opt, loss_fn, train_loader, s.device, out_dir);
+  }
 
   FitOptions fo;
   fo.epochs = epochs;

@@ -30,6 +30,7 @@ void broadcast_module(Module& model) {
 
 void DataParallel::on_fit_begin(FitState& s) {
   broadcast_module(s.model);
+  s.sum_over_processes = [](std::vector<double>& v) { all_reduce_sum(v, "all-reduce of a callback's numbers"); };
   reducer_ = std::make_unique<GradientReducer>(s.model.parameters(/*trainable_only=*/true), bucket_bytes_);
   if (sync_bn_)
     set_batch_norm_sync([this](std::vector<double>& v) {

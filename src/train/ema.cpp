@@ -74,10 +74,18 @@ void ModelEma::with_average(const std::function<void()>& fn) {
   put([&](size_t i) { return backup[i]; });
 }
 
-void ModelEma::on_epoch_end(FitState&) {
+void ModelEma::on_epoch_end(FitState& s) {
   improved = false;
   if (!valid_) return;
   with_average([&] { last = evaluate(model_, *valid_, device_, topk_); });
+  if (s.sum_over_processes) {  // data-parallel: this process validated its shard; all of them together
+    std::vector<double> v = {last.mean_cross_entropy * double(last.count), last.top1 * double(last.count),
+                             double(last.count)};
+    s.sum_over_processes(v);
+    last.count = int64_t(v[2]);
+    last.mean_cross_entropy = v[0] / v[2];
+    last.top1 = v[1] / v[2];
+  }
   improved = last.mean_cross_entropy < best_valid_loss;
   if (improved) best_valid_loss = last.mean_cross_entropy;
 }

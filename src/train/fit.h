@@ -89,6 +89,10 @@ struct FitState {
   int64_t step = 0;         // optimizer steps in this call of fit()
   double grad_norm = std::numeric_limits<double>::quiet_NaN();  // before clipping (with clip_grad_norm)
   bool stop = false;        // set by a callback: no more epochs after this one
+  // Sums a vector over the processes of a data-parallel run, in place (set by src/dist's
+  // DataParallel; empty in one process). For callbacks that evaluate on their own: each
+  // process sees only its shard of the validation set.
+  std::function<void(std::vector<double>&)> sum_over_processes;
 };
 
 // What fit() throws when a training loss is NaN or infinite: the message names the epoch, the
