@@ -55,6 +55,10 @@ Image decode_jpeg(const uint8_t* bytes, size_t n, const std::string& name) {
   Image img;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
+    // After the data ran out libjpeg parses the padding and fails on it: say the real cause.
+    if (err.truncated)
+      throw ImageError(name, "truncated JPEG (the file ends inside its header); re-copy or delete the file, "
+                             "or use the skip-bad option");
     throw ImageError(name, std::string("corrupt JPEG (libjpeg: ") + err.message +
                                "); delete or replace the file, or use the skip-bad option");
   }
@@ -104,12 +108,13 @@ Image decode_jpeg(const uint8_t* bytes, size_t n, const std::string& name) {
       }
     }
   }
+  // Reads on to the end-of-image marker: a file cut just before it (all pixels there) warns
+  // JWRN_JPEG_EOF too, and PIL refuses it as well ("image file is truncated").
+  if (!err.truncated) jpeg_finish_decompress(&cinfo);
   const bool truncated = err.truncated;
-  // All pixels are out: a missing end-of-image marker after them is tolerated, as PIL does.
-  if (!truncated) jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
   if (truncated)
-    throw ImageError(name, "truncated JPEG (the file ends before the last rows of pixels); re-copy or delete "
+    throw ImageError(name, "truncated JPEG (the file ends before its end-of-image marker); re-copy or delete "
                            "the file, or use the skip-bad option");
   return img;
 }

@@ -49,20 +49,18 @@ int64_t limit_from_env() {
                                 "' is not a pixel count; set it to a whole number (0 = no limit)");
   return v;
 }
-// -1: not read yet. Atomic: loader worker threads decode concurrently.
+// -1: not set by the program, so the environment decides. Atomic: loader worker threads decode
+// concurrently. The variable is read at every call (a getenv costs far less than a decode),
+// so a limit exported by a script or set in a test takes effect without a restart.
 std::atomic<int64_t> g_max_pixels{-1};
 }  // namespace
 
 int64_t max_image_pixels() {
-  int64_t v = g_max_pixels.load();
-  if (v < 0) {
-    v = limit_from_env();
-    g_max_pixels.store(v);
-  }
-  return v;
+  const int64_t v = g_max_pixels.load();
+  return v >= 0 ? v : limit_from_env();
 }
 
-void set_max_image_pixels(int64_t limit) { g_max_pixels.store(std::max<int64_t>(limit, 0)); }
+void set_max_image_pixels(int64_t limit) { g_max_pixels.store(limit < 0 ? -1 : limit); }
 
 void check_pixel_limit(const std::string& name, int64_t width, int64_t height, const char* format) {
   const std::string size = std::to_string(width) + "x" + std::to_string(height);

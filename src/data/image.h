@@ -55,8 +55,9 @@ Image load_image(const std::string& path);
 // Reads a whole file into memory; throws ImageError if it cannot be opened.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
-// The decompression-bomb guard. The limit starts as $GRAFT_MAX_IMAGE_PIXELS when that is set
-// (0 = no limit), else kDefaultMaxImagePixels; set_max_image_pixels overrides both (0 = none).
+// The decompression-bomb guard. The limit is $GRAFT_MAX_IMAGE_PIXELS when that is set
+// (0 = no limit), else kDefaultMaxImagePixels; set_max_image_pixels(n) overrides both (0 = no
+// limit), set_max_image_pixels(-1) goes back to the environment / default.
 constexpr int64_t kDefaultMaxImagePixels = 89478485;  // PIL's Image.MAX_IMAGE_PIXELS
 int64_t max_image_pixels();
 void set_max_image_pixels(int64_t limit);
