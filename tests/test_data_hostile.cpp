@@ -108,6 +108,7 @@ TEST_CASE("hostile inputs: every bad file or list fails with a short message tha
   write_bytes(d / "half.tif", cut(tif, tif.size() / 2));
   write_bytes(d / "head.tif", cut(tif, 20));
   write_text(d / "text.png", "<html>404 Not Found</html>\n");
+  write_text(d / "ascii.ppm", "P3\n1 1\n255\n0 0 0\n");
   fs::create_directories(d / "folder.jpg");
   const std::string latin1 = d / "caf\xe9.jpg";  // not valid UTF-8 (Latin-1 e-acute)
   write_bytes(latin1, cut(jpg, jpg.size() / 3));
@@ -151,6 +152,7 @@ TEST_CASE("hostile inputs: every bad file or list fails with a short message tha
       {"TIFF cut in its pixels", load("half.tif"), {"half.tif", "truncated TIFF at row"}},
       {"TIFF cut in its header", load("head.tif"), {"head.tif", "corrupt or truncated TIFF header"}},
       {"HTML saved as .png", load("text.png"), {"text.png", "not a JPEG, PNG", "3c 68 74 6d"}},
+      {"ASCII PPM (stb reads binary ones only)", load("ascii.ppm"), {"ascii.ppm", "a PNM of type P3", "convert it to PNG"}},
       {"folder named like an image", load("folder.jpg"), {"folder.jpg", "is a folder, not an image file"}},
       {"non-UTF-8 file name", [&] { load_image(latin1); }, {latin1, "truncated JPEG"}},
       {"missing file", load("gone.png"), {"gone.png", "cannot open"}},

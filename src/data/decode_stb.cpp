@@ -114,6 +114,11 @@ bool gif_transparent_color(const uint8_t* b, size_t n, uint8_t rgb[3]) {
 
 Image decode_stb(const uint8_t* bytes, size_t n, const std::string& name, ImageFormat f) {
   const std::string what = format_name(f);
+  // stb reads binary PGM/PPM only; PIL also reads the ASCII (P1-P3) and bilevel (P4) kinds.
+  if (f == ImageFormat::Pnm && bytes[1] != '5' && bytes[1] != '6')
+    throw ImageError(name, std::string("a PNM of type P") + char(bytes[1]) +
+                               ", which graft does not decode (stb_image reads the binary P5 and P6); "
+                               "convert it to PNG");
   if (n > size_t(INT32_MAX)) throw ImageError(name, "the " + what + " file is larger than 2 GiB, which stb_image cannot read");
   int64_t hw = 0, hh = 0;
   if (!header_size(bytes, n, f, hw, hh))
