@@ -253,6 +253,12 @@ TEST_CASE("pixel limit: set_max_image_pixels and GRAFT_MAX_IMAGE_PIXELS raise or
   CHECK_THROWS_WITH(max_image_pixels(), doctest::Contains("GRAFT_MAX_IMAGE_PIXELS='lots' is not a pixel count"));
   ::setenv("GRAFT_MAX_IMAGE_PIXELS", "0", 1);  // no limit
   CHECK(max_image_pixels() == 0);
+  // With no limit, a claim beyond 2^40 pixels is still refused (the size math would overflow).
+  Bytes huge = png_bytes(d, gradient(2, 2));
+  for (size_t at : {16, 20}) huge[at] = 0x77, huge[at + 1] = 0x35, huge[at + 2] = 0x94, huge[at + 3] = 0;  // 2000000000
+  write_bytes(d / "huge.png", huge);
+  CHECK_THROWS_WITH(load_image(d / "huge.png"),
+                    doctest::Contains("2000000000x2000000000 = 4000000000000000000 pixels, more than any memory holds"));
   set_max_image_pixels(10);  // the program's setting wins over the environment
   CHECK_THROWS_WITH(load_image(d / "48.png"), doctest::Contains("more than the limit of 10"));
   set_max_image_pixels(-1);

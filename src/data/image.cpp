@@ -68,14 +68,19 @@ void check_pixel_limit(const std::string& name, int64_t width, int64_t height, c
     throw ImageError(name, std::string("the ") + format + " header claims a size of " + size +
                                " pixels; the file is corrupt, delete or replace it");
   const int64_t limit = max_image_pixels();
-  // width and height come from 32-bit header fields, so the product fits in int64.
-  if (limit > 0 && width * height > limit)
+  // width and height come from 32-bit header fields: the product fits in uint64 (not int64).
+  const uint64_t pixels = uint64_t(width) * uint64_t(height);
+  if (limit > 0 && pixels > uint64_t(limit))
     throw ImageError(name, std::string("the ") + format + " header claims " + size + " = " +
-                               std::to_string(width * height) + " pixels, more than the limit of " +
-                               std::to_string(limit) +
+                               std::to_string(pixels) + " pixels, more than the limit of " + std::to_string(limit) +
                                " (a guard against decompression bombs, as PIL's MAX_IMAGE_PIXELS); if the "
                                "image is genuine, raise the limit with GRAFT_MAX_IMAGE_PIXELS=<pixels> "
                                "(0 = no limit) or graft::set_max_image_pixels()");
+  // Even with no limit: 2^40 pixels (3 TB as RGB) cannot be meant, and keeps every buffer size
+  // the decoders compute (pixels x channels x bytes) far from overflowing.
+  if (pixels > (uint64_t(1) << 40))
+    throw ImageError(name, std::string("the ") + format + " header claims " + size + " = " + std::to_string(pixels) +
+                               " pixels, more than any memory holds; the file is corrupt, delete or replace it");
 }
 
 // ---- format sniffing and dispatch ----------------------------------------------------------
