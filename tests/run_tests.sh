@@ -2,6 +2,7 @@
 # Builds graft (if needed) and runs the whole test suite with `meson test`.
 # Prints one closing line "N passed, N failed" (doctest's test-case counts) and exits
 # non-zero on any failure. BUILD_DIR picks the build folder (default: build).
+# GRAFT_SANITIZERS=1 also runs the unit tests under ASan + UBSan (tests/run_sanitizers.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
@@ -23,5 +24,17 @@ read -r passed failed < <(grep -h '^\[doctest\] test cases:' "$log" 2>/dev/null 
   awk -F'|' '{ split($2, p, " "); split($3, f, " "); P += p[1]; F += f[1] } END { print P + 0, F + 0 }')
 # A crashed test binary prints no summary: count it as a failure.
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+
+# GRAFT_SANITIZERS=1 (opt-in, see .ci/run): the unit tests again under ASan + UBSan in a second
+# build folder (tests/run_sanitizers.sh); their counts join the closing line.
+if [ "${GRAFT_SANITIZERS:-0}" = 1 ]; then
+  GRAFT_REFS="$(cd "$build" && pwd)/tests/refs" bash tests/run_sanitizers.sh
+  san_rc=$?
+  read -r sp sf < <(sed -n 's/^sanitizers: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
+    "${SANITIZE_BUILD_DIR:-build-asan}/sanitizers.summary" 2>/dev/null)
+  passed=$((passed + ${sp:-0}))
+  failed=$((failed + ${sf:-1}))
+  if [ "$san_rc" -ne 0 ]; then rc=1; fi
+fi
 echo "$passed passed, $failed failed"
 exit "$rc"

@@ -2,7 +2,7 @@
 //
 // tools/references/transforms.py writes the test images into <refs>/transforms_images and
 // torchvision's results into transforms.h5; here graft decodes the same files and applies
-// its transforms. The worst differences are printed (MESSAGE) so the report can quote them.
+// its transforms (every other format: test_data_decoders.cpp). The worst differences are printed (MESSAGE) so the report can quote them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -57,7 +57,7 @@ TEST_CASE("data: PNG, BMP, GIF, palette, alpha and 16-bit decode exactly like PI
   }
 }
 
-TEST_CASE("data: JPEG decode (stb_image vs PIL/libjpeg) differs by a few levels; measured") {
+TEST_CASE("data: JPEG decode (libjpeg-turbo) is bit-exact with PIL") {
   REQUIRE_REFERENCE(path, "transforms.h5");
   H5File f(path, H5File::Mode::Read);
   for (std::string name : {"photo.jpg", "photo_progressive.jpg"}) {
@@ -66,12 +66,10 @@ TEST_CASE("data: JPEG decode (stb_image vs PIL/libjpeg) differs by a few levels;
     Image img = load_image(image_dir(path) + name);
     REQUIRE(Shape{img.H, img.W, img.C} == f.shape_of(c + "/pixels"));
     Diff d = diff255(pixels(img), ref_pixels(f, c), 1.0);
-    MESSAGE(name << ": stb vs PIL max |diff| " << d.max << " levels, mean " << d.mean);
-    // stb and libjpeg-turbo use different integer IDCTs and chroma upsampling rounding:
-    // measured max 3 levels, mean 0.08-0.09 on these quality 85-90 files. A mean above 0.5 or
-    // a max above 8 would mean a real decoding error (wrong colorspace, upsampling or IDCT).
-    CHECK(d.mean < 0.5);
-    CHECK(d.max <= 8.0);
+    MESSAGE(name << ": graft vs PIL max |diff| " << d.max << " levels, mean " << d.mean);
+    // Was max 3 levels with stb_image (another IDCT and upsampling); graft now uses the
+    // libjpeg-turbo PIL uses, with PIL's settings (src/data/decode_jpeg.cpp): exact.
+    CHECK(d.max == 0.0);
   }
 }
 
@@ -138,7 +136,7 @@ TEST_CASE("data: normalize and the full eval pipeline match torchvision") {
   CHECK_CLOSE("eval pipeline", e, f.read("eval_pipeline/y"), 0, 1.0 / 255.0 / 0.224 + 1e-5);
 }
 
-TEST_CASE("data: resize of a JPEG (stb decode) vs torchvision (PIL decode); measured") {
+TEST_CASE("data: resize of a JPEG vs torchvision (PIL decode)") {
   REQUIRE_REFERENCE(path, "transforms.h5");
   H5File f(path, H5File::Mode::Read);
   Generator gen(0);
@@ -147,8 +145,10 @@ TEST_CASE("data: resize of a JPEG (stb decode) vs torchvision (PIL decode); meas
   REQUIRE(y.shape() == ref.shape());
   Diff d = diff255(y.to_vector(), ref.to_vector(), 1.0 / 255.0);
   MESSAGE("resize=256 of photo.jpg, end to end: max |diff| " << d.max << "/255, mean " << d.mean << "/255");
-  // The decoders' differences shrink under the antialiasing average: mean well below 1 level.
-  CHECK(d.mean < 0.75);
+  // The decode is bit-exact now (was a mean of ~0.1 level with stb), so this is the PNG
+  // resize case: the same 1/255 allowance and the same mean bound (see above).
+  CHECK(d.max <= 1.0 + 1e-3);
+  CHECK(d.mean < 0.01);
 }
 
 TEST_CASE("data: transform spec parser accepts the documented forms and rejects others") {

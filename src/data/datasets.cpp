@@ -59,7 +59,7 @@ ImageFolder::ImageFolder(const std::string& root) {
   if (!fs::is_directory(root, ec))
     throw std::runtime_error("ImageFolder: '" + root + "' is not a folder (it should hold one subfolder per class)");
   for (auto& e : fs::directory_iterator(root, fs::directory_options::follow_directory_symlink))
-    if (fs::is_directory(e.path()) && !hidden(e.path())) classes_.push_back(e.path().filename().string());
+    if (fs::is_directory(e.path(), ec) && !hidden(e.path())) classes_.push_back(e.path().filename().string());
   std::sort(classes_.begin(), classes_.end());
   if (classes_.empty())
     throw std::runtime_error("ImageFolder: couldn't find any class folder in '" + root +
@@ -70,15 +70,41 @@ ImageFolder::ImageFolder(const std::string& root) {
     std::map<std::string, std::vector<std::string>> by_dir;
     fs::path dir = fs::path(root) / classes_[c];
     by_dir[dir.string()];
-    for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink);
-         it != fs::recursive_directory_iterator(); ++it) {
-      if (hidden(it->path())) {
-        if (it->is_directory()) it.disable_recursion_pending();
+    // Errors while walking name the entry relative to the root, briefly: the std::filesystem
+    // message of a symlink loop holds the path repeated until the OS gives up (ELOOP /
+    // ENAMETOOLONG), hundreds of characters. os.walk(followlinks=True) would loop forever.
+    auto rel = [&](const fs::path& p) { return p.lexically_relative(root).string(); };
+    auto walk_error = [&](const fs::path& p, const std::string& why) {
+      return std::runtime_error("ImageFolder '" + root + "': '" + rel(p) + "' " + why);
+    };
+    std::error_code walk_ec;
+    fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, walk_ec);
+    if (walk_ec) throw walk_error(dir, "cannot be read (" + walk_ec.message() + ")");
+    for (; it != fs::recursive_directory_iterator(); it.increment(walk_ec)) {
+      if (walk_ec) break;
+      const fs::path& p = it->path();
+      if (hidden(p)) {
+        if (std::error_code hec; it->is_directory(hec)) it.disable_recursion_pending();
         continue;
       }
-      if (!it->is_directory() && has_image_extension(it->path().filename().string()))
-        by_dir[it->path().parent_path().string()].push_back(it->path().filename().string());
+      std::error_code ec;
+      const bool is_dir = fs::is_directory(p, ec);  // follows links; ELOOP for a link to itself
+      if (ec && fs::is_symlink(it->symlink_status(ec)))
+        throw walk_error(p, "is a symbolic link that cannot be followed (it points to itself or to a missing "
+                            "target); remove it or point it elsewhere");
+      if (is_dir && it->is_symlink()) {
+        // A link to a folder that contains it: following it would never end.
+        const fs::path target = fs::canonical(p, ec), parent = fs::canonical(p.parent_path(), ec);
+        auto [t, q] = std::mismatch(target.begin(), target.end(), parent.begin(), parent.end());
+        if (!ec && t == target.end())
+          throw walk_error(p, "is a symbolic link loop (it points to '" + target.string() +
+                                  "', a folder that contains it); remove the link or point it elsewhere");
+      }
+      if (!is_dir && has_image_extension(p.filename().string()))
+        by_dir[p.parent_path().string()].push_back(p.filename().string());
     }
+    if (walk_ec) throw walk_error(it == fs::recursive_directory_iterator() ? dir : it->path(),
+                                  "cannot be read (" + walk_ec.message() + ")");
     size_t before = files_.size();
     for (auto& [d, names] : by_dir) {
       std::sort(names.begin(), names.end());
@@ -137,14 +163,22 @@ CsvDataset::CsvDataset(const std::string& csv_path, const std::string& image_dir
   std::string line;
   if (!std::getline(in, line)) throw std::runtime_error("CsvDataset: '" + csv_path + "' is empty; expected a header row and then <file>,<label> rows");
   std::vector<std::string> names, raw_labels;
+  std::map<std::string, int64_t> first_line;  // file name -> the line that listed it
   int64_t line_no = 1;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
     auto f = csv_fields(line);
-    if (f.size() < 2 || f[0].empty())
+    if (f.size() < 2 || f[0].empty() || f[1].empty())
       throw std::runtime_error("CsvDataset: '" + csv_path + "' line " + std::to_string(line_no) +
                                ": expected <file>,<label>, got '" + line + "'");
+    // The same file twice would be trained on twice (or with two labels): never what a
+    // hand-edited list means, so say where both rows are.
+    auto [seen, fresh] = first_line.emplace(f[0], line_no);
+    if (!fresh)
+      throw std::runtime_error("CsvDataset: '" + csv_path + "' line " + std::to_string(line_no) + ": '" + f[0] +
+                               "' is already listed on line " + std::to_string(seen->second) +
+                               "; remove the duplicate row");
     names.push_back(f[0]);
     raw_labels.push_back(f[1]);
   }

@@ -1,17 +1,21 @@
-// src/data/image.cpp — decoding with stb_image and PIL's convert("RGB") rules; see image.h.
+// src/data/image.cpp — decode_image: sniff the format, dispatch to its decoder; the
+// decompression-bomb limit; file reading and the test writers. See image.h and decoders.h.
 //
 // libstb (Debian's libstb-dev) already compiles the stb implementations into libstb.so, so
-// this file only includes the headers and links; it must NOT define STB_IMAGE_IMPLEMENTATION.
+// this file only includes the header and links; it must NOT define STB_IMAGE_WRITE_IMPLEMENTATION.
 #include "data/image.h"
 
-#include <stb_image.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
-#include <memory>
+
+#include "data/decoders.h"
 
 namespace graft {
 
@@ -19,6 +23,10 @@ ImageError::ImageError(const std::string& p, const std::string& why)
     : std::runtime_error("image '" + p + "': " + why), path(p) {}
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::error_code ec;
+  // An ifstream opens a folder without complaint on Linux and then reads garbage sizes.
+  if (std::filesystem::is_directory(path, ec))
+    throw ImageError(path, "is a folder, not an image file; rename or move it out of the dataset");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw ImageError(path, "cannot open the file (does it exist and is it readable?)");
   std::streamsize n = f.tellg();
@@ -29,94 +37,105 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   return bytes;
 }
 
+// ---- the decompression-bomb limit ----------------------------------------------------------
 namespace {
-// stb returns malloc'ed buffers.
-struct StbFree { void operator()(void* p) const { stbi_image_free(p); } };
-
-// 16-bit PNG: PIL keeps the high byte of RGB(A) and clips gray ("I" mode) at 255.
-Image from_16bit(const uint8_t* bytes, size_t n, const std::string& name) {
-  int w = 0, h = 0, c = 0;
-  std::unique_ptr<stbi_us, StbFree> px(
-      stbi_load_16_from_memory(bytes, static_cast<int>(n), &w, &h, &c, 0));
-  if (!px) throw ImageError(name, std::string("corrupt or truncated 16-bit image (") + stbi_failure_reason() + ")");
-  Image img(h, w, 3);
-  const bool gray = c <= 2;
-  for (int64_t i = 0; i < int64_t(w) * h; ++i) {
-    const stbi_us* p = px.get() + i * c;
-    for (int k = 0; k < 3; ++k) {
-      int v = gray ? std::min<int>(p[0], 255) : (p[k] >> 8);
-      img.data[static_cast<size_t>(i * 3 + k)] = static_cast<uint8_t>(v);
-    }
-  }
-  return img;
+int64_t limit_from_env() {
+  const char* env = std::getenv("GRAFT_MAX_IMAGE_PIXELS");
+  if (!env || !*env) return kDefaultMaxImagePixels;
+  char* end = nullptr;
+  long long v = std::strtoll(env, &end, 10);
+  if (*end != '\0' || v < 0)
+    throw std::invalid_argument(std::string("GRAFT_MAX_IMAGE_PIXELS='") + env +
+                                "' is not a pixel count; set it to a whole number (0 = no limit)");
+  return v;
 }
-
-// GIF with a transparent palette index: stb makes those pixels transparent black, PIL's
-// convert("RGB") shows the palette color of that index. Finds that color by walking the GIF
-// blocks up to the first image (graphic control extension + local or global color table).
-bool gif_transparent_color(const uint8_t* b, size_t n, uint8_t rgb[3]) {
-  if (n < 13 || std::memcmp(b, "GIF8", 4) != 0) return false;
-  size_t pos = 13;
-  const uint8_t* table = nullptr;
-  if (b[10] & 0x80) {
-    table = b + pos;
-    pos += 3u << ((b[10] & 7) + 1);
-  }
-  int transparent = -1;
-  while (pos < n) {
-    if (b[pos] == 0x21 && pos + 2 < n) {  // extension: label, then sub-blocks
-      if (b[pos + 1] == 0xF9 && pos + 6 < n && (b[pos + 3] & 1)) transparent = b[pos + 6];
-      pos += 2;
-      while (pos < n && b[pos] != 0) pos += b[pos] + 1u;
-      ++pos;
-    } else if (b[pos] == 0x2C && pos + 9 < n) {  // image descriptor
-      if (b[pos + 9] & 0x80) table = b + pos + 10;
-      break;
-    } else {
-      return false;
-    }
-  }
-  if (transparent < 0 || !table || table + 3 * transparent + 3 > b + n) return false;
-  std::memcpy(rgb, table + 3 * transparent, 3);
-  return true;
-}
+// -1: not set by the program, so the environment decides. Atomic: loader worker threads decode
+// concurrently. The variable is read at every call (a getenv costs far less than a decode),
+// so a limit exported by a script or set in a test takes effect without a restart.
+std::atomic<int64_t> g_max_pixels{-1};
 }  // namespace
 
+int64_t max_image_pixels() {
+  const int64_t v = g_max_pixels.load();
+  return v >= 0 ? v : limit_from_env();
+}
+
+void set_max_image_pixels(int64_t limit) { g_max_pixels.store(limit < 0 ? -1 : limit); }
+
+void check_pixel_limit(const std::string& name, int64_t width, int64_t height, const char* format) {
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (width <= 0 || height <= 0)
+    throw ImageError(name, std::string("the ") + format + " header claims a size of " + size +
+                               " pixels; the file is corrupt, delete or replace it");
+  const int64_t limit = max_image_pixels();
+  // width and height come from 32-bit header fields: the product fits in uint64 (not int64).
+  const uint64_t pixels = uint64_t(width) * uint64_t(height);
+  if (limit > 0 && pixels > uint64_t(limit))
+    throw ImageError(name, std::string("the ") + format + " header claims " + size + " = " +
+                               std::to_string(pixels) + " pixels, more than the limit of " + std::to_string(limit) +
+                               " (a guard against decompression bombs, as PIL's MAX_IMAGE_PIXELS); if the "
+                               "image is genuine, raise the limit with GRAFT_MAX_IMAGE_PIXELS=<pixels> "
+                               "(0 = no limit) or graft::set_max_image_pixels()");
+  // Even with no limit: 2^40 pixels (3 TB as RGB) cannot be meant, and keeps every buffer size
+  // the decoders compute (pixels x channels x bytes) far from overflowing.
+  if (pixels > (uint64_t(1) << 40))
+    throw ImageError(name, std::string("the ") + format + " header claims " + size + " = " + std::to_string(pixels) +
+                               " pixels, more than any memory holds; the file is corrupt, delete or replace it");
+}
+
+// ---- format sniffing and dispatch ----------------------------------------------------------
+namespace detail {
+
+ImageFormat sniff_format(const uint8_t* b, size_t n) {
+  auto starts = [&](const char* magic, size_t len, size_t at = 0) {
+    return n >= at + len && std::memcmp(b + at, magic, len) == 0;
+  };
+  if (starts("\xFF\xD8\xFF", 3)) return ImageFormat::Jpeg;
+  if (starts("\x89PNG\r\n\x1A\n", 8)) return ImageFormat::Png;
+  if (starts("GIF87a", 6) || starts("GIF89a", 6)) return ImageFormat::Gif;
+  if (starts("BM", 2)) return ImageFormat::Bmp;
+  if (starts("RIFF", 4) && starts("WEBP", 4, 8)) return ImageFormat::WebP;
+  // Classic TIFF (42) and BigTIFF (43), little- and big-endian.
+  if (starts("II*\0", 4) || starts("MM\0*", 4) || starts("II+\0", 4) || starts("MM\0+", 4)) return ImageFormat::Tiff;
+  if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') return ImageFormat::Pnm;
+  return ImageFormat::Unknown;
+}
+
+const char* format_name(ImageFormat f) {
+  switch (f) {
+    case ImageFormat::Jpeg: return "JPEG";
+    case ImageFormat::Png: return "PNG";
+    case ImageFormat::Gif: return "GIF";
+    case ImageFormat::Bmp: return "BMP";
+    case ImageFormat::Pnm: return "PNM";
+    case ImageFormat::WebP: return "WebP";
+    case ImageFormat::Tiff: return "TIFF";
+    case ImageFormat::Unknown: break;
+  }
+  return "unknown";
+}
+
+}  // namespace detail
+
 Image decode_image(const uint8_t* bytes, size_t n, const std::string& name) {
+  using detail::ImageFormat;
   if (n == 0) throw ImageError(name, "the file is empty (0 bytes); re-copy or delete it");
-  int w = 0, h = 0, c = 0;
-  if (!stbi_info_from_memory(bytes, static_cast<int>(n), &w, &h, &c))
-    throw ImageError(name, std::string("not a readable JPEG/PNG/BMP/GIF image (") + stbi_failure_reason() +
-                               "); delete or replace the file, or use the skip-bad option");
-  // stb fills a truncated JPEG's missing scans with gray instead of failing; PIL refuses such
-  // files ("image file is truncated"), so require the end-of-image marker FF D9 near the end.
-  // (Entropy-coded data never contains FF D9, so any FF D9 in the tail is a real marker.)
-  if (n >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8) {
-    size_t from = n > 65536 ? n - 65536 : 2;
-    bool eoi = false;
-    for (size_t i = from; i + 1 < n && !eoi; ++i) eoi = bytes[i] == 0xFF && bytes[i + 1] == 0xD9;
-    if (!eoi) throw ImageError(name, "truncated JPEG (no end-of-image marker); re-copy or delete the file, "
-                                     "or use the skip-bad option");
+  const ImageFormat f = detail::sniff_format(bytes, n);
+  switch (f) {
+    case ImageFormat::Jpeg: return detail::decode_jpeg(bytes, n, name);
+    case ImageFormat::WebP: return detail::decode_webp(bytes, n, name);
+    case ImageFormat::Tiff: return detail::decode_tiff(bytes, n, name);
+    case ImageFormat::Png:
+    case ImageFormat::Gif:
+    case ImageFormat::Bmp:
+    case ImageFormat::Pnm: return detail::decode_stb(bytes, n, name, f);
+    case ImageFormat::Unknown: break;
   }
-  if (stbi_is_16_bit_from_memory(bytes, static_cast<int>(n))) return from_16bit(bytes, n, name);
-  uint8_t tcolor[3];
-  if (gif_transparent_color(bytes, n, tcolor)) {
-    std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(bytes, static_cast<int>(n), &w, &h, &c, 4));
-    if (!px) throw ImageError(name, std::string("corrupt or truncated GIF (") + stbi_failure_reason() + ")");
-    Image img(h, w, 3);
-    for (int64_t i = 0; i < int64_t(w) * h; ++i) {
-      const stbi_uc* p = px.get() + i * 4;
-      for (int k = 0; k < 3; ++k) img.data[size_t(i * 3 + k)] = p[3] == 0 ? tcolor[k] : p[k];
-    }
-    return img;
-  }
-  // req_comp = 3: stb replicates gray, expands palettes and drops alpha — PIL's convert("RGB").
-  std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(bytes, static_cast<int>(n), &w, &h, &c, 3));
-  if (!px) throw ImageError(name, std::string("corrupt or truncated image (") + stbi_failure_reason() +
-                                      "); delete or replace the file, or use the skip-bad option");
-  Image img(h, w, 3);
-  std::copy(px.get(), px.get() + img.data.size(), img.data.begin());
-  return img;
+  char first[40];
+  std::snprintf(first, sizeof first, "%02x %02x %02x %02x", bytes[0], n > 1 ? bytes[1] : 0, n > 2 ? bytes[2] : 0,
+                n > 3 ? bytes[3] : 0);
+  throw ImageError(name, std::string("not a JPEG, PNG, GIF, BMP, PNM, WebP or TIFF image (it starts with bytes ") +
+                             first + "); delete or replace the file, or use the skip-bad option");
 }
 
 Image load_image(const std::string& path) {

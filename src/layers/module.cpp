@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -201,6 +202,19 @@ LoadReport Module::load_state_dict(const NamedTensors& tensors, bool strict, con
                         "Replace the head before loading, or load non-strictly.");
       report.mismatched.push_back(msg);
       continue;
+    }
+    // NaN or inf in a file: a corrupt download, or weights saved after the loss diverged.
+    // Loaded silently, it would only show as NaN losses epochs later.
+    if (src.dtype() == DType::Float32 && src.device() == Device::CPU) {
+      const float* p = src.data();
+      int64_t bad = 0, first = -1;
+      for (int64_t i = 0; i < src.numel(); ++i)
+        if (!std::isfinite(p[i])) bad += (first < 0 ? (first = i, 1) : 1);
+      if (bad)
+        GRAFT_FAIL_DATA("load_state_dict", "key ", name, " in ", source, " holds ", bad, " non-finite value(s) (",
+                        p[first], " at flat index ", first, " of ", src.numel(),
+                        "); the file is corrupt or was saved after training diverged: use an earlier "
+                        "checkpoint or convert the weights again");
     }
     if (src.dtype() == t.dtype()) {
       Tensor dst = t;
