@@ -29,15 +29,7 @@ int cmd_explain(const std::vector<std::string>& words) {
       .add_example("graft explain --checkpoint run/best.h5 cat.jpg --class dog --layer layer3", "another class and layer");
   tools::Args a = p.parse(words);
   if (tools::print_help_if_asked(p, a)) return 0;
-  tools::ModelSetup s;
-  if (a.given("checkpoint")) {
-    s = tools::load_model_checkpoint(a.get("checkpoint"), a.get("device"), nullptr, a.get("model"));
-  } else {
-    tools::ModelOptions o = tools::model_options(a);
-    if (o.model.empty())
-      throw tools::ArgError("graft explain: give --checkpoint FILE (from graft train), or --model with --weights");
-    s = tools::build_model(o, -1);
-  }
+  tools::ModelSetup s = tools::model_from_options(a, "graft explain");
   GRAFT_CHECK_DATA(s.model_name != "head", "", "the checkpoint is a head trained on features; it has no feature maps");
   const std::vector<std::string>& names = s.weights_class_names;
   int64_t cls = -1;

@@ -19,15 +19,7 @@ int cmd_export(const std::vector<std::string>& words) {
   p.add_example("graft export --onnx model.onnx --checkpoint run/best.h5", "a trained model, for another runtime");
   tools::Args a = p.parse(words);
   if (tools::print_help_if_asked(p, a)) return 0;
-  tools::ModelSetup s;
-  if (a.given("checkpoint")) {
-    s = tools::load_model_checkpoint(a.get("checkpoint"), a.get("device"), nullptr, a.get("model"));
-  } else {
-    tools::ModelOptions o = tools::model_options(a);
-    if (o.model.empty())
-      throw tools::ArgError("graft export: give --checkpoint FILE (from graft train), or --model with --weights");
-    s = tools::build_model(o, -1);
-  }
+  tools::ModelSetup s = tools::model_from_options(a, "graft export");
   const std::string bytes = tools::onnx_model_bytes(*s.model, s.input_shape, s.model_name);
   tools::write_file_atomic(a.get("onnx"), bytes);
   std::printf("wrote %s: %s, input [batch, %s], %zu bytes\n", a.get("onnx").c_str(), s.model_name.c_str(),

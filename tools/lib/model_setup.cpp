@@ -351,4 +351,12 @@ ModelSetup load_model_checkpoint(const std::string& path, const std::string& dev
   return s;
 }
 
+ModelSetup model_from_options(const Args& a, const std::string& command) {
+  if (a.given("checkpoint")) return load_model_checkpoint(a.get("checkpoint"), a.get("device"), nullptr, a.get("model"));
+  ModelOptions o = model_options(a);
+  if (o.model.empty())
+    throw ArgError(command + ": give --checkpoint FILE (from graft train), or --model with --weights");
+  return build_model(o, -1);
+}
+
 }  // namespace graft::tools

@@ -112,5 +112,8 @@ CheckpointInfo read_model_checkpoint_info(const std::string& path);
 // when it is not a graft model checkpoint. `expected_model` (if not empty) must match.
 ModelSetup load_model_checkpoint(const std::string& path, const std::string& device, CheckpointInfo* info = nullptr,
                                  const std::string& expected_model = "");
+// The model of a command that runs a trained model without data to count classes (explain,
+// export): --checkpoint FILE, or --model with --weights. `command` names it in the error.
+ModelSetup model_from_options(const Args& a, const std::string& command);
 
 }  // namespace graft::tools
