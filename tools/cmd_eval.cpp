@@ -94,13 +94,9 @@ int eval(const tools::Args& a, const std::vector<std::string>& words) {
   const std::vector<Pipeline> views = tools::tta_pipelines(pipe, tta);
   // --distributed: this rank's share of the images (none twice), all outputs gathered.
   const dist::World& world = dist::world();
-  LoaderOptions lo = loader_options(a);
-  lo.rank = world.rank;
-  lo.world_size = world.size;
-  lo.pad_shards = false;
+  const LoaderOptions lo = dist::evaluation_shard(loader_options(a));
   auto outputs = [&](DataLoader& l, std::vector<int64_t>* indices) {
-    return world.size > 1 ? dist::collect_outputs_over_ranks(*s.model, l, s.device, indices)
-                          : collect_outputs(*s.model, l, s.device, indices);
+    return dist::collect_outputs_over_ranks(*s.model, l, s.device, indices);
   };
   DataLoader loader(ds, views[0], lo);
   EvalAccumulator acc(a.get_int("top-k"), a.get_int("top-losses"));

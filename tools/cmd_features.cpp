@@ -72,20 +72,14 @@ int features(const tools::Args& a) {
   const std::string transform = a.given("transform") ? a.get("transform") : s.eval_transform;
   Pipeline pipe = Pipeline::parse(transform);
   s.model->replace(s.replaced, std::make_shared<Identity>());
-  LoaderOptions lo = loader_options(a);
-  const dist::World& world = dist::world();  // --distributed: this rank's share, not padded
-  lo.rank = world.rank;
-  lo.world_size = world.size;
-  lo.pad_shards = false;
-  DataLoader loader(ds, pipe, lo);
+  DataLoader loader(ds, pipe, dist::evaluation_shard(loader_options(a)));  // --distributed: this rank's share
   std::printf("graft features: %s without '%s' over %lld images (%s) ...\n", s.model_name.c_str(), s.replaced.c_str(),
               static_cast<long long>(ds->size()), pipe.str().c_str());
   std::fflush(stdout);
   std::vector<int64_t> rows;
-  Tensor feats = world.size > 1 ? dist::collect_outputs_over_ranks(*s.model, loader, s.device, &rows)
-                                : collect_outputs(*s.model, loader, s.device, &rows);
+  Tensor feats = dist::collect_outputs_over_ranks(*s.model, loader, s.device, &rows);
   if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
-  if (world.rank != 0) return 0;  // rank 0 writes the file
+  if (!dist::is_main()) return 0;  // rank 0 writes the file
   feats = reshape(feats, {feats.size(0), feats.numel() / feats.size(0)});
   std::vector<std::string> files;
   std::vector<int64_t> labels;

@@ -292,14 +292,9 @@ std::shared_ptr<TensorDataset> backbone_features(tools::ModelSetup& s, const Dat
     lo.skip_bad = skip_bad;
     // --distributed: each rank runs the backbone over 1/N of the images, and every rank gets
     // all the rows (the shards of the later epochs are drawn anew from the whole set).
-    const dist::World& world = dist::world();
-    lo.rank = world.rank;
-    lo.world_size = world.size;
-    lo.pad_shards = false;
     auto view = std::shared_ptr<const Dataset>(&ds, [](const Dataset*) {});
-    DataLoader loader(view, pipe, lo);
-    feats = world.size > 1 ? dist::collect_outputs_over_ranks(*s.model, loader, s.device, &rows)
-                           : collect_outputs(*s.model, loader, s.device, &rows);
+    DataLoader loader(view, pipe, dist::evaluation_shard(lo));
+    feats = dist::collect_outputs_over_ranks(*s.model, loader, s.device, &rows);
     if (!loader.skipped().empty()) std::fputs(loader.skipped_report().c_str(), stderr);
   } catch (...) {
     s.model->replace(s.replaced, head);
@@ -542,10 +537,11 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   LoaderOptions eval_lo = train_lo;  // the whole sets, after the epochs (rank 0 alone)
   eval_lo.shuffle = false;
   eval_lo.sample_weights.clear();
-  LoaderOptions valid_lo = eval_lo;  // during the epochs: a shard per process, none padded
-  train_lo.rank = valid_lo.rank = world.rank;
-  train_lo.world_size = valid_lo.world_size = world.size;
-  valid_lo.pad_shards = false;  // a padded sample would count twice in the validation loss
+  // During the epochs: a shard per process; validation's is not padded (a padded sample would
+  // count twice in the validation loss).
+  const LoaderOptions valid_lo = dist::evaluation_shard(eval_lo);
+  train_lo.rank = world.rank;
+  train_lo.world_size = world.size;
   DataLoader train_loader(train_ds, loop_train_pipe, train_lo);
   std::unique_ptr<DataLoader> valid_loader;
   if (valid_ds) valid_loader = std::make_unique<DataLoader>(valid_ds, loop_eval_pipe, valid_lo);

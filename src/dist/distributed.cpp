@@ -62,7 +62,15 @@ void DataParallel::on_fit_end(FitState&) {
   set_backward_observer(nullptr);
 }
 
+LoaderOptions evaluation_shard(LoaderOptions lo) {
+  lo.rank = world().rank;
+  lo.world_size = world().size;
+  lo.pad_shards = false;
+  return lo;
+}
+
 Tensor collect_outputs_over_ranks(Module& model, DataLoader& loader, Device device, std::vector<int64_t>* indices) {
+  if (world().size == 1) return collect_outputs(model, loader, device, indices);
   std::vector<int64_t> mine;
   const Tensor local = collect_outputs(model, loader, device, &mine);  // [n_r, ...]
   const Shape row(local.shape().begin() + 1, local.shape().end());

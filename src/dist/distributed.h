@@ -48,12 +48,16 @@ class DataParallel : public Callback {
   int64_t step_ = 0;
 };
 
-// The model's outputs over a loader that gives this rank's shard (LoaderOptions rank /
-// world_size, pad_shards off), gathered from every rank: [N, ...] on the CPU, on every rank, in
+// This process's share of a set that is evaluated or run through the model once (validation,
+// eval, features): rank and world_size from world(), not padded (no sample counted twice). In
+// one process (or without --distributed): lo unchanged, the whole set.
+LoaderOptions evaluation_shard(LoaderOptions lo);
+
+// The model's outputs over a loader of evaluation_shard() options, gathered from every rank: [N, ...] on the CPU, on every rank, in
 // dataset-index order (so the same rows as one process's collect_outputs over the whole
 // dataset, when that gives them in index order: an unshuffled loader). indices (if given):
-// the dataset index of each row. Each rank runs 1/N of the forward passes: `graft features`
-// and train's frozen-backbone feature cache.
+// the dataset index of each row. Each rank runs 1/N of the forward passes: `graft features`,
+// `graft eval` and train's frozen-backbone feature cache. In one process: collect_outputs.
 Tensor collect_outputs_over_ranks(Module& model, DataLoader& loader, Device device,
                                   std::vector<int64_t>* indices = nullptr);
 
