@@ -18,6 +18,9 @@
 // Resuming (--resume): last.h5 holds the model, the optimizer state, the epoch, the best score
 // and the default generator's state (dropout); the loader's order and augmentation are
 // functions of (seed, epoch), so epochs after a resume draw exactly what they would have.
+// Interrupted runs: Ctrl-C or SIGTERM finishes the step in hand, saves last.h5 mid-epoch
+// (train/fit.h Note [Interrupted epochs]: --resume continues at the next batch), prints the
+// command to resume and exits 130 / 143; a second Ctrl-C exits at once (train/interrupt.h).
 // Data-parallel (--distributed, started by mpirun or srun): every process trains on its shard
 // of each epoch with --batch-size images per step, gradients averaged over the processes
 // (src/dist/distributed.h); only rank 0 prints and writes files.
@@ -28,13 +31,17 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "args.h"
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "train/checkpoint.h"
 #include "train/fit.h"
+#include "train/interrupt.h"
 #include "cmd_util.h"
 #include "commands.h"
 #include "data/datasets.h"
@@ -193,8 +200,9 @@ struct StepSchedule {
   std::unique_ptr<Callback> callback;
 };
 // `base_lrs`: the groups' lrs as the options set them (a resumed optimizer holds scheduled ones).
+// `steps_done`: optimizer steps already taken (a resumed run, an interrupted epoch's included).
 StepSchedule make_step_schedule(const std::string& text, Optimizer& opt, const std::vector<float>& base_lrs,
-                                int64_t epochs, int64_t steps_per_epoch, int64_t epochs_done) {
+                                int64_t epochs, int64_t steps_per_epoch, int64_t steps_done) {
   StepSchedule s;
   if (!is_step_schedule(text)) return s;
   const std::vector<float> now = [&] {
@@ -228,7 +236,7 @@ StepSchedule make_step_schedule(const std::string& text, Optimizer& opt, const s
     for (size_t i = 0; i < now.size(); ++i) opt.param_groups()[i].lr = now[i];
     return s;  // a resumed run keeps its reduced lrs (optimizer state); the counters start afresh
   }
-  if (epochs_done > 0) s.per_step->set_last_epoch(epochs_done * steps_per_epoch);
+  if (steps_done > 0) s.per_step->set_last_epoch(steps_done);
   s.callback = std::make_unique<SchedulePerStep>(*s.per_step);
   return s;
 }
@@ -351,6 +359,8 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_int("batch-size", 32, "images per batch")
       .add_int("patience", 0, "stop after this many epochs without a lower validation loss (0: never)")
       .add_int("workers", 2, "data loading threads (0: load in the main thread)")
+      .add_int("cache-mb", 0, "keep up to this many MiB of decoded images (after the transform's leading "
+                              "non-random steps) in memory, so later epochs skip decoding (0: decode every epoch)")
       .add_flag("skip-bad", "leave unreadable images out (listed at the end) instead of stopping at the first")
       .add_flag("no-feature-cache", "with a frozen backbone, run it every epoch instead of computing its features once")
       .add_int("grid", 16, "validation images shown with their predictions in the report")
@@ -512,8 +522,13 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
                      " (was the run started with --out ", out_dir, "?)");
     state = load_training_checkpoint(last_path, arch_text, *s.model, opt.get(), gens);
     if (sched) sched->set_last_epoch(state.progress.epoch);
-    std::printf("resumed %s at epoch %lld (best validation loss %.4f)\n", last_path.c_str(),
-                static_cast<long long>(state.progress.epoch), state.progress.best_valid_loss);
+    if (state.progress.partial.batches > 0)
+      std::printf("resumed %s in epoch %lld after batch %lld (best validation loss %.4f)\n", last_path.c_str(),
+                  static_cast<long long>(state.progress.epoch + 1),
+                  static_cast<long long>(state.progress.partial.batches), state.progress.best_valid_loss);
+    else
+      std::printf("resumed %s at epoch %lld (best validation loss %.4f)\n", last_path.c_str(),
+                  static_cast<long long>(state.progress.epoch), state.progress.best_valid_loss);
   }
 
   std::printf("graft train: %s, %lld classes, %lld train / %lld valid / %lld test samples, %s\n", arch_text.c_str(),
@@ -531,7 +546,10 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   train_lo.shuffle = true;
   train_lo.seed = seed;
   train_lo.num_workers = workers;
-  train_lo.cache = !cache && !data.features;
+  // Decoded images stay in memory only when asked (--cache-mb), and only up to that budget: a
+  // folder larger than RAM trains in bounded memory (docs/usage.md#interrupted-runs-full-disks-and-memory).
+  train_lo.cache = a.get_int("cache-mb") > 0 && !cache && !data.features;
+  train_lo.cache_max_bytes = a.get_int("cache-mb") << 20;
   train_lo.skip_bad = a.flag("skip-bad");
   if (a.flag("balanced-sampler")) train_lo.sample_weights = balanced_sample_weights(*train_ds);  // recipes
   LoaderOptions eval_lo = train_lo;  // the whole sets, after the epochs (rank 0 alone)
@@ -582,14 +600,40 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   const int64_t patience = a.get_int("patience") > 0 ? a.get_int("patience") : std::numeric_limits<int64_t>::max();
   EarlyStopping early(patience);
   std::unique_ptr<ScheduleEveryEpoch> schedule = sched ? std::make_unique<ScheduleEveryEpoch>(*sched) : nullptr;
-  LambdaCallback files;  // best.h5 on a new best, last.h5 and metrics.csv after every epoch
-  files.epoch_end = [&](FitState& st) {
-    if (st.improved) tools::save_model_checkpoint(best_path, s, data.class_names, eval_t, loss_name);
-    state.progress = st.progress;
+  // ---- files: best.h5 on a new best, last.h5 and metrics.csv after every epoch ------------------
+  // Every file is written to <name>.tmp and renamed (tensor/hdf5_io.h save_tensors), so a full
+  // disk, kill -9 or a power cut leaves the previous file. A failed save stops the run with a
+  // message naming the file and the checkpoint to resume from (continuing would train epochs
+  // that could not be saved).
+  const std::string resume_command =
+      tools::shell_join(std::vector<std::string>{"graft", "train"}) + " " + tools::shell_join(words) +
+      (a.flag("resume") ? "" : " --resume");
+  int64_t last_saved_epoch = state.progress.epoch;  // the epoch last.h5 holds
+  auto save_last = [&](const FitProgress& progress) {
+    state.progress = progress;
     save_training_checkpoint(last_path, *s.model, opt.get(), state, gens,
                              tools::checkpoint_weights_info(s, data.class_names, eval_t),
                              tools::checkpoint_description(s, eval_t, loss_name));
-    tools::write_metrics_csv(out_dir + "/metrics.csv", st.progress.history);
+  };
+  auto saving = [&](int64_t epoch, const std::function<void()>& save) {
+    try {
+      save();
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(e.what()) + "\ntraining stopped after epoch " + std::to_string(epoch) +
+                               (std::filesystem::exists(last_path)
+                                    ? "; " + last_path + " holds epoch " + std::to_string(last_saved_epoch) +
+                                          ": resume with\n  " + resume_command
+                                    : std::string("; no checkpoint was written")));
+    }
+  };
+  LambdaCallback files;
+  files.epoch_end = [&](FitState& st) {
+    saving(st.epoch, [&] {
+      if (st.improved) tools::save_model_checkpoint(best_path, s, data.class_names, eval_t, loss_name);
+      save_last(st.progress);
+      last_saved_epoch = st.epoch;
+      tools::write_metrics_csv(out_dir + "/metrics.csv", st.progress.history);
+    });
   };
   tools::ProgressCallback progress(a.flag("quiet"), a.get_int("patience"));
   dist::DataParallel data_parallel(static_cast<size_t>(a.get_float("bucket-mb") * (1 << 20)), a.flag("sync-bn"));
@@ -603,7 +647,8 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   if (a.get_int("accumulate") < 1) throw tools::ArgError("graft train: --accumulate must be at least 1");
   StepSchedule step_schedule = make_step_schedule(a.get("schedule"), *opt, base_lrs, epochs,
                                                   steps_per_epoch(train_loader, a.get_int("accumulate")),
-                                                  state.progress.epoch);
+                                                  state.progress.epoch * steps_per_epoch(train_loader, a.get_int("accumulate")) +
+                                                      state.progress.partial.steps);
   if (step_schedule.callback) callbacks.insert(callbacks.begin() + 1, step_schedule.callback.get());
   std::unique_ptr<Mixup> mixup;
   if (mixing) {
@@ -653,8 +698,32 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   fo.progress = state.progress;
   fo.accumulate = a.get_int("accumulate");
   fo.clip_grad_norm = a.get_float("clip-grad");
+  // Ctrl-C / SIGTERM: the step in hand finishes, last.h5 is saved (train/interrupt.h). Not with
+  // --distributed: the ranks would have to agree on the step to stop at.
+  std::optional<InterruptGuard> interrupt_guard;
+  if (!distributed) {
+    interrupt_guard.emplace();
+    fo.stop_requested = [] { return interrupt_signal() != 0; };
+  }
   try {
     state.progress = fit(*trained, *opt, loss_fn, train_loader, valid_loader.get(), fo, callbacks);
+    if (state.progress.interrupted) {
+      const int sig = interrupt_signal();
+      const PartialEpoch& q = state.progress.partial;
+      saving(state.progress.epoch, [&] {
+        save_last(state.progress);
+        if (ema) ema->with_average([&] { tools::save_model_checkpoint(ema_path, s, data.class_names, eval_t, loss_name); });
+      });
+      const std::string where =
+          q.batches > 0 ? "epoch " + std::to_string(state.progress.epoch + 1) + " batch " + std::to_string(q.batches) +
+                              " of " + std::to_string(train_loader.num_batches())
+                        : "the end of epoch " + std::to_string(state.progress.epoch);
+      std::fflush(stdout);
+      std::fprintf(stderr, "%sgraft train: interrupted (%s) at %s; saved %s; resume with:\n  %s\n",
+                   isatty(STDOUT_FILENO) ? "\n" : "", signal_name(sig), where.c_str(), last_path.c_str(),
+                   resume_command.c_str());
+      return 128 + sig;  // 130 for SIGINT, 143 for SIGTERM, as a shell reports a process killed by them
+    }
   } catch (const NonFiniteLoss& e) {  // say which checkpoint is the last good one
     throw NonFiniteLoss(std::string(e.what()) + (std::filesystem::exists(last_path)
                                                      ? "; " + last_path + " holds epoch " +

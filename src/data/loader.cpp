@@ -76,9 +76,10 @@ void DataLoader::stop() {
   threads_.clear();
   ready_.clear();
   stopping_ = false;
+  started_ = false;  // next() needs a new start_epoch
 }
 
-void DataLoader::start_epoch(int64_t epoch) {
+void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   stop();
   epoch_ = epoch;
   order_.resize(size_t(dataset_->size()));
@@ -89,8 +90,11 @@ void DataLoader::start_epoch(int64_t epoch) {
   }
   if (!opt_.sample_weights.empty()) draw_weighted_order(epoch);
   if (opt_.world_size > 1) order_ = shard_of(order_, opt_.rank, opt_.world_size, opt_.pad_shards);
+  GRAFT_CHECK_DATA(first_batch >= 0 && first_batch <= num_batches(), "DataLoader", "cannot start epoch ", epoch,
+                   " at batch ", first_batch, ": it has ", num_batches(), " batches (did the data or the batch size "
+                   "change since the checkpoint was saved?)");
   started_ = true;
-  claimed_ = consumed_ = 0;
+  claimed_ = consumed_ = first_batch;
   for (int w = 0; w < workers_; ++w) threads_.emplace_back([this] { worker(); });
 }
 
@@ -132,6 +136,16 @@ void DataLoader::open_cache_dir() {
   if (!out) throw std::runtime_error("DataLoader: cannot write the cache key '" + key_path.string() + "'; check cache_dir");
 }
 
+// Keeps a copy in memory unless that would pass cache_max_bytes (then the sample is decoded
+// again next epoch: the cache holds the first samples that fitted, never more).
+void DataLoader::cache_keep(int64_t index, const Image& img) {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  const int64_t bytes = int64_t(img.data.size());
+  if (cache_[size_t(index)] || (opt_.cache_max_bytes > 0 && cache_bytes_ + bytes > opt_.cache_max_bytes)) return;
+  cache_[size_t(index)] = std::make_shared<const Image>(img);
+  cache_bytes_ += bytes;
+}
+
 bool DataLoader::cache_lookup(int64_t index, Image& out) {
   if (opt_.cache) {
     std::lock_guard<std::mutex> lock(cache_mu_);
@@ -146,19 +160,13 @@ bool DataLoader::cache_lookup(int64_t index, Image& out) {
   if (!in || !in.read(reinterpret_cast<char*>(hwc), sizeof hwc)) return false;
   Image img(hwc[0], hwc[1], hwc[2]);
   if (!in.read(reinterpret_cast<char*>(img.data.data()), std::streamsize(img.data.size()))) return false;
-  if (opt_.cache) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    cache_[size_t(index)] = std::make_shared<const Image>(img);
-  }
+  if (opt_.cache) cache_keep(index, img);
   out = std::move(img);
   return true;
 }
 
 void DataLoader::cache_store(int64_t index, const Image& img) {
-  if (opt_.cache) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
-    cache_[size_t(index)] = std::make_shared<const Image>(img);
-  }
+  if (opt_.cache) cache_keep(index, img);
   if (opt_.cache_dir.empty()) return;
   // Written to a temporary name and renamed, so a reader never sees half a file.
   const fs::path final_path = fs::path(opt_.cache_dir) / (std::to_string(index) + ".u8");
@@ -305,7 +313,12 @@ bool DataLoader::next(Batch& out) {
 void DataLoader::for_each_batch(int64_t epoch, const std::function<void(Batch&)>& fn) {
   start_epoch(epoch);
   Batch b;
-  while (next(b)) fn(b);
+  try {
+    while (next(b)) fn(b);
+  } catch (...) {
+    stop();  // no thread keeps decoding for an epoch nobody reads
+    throw;
+  }
 }
 
 std::string DataLoader::skipped_report() const {

@@ -50,6 +50,9 @@ struct LoaderOptions {
   int prefetch = 2;       // batches in flight per worker
   uint64_t seed = 0;
   bool cache = false;
+  // With cache: keep at most this many bytes of cached images in memory (0 = no limit); once
+  // full, further samples are decoded every epoch. Bounds the cache for datasets larger than RAM.
+  int64_t cache_max_bytes = 0;
   std::string cache_dir = "";  // "" = no file cache
   bool skip_bad = false;
   int rank = 0, world_size = 1;  // this process's shard of every epoch (see the top)
@@ -76,10 +79,15 @@ class DataLoader {
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return opt_; }
   // Starts an epoch (stops an unfinished one). Then call next() until it returns false.
-  void start_epoch(int64_t epoch);
+  // first_batch > 0 starts part way (an interrupted epoch resumed, train/fit.h): batches
+  // 0 .. first_batch-1 of that epoch's order are not built at all.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   bool next(Batch& out);
-  // start_epoch + a loop over next().
+  // start_epoch + a loop over next(); the worker threads are stopped if fn throws.
   void for_each_batch(int64_t epoch, const std::function<void(Batch&)>& fn);
+  // Stops the worker threads of an unfinished epoch (they finish the batch in hand, then exit)
+  // and drops the batches built ahead. next() then needs a new start_epoch.
+  void stop();
   // The batch of the given dataset indices, built in the calling thread (any epoch).
   Batch make_batch(const std::vector<int64_t>& indices, int64_t epoch, int64_t number);
 
@@ -87,7 +95,6 @@ class DataLoader {
   std::string skipped_report() const;  // "" if none, else a line per file
 
  private:
-  void stop();
   void worker();
   std::vector<int64_t> batch_indices(int64_t number) const;  // dataset indices of batch `number`
   bool started_ = false;
@@ -95,6 +102,7 @@ class DataLoader {
   bool caching() const { return opt_.cache || !opt_.cache_dir.empty(); }
   bool cache_lookup(int64_t index, Image& out);
   void cache_store(int64_t index, const Image& img);
+  void cache_keep(int64_t index, const Image& img);
   void open_cache_dir();
 
   std::shared_ptr<const Dataset> dataset_;
@@ -114,6 +122,7 @@ class DataLoader {
 
   std::mutex cache_mu_;
   std::vector<std::shared_ptr<const Image>> cache_;
+  int64_t cache_bytes_ = 0;  // pixels held in cache_ (cache_max_bytes)
   std::vector<std::string> skipped_;
 };
 

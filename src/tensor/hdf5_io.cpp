@@ -3,7 +3,12 @@
 
 #include <hdf5.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "tensor/check.h"
@@ -51,6 +56,13 @@ H5File::H5File(const std::string& path, Mode mode) : path_(path) {
 
 H5File::~H5File() {
   if (file_ >= 0) H5Fclose(file_);
+}
+
+void H5File::close() {
+  if (file_ < 0) return;
+  const herr_t r = H5Fclose(file_);
+  file_ = -1;
+  if (r < 0) fail("cannot finish writing the file (disk full, or a file size limit?)");
 }
 
 bool H5File::contains(const std::string& key) const {
@@ -249,10 +261,25 @@ double H5File::attr_number(const std::string& name) const {
 void save_tensors(const std::string& path, const NamedTensors& tensors,
                   const std::function<void(H5File&)>& extra) {
   std::string tmp = path + ".tmp";
-  {
-    H5File f(tmp, H5File::Mode::Truncate);
-    for (const auto& [name, t] : tensors) f.write(name, t);
-    if (extra) extra(f);
+  try {
+    {
+      H5File f(tmp, H5File::Mode::Truncate);
+      for (const auto& [name, t] : tensors) f.write(name, t);
+      if (extra) extra(f);
+      f.close();
+    }
+    // On disk before the rename, so that after a crash the name holds the old or the new file.
+    const int fd = ::open(tmp.c_str(), O_RDONLY);
+    const bool synced = fd >= 0 && ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    GRAFT_CHECK_DATA(synced, "", "cannot fsync '", tmp, "': ", std::strerror(errno));
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    const bool old = std::filesystem::exists(path, ignored);
+    GRAFT_FAIL_DATA("", "could not save '", path, "' (", e.what(), "); ",
+                    old ? "the previous '" + path + "' is unchanged" : std::string("no file was written"),
+                    ". Free disk space (or raise the file size limit) and try again");
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);

@@ -21,6 +21,9 @@ class H5File {
   enum class Mode { Read, Truncate, ReadWrite };
   H5File(const std::string& path, Mode mode);
   ~H5File();
+  // Flushes and closes the file now, throwing if that fails (disk full: HDF5 writes much of a
+  // file only at close). The destructor closes too, but cannot report an error.
+  void close();
   H5File(const H5File&) = delete;
   H5File& operator=(const H5File&) = delete;
 
@@ -52,8 +55,10 @@ class H5File {
   long long file_ = -1;  // hid_t
 };
 
-// Writes all tensors to `path` atomically: to "<path>.tmp" first, then rename(), so an
-// interrupted run never leaves a half-written file behind.
+// Writes all tensors to `path` atomically: to "<path>.tmp" first, closed and fsync'ed, then
+// rename(), so an interrupted run (Ctrl-C, kill -9, power loss) never leaves a half-written
+// file under `path`. If writing fails (disk full, a file size limit) the temporary file is
+// removed and the error says that the previous `path`, if any, is unchanged.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 // `extra` may add attributes or string datasets before the file is closed and renamed.
 void save_tensors(const std::string& path, const NamedTensors& tensors,

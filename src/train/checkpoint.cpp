@@ -60,6 +60,12 @@ void save_training_checkpoint_tensors(const std::string& path, const Module& mod
       h.insert(h.end(), {static_cast<double>(m.epoch), m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.lr,
                          m.seconds});
     if (!h.empty()) f.set_attr("history", h);
+    if (p.partial.batches > 0) {  // an epoch stopped part way (fit.h Note [Interrupted epochs])
+      const PartialEpoch& q = p.partial;
+      f.set_attr("partial_epoch", std::vector<double>{static_cast<double>(q.batches), static_cast<double>(q.steps),
+                                                      static_cast<double>(q.seen), static_cast<double>(q.correct),
+                                                      q.loss_sum, q.seconds});
+    }
   };
   save_weights(model, path, info, extras);
 }
@@ -101,6 +107,13 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& expected_
                        " numbers, not a multiple of ", kHistoryFields);
       for (size_t i = 0; i < h.size(); i += kHistoryFields)
         p.history.push_back({static_cast<int64_t>(h[i]), h[i + 1], h[i + 2], h[i + 3], h[i + 4], h[i + 5], h[i + 6]});
+    }
+    if (f.has_attr("partial_epoch")) {
+      const auto q = f.attr_numbers("partial_epoch");
+      GRAFT_CHECK_DATA(q.size() == 6 && q[0] >= 1, "", path, ": attribute 'partial_epoch' should be 6 numbers "
+                       "(batches >= 1, steps, seen, correct, loss sum, seconds), got ", q.size());
+      p.partial = {static_cast<int64_t>(q[0]), static_cast<int64_t>(q[1]), static_cast<int64_t>(q[2]),
+                   static_cast<int64_t>(q[3]), q[4], q[5]};
     }
     if (version >= 2 && f.has_attr("keys")) model_keys = f.attr_strings("keys");
   }

@@ -8,7 +8,9 @@
 //             "resnet18 head=linear(n)": a resume must build the same), epoch (epochs
 //             completed), best_valid_loss, epochs_since_best, best_epoch, settings (the command
 //             line), rng.<name> (the mt19937_64 state of each named graft::Generator, as
-//             decimal text), history (7 numbers per epoch, for the report).
+//             decimal text), history (7 numbers per epoch, for the report), and only after
+//             an interrupted epoch partial_epoch (6 numbers: batches, steps, seen, correct,
+//             loss sum, seconds of epoch `epoch + 1` so far; fit.h Note [Interrupted epochs]).
 // Version 1 files (model tensors under "model.", the run under "architecture") still load.
 // Learning-rate schedulers need no state of their own: StepLR and cosine are closed forms of
 // the epoch, OneCycleLR and WarmupCosineLR of the step (epoch * steps per epoch), so they are

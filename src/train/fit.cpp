@@ -55,10 +55,15 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
   FitState state{model, optimizer, options.epochs, 0, EpochMetrics{}, options.progress};
   state.train_size = train.num_samples();
   for (Callback* c : callbacks) c->on_fit_begin(state);
+  const PartialEpoch resumed = state.progress.partial;  // Note [Interrupted epochs]
+  state.progress.partial = PartialEpoch{};
+  state.progress.interrupted = false;
+  auto stop_requested = [&] { return options.stop_requested && options.stop_requested(); };
   for (int64_t epoch = state.progress.epoch + 1; epoch <= options.epochs && !state.stop; ++epoch) {
-    const auto t0 = Clock::now();
+    const PartialEpoch start = epoch == options.progress.epoch + 1 ? resumed : PartialEpoch{};
+    const auto t0 = Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(start.seconds));
     state.epoch = epoch;
-    state.seen = 0;
+    state.seen = start.seen;
     state.improved = false;
     state.metrics = EpochMetrics{};
     state.metrics.epoch = epoch;
@@ -66,9 +71,9 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
     for (Callback* c : callbacks) c->on_epoch_begin(state);
 
     model.train();
-    double loss_sum = 0;
-    int64_t correct = 0;
-    state.batch = 0;
+    double loss_sum = start.loss_sum;
+    int64_t correct = start.correct, epoch_steps = start.steps;
+    state.batch = start.batches;
     int64_t in_group = 0, group_samples = 0;  // micro-batches and samples since the last step
     auto optimizer_step = [&] {
       const std::vector<Tensor> params = optimizer_params(optimizer);
@@ -76,33 +81,51 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
       if (options.clip_grad_norm > 0) state.grad_norm = clip_grad_norm_(params, options.clip_grad_norm);
       optimizer.step();
       ++state.step;
+      ++epoch_steps;
       in_group = group_samples = 0;
       for (Callback* c : callbacks) c->on_step_end(state);
     };
-    train.for_each_batch(epoch, [&](Batch& b) {
-      ++state.batch;
-      for (Callback* c : callbacks) c->on_batch_begin(state, b);
-      const int64_t B = b.labels.size(0);
-      const Tensor& y = b.targets.defined() ? b.targets : b.labels;
-      if (in_group == 0) optimizer.zero_grad();
-      StepResult r;
-      r.outputs = model(b.inputs.to(options.device));
-      r.loss = loss(r.outputs, y.to(options.device));
-      (options.accumulate > 1 ? r.loss * static_cast<float>(B) : r.loss).backward();
-      const double l = r.loss.item();
-      if (!std::isfinite(l)) throw NonFiniteLoss(non_finite_message(l, state, optimizer));
-      ++in_group;
-      group_samples += B;
-      if (in_group == options.accumulate) optimizer_step();
-      loss_sum += l * static_cast<double>(B);
-      // Training accuracy of this batch, from the outputs before the step (as PyTorch loops report it).
-      const std::vector<int64_t> pred = predictions(r.outputs.detach().to(Device::CPU)), truth = b.labels.to_labels();
-      for (int64_t i = 0; i < B; ++i) correct += pred[i] == truth[i];
-      state.seen += B;
-      state.metrics.train_loss = loss_sum / static_cast<double>(state.seen);
-      for (Callback* c : callbacks) c->on_batch_end(state, b, r);
-    });
-    if (in_group > 0) optimizer_step();  // the epoch's last, shorter group
+    train.start_epoch(epoch, start.batches);
+    Batch b;
+    bool interrupted = false;
+    try {
+      while (!interrupted && train.next(b)) {
+        ++state.batch;
+        for (Callback* c : callbacks) c->on_batch_begin(state, b);
+        const int64_t B = b.labels.size(0);
+        const Tensor& y = b.targets.defined() ? b.targets : b.labels;
+        if (in_group == 0) optimizer.zero_grad();
+        StepResult r;
+        r.outputs = model(b.inputs.to(options.device));
+        r.loss = loss(r.outputs, y.to(options.device));
+        (options.accumulate > 1 ? r.loss * static_cast<float>(B) : r.loss).backward();
+        const double l = r.loss.item();
+        if (!std::isfinite(l)) throw NonFiniteLoss(non_finite_message(l, state, optimizer));
+        ++in_group;
+        group_samples += B;
+        if (in_group == options.accumulate) optimizer_step();
+        loss_sum += l * static_cast<double>(B);
+        // Training accuracy of this batch, from the outputs before the step (as PyTorch loops report it).
+        const std::vector<int64_t> pred = predictions(r.outputs.detach().to(Device::CPU)), truth = b.labels.to_labels();
+        for (int64_t i = 0; i < B; ++i) correct += pred[i] == truth[i];
+        state.seen += B;
+        state.metrics.train_loss = loss_sum / static_cast<double>(state.seen);
+        for (Callback* c : callbacks) c->on_batch_end(state, b, r);
+        if (in_group == 0 && stop_requested()) {  // at a step boundary only: no half-accumulated gradients
+          interrupted = true;
+          state.progress.partial = PartialEpoch{b.number + 1, epoch_steps, state.seen, correct, loss_sum,
+                                                std::chrono::duration<double>(Clock::now() - t0).count()};
+        }
+      }
+    } catch (...) {
+      train.stop();  // the loader's threads end before the exception leaves fit()
+      throw;
+    }
+    if (interrupted) {
+      train.stop();
+      state.progress.interrupted = true;
+      break;
+    }
     state.metrics.train_acc = static_cast<double>(correct) / static_cast<double>(state.seen);
 
     state.metrics.valid_loss = state.metrics.valid_acc = std::nan("");
@@ -131,7 +154,12 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
     state.progress.epoch = epoch;
     state.progress.history.push_back(state.metrics);
     for (Callback* c : callbacks) c->on_epoch_end(state);
+    if (!state.stop && epoch < options.epochs && stop_requested()) {  // between epochs: partial stays empty
+      state.progress.interrupted = true;
+      break;
+    }
   }
+  if (state.progress.interrupted) return state.progress;  // no on_fit_end: the run is not over
   for (Callback* c : callbacks) c->on_fit_end(state);
   return state.progress;
 }

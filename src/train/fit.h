@@ -54,6 +54,16 @@ struct EpochMetrics {
   double lr = 0, seconds = 0;
 };
 
+// An epoch stopped part way by FitOptions::stop_requested (Note [Interrupted epochs]): epoch
+// `FitProgress::epoch + 1` has trained its first `batches` loader batches.
+struct PartialEpoch {
+  int64_t batches = 0;   // loader batches consumed (the next one to build is number `batches`)
+  int64_t steps = 0;     // optimizer steps taken in them
+  int64_t seen = 0, correct = 0;  // training samples and correct top-1 so far
+  double loss_sum = 0;   // sum of the samples' losses so far
+  double seconds = 0;    // time spent in the epoch so far
+};
+
 // How far a run has come: what a training checkpoint saves so that fit() can continue it.
 struct FitProgress {
   int64_t epoch = 0;  // epochs completed
@@ -61,6 +71,8 @@ struct FitProgress {
   int64_t epochs_since_best = 0;
   int64_t best_epoch = 0;
   std::vector<EpochMetrics> history;
+  PartialEpoch partial;      // batches == 0: none (the run stopped at an epoch's end)
+  bool interrupted = false;  // fit() returned because stop_requested() said so (not saved)
 };
 
 using LossFn = std::function<Tensor(const Tensor& outputs, const Tensor& labels)>;
@@ -124,7 +136,22 @@ struct FitOptions {
   int64_t topk = 5;              // for the validation metrics
   int64_t accumulate = 1;        // batches per optimizer step (Note [Gradient accumulation])
   double clip_grad_norm = 0;     // > 0: clip the gradients' total 2-norm to this (clip_grad.h)
+  // Asked after every batch that ends an optimizer step, and after every epoch: true -> fit()
+  // stops there and returns with interrupted = true (Note [Interrupted epochs]). For Ctrl-C
+  // (train/interrupt.h); empty: never.
+  std::function<bool()> stop_requested;
 };
+
+// Note [Interrupted epochs]
+// When stop_requested() turns true after batch k of epoch E (and the group of accumulated
+// batches is complete), fit() stops the loader's threads and returns progress.epoch = E - 1
+// with progress.partial = {k batches, their steps, their running sums}. Passing that progress
+// back (a checkpoint, train/checkpoint.h) continues epoch E at batch k: the loader's order and
+// every augmentation are functions of (seed, epoch, index), mixup's of (seed, epoch, batch
+// number), dropout draws from the default generator (saved with the checkpoint), and a per-step
+// schedule is stepped partial.steps more times. So the resumed run takes the same steps as an
+// uninterrupted one. Between epochs (e.g. during validation) it stops after on_epoch_end with
+// partial.batches = 0.
 
 // Trains `model` (its trainable parameters are the optimizer's) and returns the final progress.
 FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoader& train, DataLoader* valid,

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -44,12 +45,18 @@ pre{background:#f6f6f6;padding:0.6em;white-space:pre-wrap}
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   std::string tmp = path + ".tmp";
+  bool ok = false;
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     GRAFT_CHECK_DATA(f, "", "cannot write ", tmp, ": ", std::strerror(errno), " (does the folder exist?)");
     f.write(content.data(), static_cast<std::streamsize>(content.size()));
-    f.flush();
-    GRAFT_CHECK_DATA(f, "", "error while writing ", tmp, " (disk full?)");
+    f.close();  // flushes: a full disk shows here
+    ok = static_cast<bool>(f);
+  }
+  if (!ok) {  // (a file size limit, a full disk): the old file stays, the half-written one goes
+    std::remove(tmp.c_str());
+    GRAFT_FAIL_DATA("", "could not save ", path, " (error while writing ", tmp, ": disk full?); ",
+                    std::filesystem::exists(path) ? "the previous " + path + " is unchanged" : std::string("no file was written"));
   }
   GRAFT_CHECK_DATA(std::rename(tmp.c_str(), path.c_str()) == 0, "", "cannot rename ", tmp, " to ", path, ": ",
                    std::strerror(errno));
