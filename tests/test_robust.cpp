@@ -49,7 +49,7 @@ namespace {
 
 // ---- a child process running graft ---------------------------------------------------------
 
-struct Child {
+struct GraftChild {
   pid_t pid = -1;
   int out = -1;        // its stdout + stderr
   std::string output;  // what was read so far
@@ -57,7 +57,7 @@ struct Child {
 
 // Starts GRAFT_BIN with `args`; fsize_limit > 0 sets RLIMIT_FSIZE (bytes) with SIGXFSZ ignored,
 // so a write past the limit fails with EFBIG as on a full disk instead of killing the process.
-Child spawn(const std::vector<std::string>& args, rlim_t fsize_limit = 0) {
+GraftChild spawn(const std::vector<std::string>& args, rlim_t fsize_limit = 0) {
   const char* bin = std::getenv("GRAFT_BIN");
   REQUIRE_MESSAGE(bin != nullptr, "GRAFT_BIN not set (meson test sets it)");
   std::vector<std::string> words = {bin};
@@ -83,11 +83,11 @@ Child spawn(const std::vector<std::string>& args, rlim_t fsize_limit = 0) {
     ::_exit(127);
   }
   ::close(p[1]);
-  return Child{pid, p[0], ""};
+  return GraftChild{pid, p[0], ""};
 }
 
 // Reads until `needle` appears in the output (true) or the output ends (false).
-bool read_until(Child& c, const std::string& needle) {
+bool read_until(GraftChild& c, const std::string& needle) {
   char buf[4096];
   while (c.output.find(needle) == std::string::npos) {
     const ssize_t n = ::read(c.out, buf, sizeof buf);
@@ -99,7 +99,7 @@ bool read_until(Child& c, const std::string& needle) {
 
 // Reads the rest of the output and waits: the exit code, or 128 + signal for a killed child
 // (as a shell reports it).
-int finish(Child& c) {
+int finish(GraftChild& c) {
   read_until(c, std::string(1, '\0'));  // never printed: reads to the end
   ::close(c.out);
   int status = 0;
@@ -108,7 +108,7 @@ int finish(Child& c) {
 }
 
 int run_graft(const std::vector<std::string>& args, std::string* output = nullptr, rlim_t fsize_limit = 0) {
-  Child c = spawn(args, fsize_limit);
+  GraftChild c = spawn(args, fsize_limit);
   const int rc = finish(c);
   if (output) *output = c.output;
   return rc;
@@ -309,7 +309,7 @@ TEST_CASE("graft train: SIGINT saves a resumable last.h5, exits 130, and --resum
   REQUIRE(run_graft(train_args(dir.path, dir.path / "straight", epochs), &out) == 0);
 
   // The first progress line comes at ~10% of epoch 1 (plain lines: stdout is a pipe).
-  Child c = spawn(train_args(dir.path, dir.path / "run", epochs));
+  GraftChild c = spawn(train_args(dir.path, dir.path / "run", epochs));
   REQUIRE_MESSAGE(read_until(c, "epoch 1/"), c.output);
   ::kill(c.pid, SIGINT);
   const int rc = finish(c);
@@ -347,7 +347,7 @@ TEST_CASE("graft train: SIGTERM exits 143 with a checkpoint; a second SIGINT exi
   make_folder(dir.path / "train", 40, 1);
   make_folder(dir.path / "valid", 4, 2);
   {
-    Child c = spawn(train_args(dir.path, dir.path / "term", 50));
+    GraftChild c = spawn(train_args(dir.path, dir.path / "term", 50));
     REQUIRE_MESSAGE(read_until(c, "epoch 1/"), c.output);
     ::kill(c.pid, SIGTERM);
     const int rc = finish(c);
@@ -360,7 +360,7 @@ TEST_CASE("graft train: SIGTERM exits 143 with a checkpoint; a second SIGINT exi
     // A second SIGINT soon after the first: usually it lands while the step finishes or
     // last.h5 is written, and exits at once; either way 130 and no corrupt file. (The exact
     // order is the kernel's; the next test checks the second-signal path deterministically.)
-    Child c = spawn(train_args(dir.path, dir.path / "twice", 50));
+    GraftChild c = spawn(train_args(dir.path, dir.path / "twice", 50));
     REQUIRE_MESSAGE(read_until(c, "epoch 1/"), c.output);
     ::kill(c.pid, SIGINT);
     REQUIRE_MESSAGE(read_until(c, "stopping after this step"), c.output);
@@ -368,8 +368,8 @@ TEST_CASE("graft train: SIGTERM exits 143 with a checkpoint; a second SIGINT exi
     const int rc = finish(c);
     INFO(c.output);
     CHECK(rc == 130);
-    MESSAGE(c.output.find("second interrupt") != std::string::npos ? "the second SIGINT exited at once"
-                                                                    : "the first SIGINT's save finished first");
+    const bool second = c.output.find("second interrupt") != std::string::npos;
+    MESSAGE((second ? "the second SIGINT exited at once" : "the first SIGINT's save finished first"));
     for (const auto& e : fs::directory_iterator(dir.path / "twice"))
       if (e.path().extension() == ".h5") CHECK_NOTHROW(load_tensors(e.path().string()));
   }
@@ -459,7 +459,7 @@ TEST_CASE("graft train: kill -9 at random moments, 25 times, never leaves a corr
     std::vector<std::string> args = train_args(dir.path, run, 100000);
     args.push_back("--quiet");
     if (fs::exists(run / "last.h5")) args.push_back("--resume"), ++resumed;
-    Child c = spawn(args);
+    GraftChild c = spawn(args);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
     ::kill(c.pid, SIGKILL);
     CHECK(finish(c) == 128 + SIGKILL);

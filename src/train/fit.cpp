@@ -126,6 +126,7 @@ FitProgress fit(Module& model, Optimizer& optimizer, const LossFn& loss, DataLoa
       state.progress.interrupted = true;
       break;
     }
+    if (in_group > 0) optimizer_step();  // the epoch's last, shorter group
     state.metrics.train_acc = static_cast<double>(correct) / static_cast<double>(state.seen);
 
     state.metrics.valid_loss = state.metrics.valid_acc = std::nan("");
