@@ -369,7 +369,7 @@ TEST_CASE("graft train: SIGTERM exits 143 with a checkpoint; a second SIGINT exi
     INFO(c.output);
     CHECK(rc == 130);
     const bool second = c.output.find("second interrupt") != std::string::npos;
-    MESSAGE((second ? "the second SIGINT exited at once" : "the first SIGINT's save finished first"));
+    MESSAGE(std::string(second ? "the second SIGINT exited at once" : "the first SIGINT's save finished first"));
     for (const auto& e : fs::directory_iterator(dir.path / "twice"))
       if (e.path().extension() == ".h5") CHECK_NOTHROW(load_tensors(e.path().string()));
   }

@@ -18,8 +18,15 @@ namespace graft {
 namespace {
 
 // HDF5 prints its own error stack to stderr by default; graft reports errors itself.
+// H5dont_atexit (before anything starts the library): no clean-up at exit. After a close that
+// failed (a full disk) HDF5 1.10 keeps the half-closed file in its tables and its exit handler
+// crashes on it (SIGSEGV after graft's message). Every file graft opens is closed by H5File's
+// destructor, so the clean-up has nothing to flush.
 struct SilenceHdf5 {
-  SilenceHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+  SilenceHdf5() {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
 };
 const SilenceHdf5 silence_hdf5;
 
