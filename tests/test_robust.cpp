@@ -41,6 +41,7 @@
 #include "train/checkpoint.h"
 #include "train/fit.h"
 #include "train/interrupt.h"
+#include "report.h"
 
 namespace fs = std::filesystem;
 using namespace graft;
@@ -408,6 +409,7 @@ TEST_CASE("interrupt: the first SIGINT only sets the flag, the second exits with
   const pid_t pid2 = ::fork();
   REQUIRE(pid2 >= 0);
   if (pid2 == 0) {
+    ::signal(SIGINT, SIG_DFL);  // (doctest installs its own handler: the guard must restore the one before it)
     { InterruptGuard guard; }
     ::raise(SIGINT);
     ::_exit(1);
@@ -443,6 +445,41 @@ TEST_CASE("graft train: a save that hits a full disk (RLIMIT_FSIZE) keeps best.h
   // And the run resumes from the intact last.h5 once there is room.
   REQUIRE_MESSAGE(run_graft(more, &out) == 0, out);
   CHECK(out.find("resumed " + (run / "last.h5").string() + " at epoch 2") != std::string::npos);
+}
+
+TEST_CASE("write_file_atomic: a write past the file size limit keeps the old file, removes the .tmp, says so") {
+  testing::TempDir dir("robust_atomic");
+  const std::string path = dir.file("metrics.csv");
+  tools::write_file_atomic(path, "old\n");
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // the child: 4 KiB files at most, then a 64 KiB write
+    struct rlimit r{4096, 4096};
+    ::setrlimit(RLIMIT_FSIZE, &r);
+    ::signal(SIGXFSZ, SIG_IGN);
+    std::string msg = "no error";
+    try {
+      tools::write_file_atomic(path, std::string(65536, 'x'));
+    } catch (const std::exception& e) {
+      msg = e.what();
+    }
+    ssize_t ignored = ::write(p[1], msg.data(), msg.size());
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  std::string msg;
+  char buf[512];
+  for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) msg.append(buf, size_t(n));
+  ::close(p[0]);
+  ::waitpid(pid, nullptr, 0);
+  INFO(msg);
+  CHECK(msg.find("could not save " + path) != std::string::npos);
+  CHECK(msg.find("the previous " + path + " is unchanged") != std::string::npos);
+  CHECK(read_bytes(path) == "old\n");
+  CHECK(!fs::exists(path + ".tmp"));
 }
 
 TEST_CASE("graft train: kill -9 at random moments, 25 times, never leaves a corrupt checkpoint") {

@@ -176,7 +176,12 @@ void DataLoader::cache_store(int64_t index, const Image& img) {
     int64_t hwc[3] = {img.H, img.W, img.C};
     out.write(reinterpret_cast<const char*>(hwc), sizeof hwc);
     out.write(reinterpret_cast<const char*>(img.data.data()), std::streamsize(img.data.size()));
-    if (!out) throw std::runtime_error("DataLoader: cannot write cache file '" + tmp.string() + "' (disk full?)");
+    if (!out) {
+      out.close();
+      std::error_code ignored;
+      fs::remove(tmp, ignored);  // no half-written file left behind
+      throw std::runtime_error("DataLoader: cannot write cache file '" + tmp.string() + "' (disk full?)");
+    }
   }
   fs::rename(tmp, final_path);
 }

@@ -3,6 +3,9 @@
 
 #include <stb/stb_image_write.h>  // implementation in libstb (linked through graft_dep)
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -52,6 +55,11 @@ void write_file_atomic(const std::string& path, const std::string& content) {
     f.write(content.data(), static_cast<std::streamsize>(content.size()));
     f.close();  // flushes: a full disk shows here
     ok = static_cast<bool>(f);
+  }
+  if (ok) {  // on disk before the rename: after a crash the name holds the old or the new file
+    const int fd = ::open(tmp.c_str(), O_RDONLY);
+    ok = fd >= 0 && ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
   }
   if (!ok) {  // (a file size limit, a full disk): the old file stays, the half-written one goes
     std::remove(tmp.c_str());

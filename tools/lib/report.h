@@ -23,7 +23,9 @@
 
 namespace graft::tools {
 
-// Writes `content` to path + ".tmp" and renames it over `path`. Throws naming the path.
+// Writes `content` to path + ".tmp", fsyncs it and renames it over `path`, so `path` holds the old
+// or the new content, never part of it. A failed write removes the .tmp and throws naming the
+// path and saying that the previous file is unchanged (a full disk).
 void write_file_atomic(const std::string& path, const std::string& content);
 
 // EpochMetrics: one epoch's numbers (train/fit.h).
