@@ -326,6 +326,11 @@ void DataLoader::for_each_batch(int64_t epoch, const std::function<void(Batch&)>
   }
 }
 
+int64_t DataLoader::cache_bytes() const {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  return cache_bytes_;
+}
+
 std::string DataLoader::skipped_report() const {
   if (skipped_.empty()) return "";
   std::string s = "skipped " + std::to_string(skipped_.size()) + " unreadable image(s):\n";

@@ -93,6 +93,7 @@ class DataLoader {
 
   const std::vector<std::string>& skipped() const { return skipped_; }  // all epochs, in batch order
   std::string skipped_report() const;  // "" if none, else a line per file
+  int64_t cache_bytes() const;         // pixels held by the in-memory cache (cache, cache_max_bytes)
 
  private:
   void worker();
@@ -120,7 +121,7 @@ class DataLoader {
   std::condition_variable cv_;
   std::vector<std::thread> threads_;
 
-  std::mutex cache_mu_;
+  mutable std::mutex cache_mu_;
   std::vector<std::shared_ptr<const Image>> cache_;
   int64_t cache_bytes_ = 0;  // pixels held in cache_ (cache_max_bytes)
   std::vector<std::string> skipped_;
