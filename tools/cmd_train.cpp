@@ -450,7 +450,8 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   }();
   const bool mixing = a.get_float("mixup") > 0 || a.get_float("cutmix") > 0;  // mixes images, not features
   const bool cache = head_only_trainable && !a.flag("no-feature-cache") && !mixing &&
-                     train_pipe.deterministic_prefix() == train_pipe.steps.size();
+                     train_pipe.deterministic_prefix() == train_pipe.steps.size() &&
+                     train_pipe.tensor_steps.empty();  // random_erasing is random too
 
   std::shared_ptr<const Dataset> train_ds = data.train, valid_ds = data.valid, test_ds = data.test;
   Module* trained = s.model.get();  // what runs in the training loop
