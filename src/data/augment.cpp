@@ -350,27 +350,44 @@ std::vector<AugSpaceEntry> augmentation_space(AugSpace space, int64_t n, int64_t
 }
 
 // ================================== policies ==============================================
-Image trivial_augment_wide(const Image& img, Generator& gen, int64_t num_bins) {
-  const auto space = augmentation_space(AugSpace::TrivialAugmentWide, num_bins, img.H, img.W);
-  const AugSpaceEntry& e = space[size_t(gen.randint(int64_t(space.size())))];
-  double m = e.magnitudes.empty() ? 0.0 : double(e.magnitudes[size_t(gen.randint(int64_t(e.magnitudes.size())))]);
-  if (e.signed_ && gen.randint(2)) m = -m;
-  return apply_aug_op(img, e.op, m);
+// Each policy first draws its ops (the *_ops functions; no op draws random numbers), then
+// applies them in order, so a test can fix the op + magnitude a seed gives.
+Image apply_aug_ops(const Image& img, const std::vector<AugChoice>& ops) {
+  Image out = img;
+  for (const AugChoice& c : ops) out = apply_aug_op(out, c.op, c.magnitude);
+  return out;
 }
 
-Image rand_augment(const Image& img, Generator& gen, int64_t num_ops, int64_t magnitude, int64_t num_bins) {
+std::vector<AugChoice> trivial_augment_wide_ops(Generator& gen, int64_t num_bins) {
+  const auto space = augmentation_space(AugSpace::TrivialAugmentWide, num_bins, 1, 1);
+  const AugSpaceEntry& e = space[size_t(gen.randint(int64_t(space.size())))];
+  double m = e.magnitudes.empty() ? 0.0 : double(e.magnitudes[size_t(gen.randint(int64_t(e.magnitudes.size())))]);
+  if (e.signed_ && gen.randint(2)) m *= -1.0;
+  return {{e.op, m}};
+}
+
+Image trivial_augment_wide(const Image& img, Generator& gen, int64_t num_bins) {
+  return apply_aug_ops(img, trivial_augment_wide_ops(gen, num_bins));
+}
+
+std::vector<AugChoice> rand_augment_ops(int64_t H, int64_t W, Generator& gen, int64_t num_ops, int64_t magnitude,
+                                        int64_t num_bins) {
   if (magnitude < 0 || magnitude >= num_bins)
     throw std::invalid_argument("rand_augment: magnitude " + std::to_string(magnitude) + " must be in [0, " +
                                 std::to_string(num_bins - 1) + "] (num_magnitude_bins " + std::to_string(num_bins) + ")");
-  const auto space = augmentation_space(AugSpace::RandAugment, num_bins, img.H, img.W);
-  Image out = img;
+  const auto space = augmentation_space(AugSpace::RandAugment, num_bins, H, W);
+  std::vector<AugChoice> ops;
   for (int64_t k = 0; k < num_ops; ++k) {
     const AugSpaceEntry& e = space[size_t(gen.randint(int64_t(space.size())))];
     double m = e.magnitudes.empty() ? 0.0 : double(e.magnitudes[size_t(magnitude)]);
-    if (e.signed_ && gen.randint(2)) m = -m;
-    out = apply_aug_op(out, e.op, m);
+    if (e.signed_ && gen.randint(2)) m *= -1.0;
+    ops.push_back({e.op, m});
   }
-  return out;
+  return ops;
+}
+
+Image rand_augment(const Image& img, Generator& gen, int64_t num_ops, int64_t magnitude, int64_t num_bins) {
+  return apply_aug_ops(img, rand_augment_ops(img.H, img.W, gen, num_ops, magnitude, num_bins));
 }
 
 const std::vector<std::pair<AutoAugmentStep, AutoAugmentStep>>& auto_augment_imagenet_policy() {
@@ -394,27 +411,29 @@ const std::vector<std::pair<AutoAugmentStep, AutoAugmentStep>>& auto_augment_ima
   return p;
 }
 
-Image auto_augment(const Image& img, Generator& gen) {
+std::vector<AugChoice> auto_augment_ops(int64_t H, int64_t W, Generator& gen) {
   const auto& policy = auto_augment_imagenet_policy();
-  const auto space = augmentation_space(AugSpace::AutoAugment, 10, img.H, img.W);
+  const auto space = augmentation_space(AugSpace::AutoAugment, 10, H, W);
   // get_params: policy id, two probabilities, two signs, all drawn before any op runs.
   const auto& sub = policy[size_t(gen.randint(int64_t(policy.size())))];
   const float probs[2] = {gen.uniform(), gen.uniform()};
   const int64_t signs[2] = {gen.randint(2), gen.randint(2)};
-  Image out = img;
+  std::vector<AugChoice> ops;
   int i = 0;
   for (const AutoAugmentStep& st : {sub.first, sub.second}) {
     if (double(probs[i]) <= st.prob) {  // torchvision: probs[i] <= p
       const AugSpaceEntry* e = nullptr;
       for (const auto& s : space) if (s.op == st.op) e = &s;
       double m = st.magnitude_id >= 0 ? double(e->magnitudes[size_t(st.magnitude_id)]) : 0.0;
-      if (e->signed_ && signs[i] == 0) m = -m;
-      out = apply_aug_op(out, st.op, m);
+      if (e->signed_ && signs[i] == 0) m *= -1.0;
+      ops.push_back({st.op, m});
     }
     ++i;
   }
-  return out;
+  return ops;
 }
+
+Image auto_augment(const Image& img, Generator& gen) { return apply_aug_ops(img, auto_augment_ops(img.H, img.W, gen)); }
 
 // ================================ RandomErasing ===========================================
 EraseBox random_erasing_params(int64_t H, int64_t W, const RandomErasingParams& p, Generator& gen) {

@@ -62,15 +62,22 @@ enum class AugSpace { TrivialAugmentWide, RandAugment, AutoAugment };
 std::vector<AugSpaceEntry> augmentation_space(AugSpace space, int64_t num_bins, int64_t image_h, int64_t image_w);
 
 // ---- the policies ------------------------------------------------------------------------
+// Each policy = draw the ops (*_ops: op + signed magnitude, the only random part) + apply them.
+struct AugChoice { AugOp op; double magnitude; };
+Image apply_aug_ops(const Image& img, const std::vector<AugChoice>& ops);
 // TrivialAugmentWide(num_magnitude_bins=31): one op uniformly, one bin uniformly, sign 1/2.
+std::vector<AugChoice> trivial_augment_wide_ops(Generator& gen, int64_t num_bins = 31);
 Image trivial_augment_wide(const Image& img, Generator& gen, int64_t num_bins = 31);
 // RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31): num_ops ops uniformly (with
-// replacement), each at bin `magnitude`, sign 1/2.
+// replacement), each at bin `magnitude`, sign 1/2. H, W: the image size (translation range).
+std::vector<AugChoice> rand_augment_ops(int64_t H, int64_t W, Generator& gen, int64_t num_ops = 2, int64_t magnitude = 9,
+                                        int64_t num_bins = 31);
 Image rand_augment(const Image& img, Generator& gen, int64_t num_ops = 2, int64_t magnitude = 9, int64_t num_bins = 31);
 // AutoAugment(IMAGENET): one of the 25 sub-policies; each of its two ops applies with its
 // probability at its magnitude bin (of 10), sign 1/2.
 struct AutoAugmentStep { AugOp op; double prob; int magnitude_id; };  // magnitude_id -1: none
 const std::vector<std::pair<AutoAugmentStep, AutoAugmentStep>>& auto_augment_imagenet_policy();
+std::vector<AugChoice> auto_augment_ops(int64_t H, int64_t W, Generator& gen);
 Image auto_augment(const Image& img, Generator& gen);
 
 // ---- RandomErasing (on the normalized float [C,H,W] tensor) ------------------------------
