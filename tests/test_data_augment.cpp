@@ -6,6 +6,7 @@
 #include <map>
 
 #include "data/augment.h"
+#include "data/loader.h"
 #include "data/pipeline.h"
 #include "data/transforms.h"
 #include "testing.h"
@@ -268,4 +269,42 @@ TEST_CASE("augment: spec words for the policies and random_erasing") {
   CHECK_THROWS_WITH(Pipeline::parse("auto_augment=cifar10"), doctest::Contains("ImageNet"));
   CHECK_THROWS_WITH(Pipeline::parse("random_erasing=1.5"), doctest::Contains("[0, 1]"));
   CHECK_THROWS_WITH(Pipeline::parse("random_erasing=0.5:0.1"), doctest::Contains("scale_lo"));
+}
+
+namespace {
+struct Gray200 : Dataset {  // 8 images 32x32 of level 200, in memory
+  std::vector<std::string> names{"a"};
+  int64_t size() const override { return 8; }
+  Sample get(int64_t i) const override {
+    Sample s;
+    s.image = Image(32, 32);
+    std::fill(s.image.data.begin(), s.image.data.end(), uint8_t(200));
+    s.label = 0;
+    s.source = "img#" + std::to_string(i);
+    return s;
+  }
+  int64_t label(int64_t) const override { return 0; }
+  std::string source(int64_t i) const override { return "img#" + std::to_string(i); }
+  const std::vector<std::string>& class_names() const override { return names; }
+};
+}  // namespace
+
+TEST_CASE("augment: the loader runs random_erasing on its tensors, reproducibly per seed") {
+  auto ds = std::make_shared<Gray200>();
+  Pipeline pipe = Pipeline::parse("trivial_augment,random_erasing=1:0.1:0.2:1:1:-3");
+  auto run = [&] {
+    DataLoader dl(ds, pipe, {.batch_size = 4, .num_workers = 1, .seed = 3});
+    std::vector<float> all;
+    dl.for_each_batch(0, [&](Batch& b) { auto v = b.inputs.to_vector(); all.insert(all.end(), v.begin(), v.end()); });
+    return all;
+  };
+  auto a = run();
+  REQUIRE(a.size() == 8 * 3 * 32 * 32);
+  // Every image got a square box of -3 (value -3 appears nowhere else: inputs are in [0, 1]).
+  for (int i = 0; i < 8; ++i) {
+    const int64_t erased = std::count(a.begin() + i * 3072, a.begin() + (i + 1) * 3072, -3.0f);
+    CHECK(erased >= 3 * 10 * 10);  // area >= 0.1 * 1024 -> side >= round(sqrt(102.4)) = 10
+    CHECK(erased <= 3 * 15 * 15);  // area <= 0.2 * 1024 -> side <= round(sqrt(204.8)) = 14
+  }
+  CHECK(run() == a);  // same seed, same augmentation and boxes
 }
