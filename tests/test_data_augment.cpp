@@ -66,6 +66,8 @@ TEST_CASE("augment: every op of _apply_op equals torchvision on PIL images, 0/25
 TEST_CASE("augment: the policies' op lists and magnitude bins equal torchvision's _augmentation_space") {
   REQUIRE_REFERENCE(path, "augment.h5");
   H5File f(path, H5File::Mode::Read);
+  const bool avx2 = f.read("space_meta/avx2").to_labels()[0] == 1;
+  if (!avx2) MESSAGE("torch did not run its AVX2 kernels: magnitude bins compared within 1 ulp");
   struct Space { const char* key; AugSpace space; int64_t bins, h, w; };
   for (const Space& s : {Space{"ta31", AugSpace::TrivialAugmentWide, 31, 1, 1}, Space{"ta10", AugSpace::TrivialAugmentWide, 10, 1, 1},
                          Space{"ra31_375x500", AugSpace::RandAugment, 31, 375, 500},
@@ -89,11 +91,16 @@ TEST_CASE("augment: the policies' op lists and magnitude bins equal torchvision'
       if (!f.contains(key)) continue;
       auto ref = f.read(key).to_vector();
       REQUIRE(ref.size() == space[i].magnitudes.size());
-      for (size_t j = 0; j < ref.size(); ++j, ++n_values) n_equal += ref[j] == space[i].magnitudes[j];
+      for (size_t j = 0; j < ref.size(); ++j, ++n_values) {
+        n_equal += ref[j] == space[i].magnitudes[j];
+        CHECK(std::fabs(ref[j] - space[i].magnitudes[j]) <= std::fabs(ref[j]) * 1.2e-7f);  // 1 ulp at most
+      }
     }
-    // torch.linspace's float32 values reproduced bit for bit (its fused scalar path and its
-    // vector blocks differ in the last bit, so this fails if either is computed another way).
-    CHECK(n_equal == n_values);
+    // torch.linspace's float32 values reproduced bit for bit where torch ran its AVX2 kernel
+    // (its fused scalar path and its vector blocks differ in the last bit, so this fails if
+    // either is computed another way); other kernels round some values the other way.
+    MESSAGE(std::string(s.key) << ": " << n_equal << " of " << n_values << " magnitudes bit-equal");
+    if (avx2) CHECK(n_equal == n_values);
   }
 }
 
