@@ -343,7 +343,8 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_int("seed", 0, "seed for the split, initialization, shuffling and augmentation");
   tools::add_model_options(p, "resnet18", true);
   p.add_string("train-transform", "", "training transform (default: random_resized_crop=224,hflip,normalize=imagenet "
-                                      "for pretrained models, resize to --input-size for spec models)")
+                                      "for pretrained models, resize to --input-size for spec models; add "
+                                      "trivial_augment, rand_augment=N:M, auto_augment, random_erasing=P for torchvision's policies)")
       .add_string("eval-transform", "", "evaluation transform (default: the weights' preprocess, e.g. "
                                         "resize=256,center_crop=224,normalize=imagenet)")
       .add_string("loss", "auto", "nll, cross-entropy, bce (one output, 2 classes), or auto (nll after logsoftmax)", false,
@@ -460,7 +461,8 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   }();
   const bool mixing = a.get_float("mixup") > 0 || a.get_float("cutmix") > 0;  // mixes images, not features
   const bool cache = head_only_trainable && !a.flag("no-feature-cache") && !mixing &&
-                     train_pipe.deterministic_prefix() == train_pipe.steps.size();
+                     train_pipe.deterministic_prefix() == train_pipe.steps.size() &&
+                     train_pipe.tensor_steps.empty();  // random_erasing is random too
 
   std::shared_ptr<const Dataset> train_ds = data.train, valid_ds = data.valid, test_ds = data.test;
   Module* trained = s.model.get();  // what runs in the training loop

@@ -223,6 +223,7 @@ Batch DataLoader::make_batch(const std::vector<int64_t>& indices, int64_t epoch,
                                       "' with " + std::to_string(img.C) + " channels");
         to_chw_float(img, x.data(), pipeline_.mean.empty() ? nullptr : pipeline_.mean.data(),
                      pipeline_.std.empty() ? nullptr : pipeline_.std.data());
+        pipeline_.apply_tensor(x, gen);  // random_erasing
       }
     } catch (const ImageError& e) {
       if (!opt_.skip_bad) throw;

@@ -1,6 +1,8 @@
 // src/data/pipeline.cpp — the spec parser; see pipeline.h.
 #include "data/pipeline.h"
 
+#include "data/augment.h"
+
 #include <sstream>
 #include <stdexcept>
 
@@ -9,7 +11,9 @@ namespace graft {
 namespace {
 const char* kAccepted =
     "accepted items: resize=N|HxW, center_crop=N|HxW, random_resized_crop=N|HxW[:scale_lo:scale_hi], "
-    "hflip[=p], vflip[=p], rotation=DEG, color_jitter=b[:c[:s[:h]]], normalize=imagenet|m0:m1:m2/s0:s1:s2";
+    "hflip[=p], vflip[=p], rotation=DEG, color_jitter=b[:c[:s[:h]]], normalize=imagenet|m0:m1:m2/s0:s1:s2, "
+    "trivial_augment[=bins], rand_augment[=num_ops:magnitude[:bins]], auto_augment[=imagenet], "
+    "random_erasing[=p[:scale_lo:scale_hi[:ratio_lo:ratio_hi[:value|random]]]]";
 
 [[noreturn]] void bad(const std::string& item, const std::string& why) {
   throw std::invalid_argument("transform spec item '" + item + "': " + why + " (" + kAccepted + ")");
@@ -119,6 +123,46 @@ Pipeline Pipeline::parse(const std::string& spec) {
         if (p.mean.size() != p.std.size()) bad(item, "as many means as stds are needed");
       }
       continue;
+    } else if (key == "trivial_augment" || key == "trivial_augment_wide") {
+      int64_t bins = val.empty() ? 31 : int64_t(number(item, val));
+      if (bins < 2 || val.find('.') != std::string::npos) bad(item, "the number of magnitude bins must be an integer >= 2");
+      st.random = true;
+      st.apply = [bins](const Image& im, Generator& g) { return trivial_augment_wide(im, g, bins); };
+    } else if (key == "rand_augment") {
+      auto parts = split(val, ':');
+      int64_t v[3] = {2, 9, 31};
+      if (!val.empty() && (parts.size() < 2 || parts.size() > 3)) bad(item, "expected rand_augment=num_ops:magnitude[:bins]");
+      for (size_t i = 0; !val.empty() && i < parts.size(); ++i) {
+        double d = number(item, parts[i]);
+        if (d < 0 || d != double(int64_t(d))) bad(item, "'" + parts[i] + "' must be a non-negative integer");
+        v[i] = int64_t(d);
+      }
+      if (v[2] < 2 || v[1] >= v[2]) bad(item, "magnitude must be below the number of bins (default 31)");
+      st.random = true;
+      st.apply = [n = v[0], m = v[1], b = v[2]](const Image& im, Generator& g) { return rand_augment(im, g, n, m, b); };
+    } else if (key == "auto_augment") {
+      if (!val.empty() && val != "imagenet") bad(item, "only the ImageNet policy is implemented (auto_augment=imagenet)");
+      st.random = true;
+      st.apply = [](const Image& im, Generator& g) { return auto_augment(im, g); };
+    } else if (key == "random_erasing") {
+      auto parts = split(val, ':');
+      RandomErasingParams re;
+      if (!val.empty()) {
+        if (parts.size() != 1 && parts.size() != 3 && parts.size() != 5 && parts.size() != 6)
+          bad(item, "expected p, p:scale_lo:scale_hi, p:scale_lo:scale_hi:ratio_lo:ratio_hi or that and :value");
+        re.p = float(number(item, parts[0]));
+        if (parts.size() >= 3) re.scale_lo = float(number(item, parts[1])), re.scale_hi = float(number(item, parts[2]));
+        if (parts.size() >= 5) re.ratio_lo = float(number(item, parts[3])), re.ratio_hi = float(number(item, parts[4]));
+        if (parts.size() == 6) {
+          if (parts[5] == "random") re.random_value = true;
+          else re.value = float(number(item, parts[5]));
+        }
+      }
+      if (re.p < 0 || re.p > 1) bad(item, "probability must be in [0, 1]");
+      if (!(0 <= re.scale_lo && re.scale_lo <= re.scale_hi)) bad(item, "scale must satisfy 0 <= lo <= hi");
+      if (!(0 < re.ratio_lo && re.ratio_lo <= re.ratio_hi)) bad(item, "ratio must satisfy 0 < lo <= hi");
+      p.tensor_steps.push_back({item, [re](Tensor& t, Generator& g) { random_erasing_(t, re, g); }});
+      continue;
     } else if (key == "to_tensor") {
       continue;  // implicit
     } else {
@@ -143,7 +187,12 @@ Tensor Pipeline::operator()(const Image& img, Generator& gen) const {
     throw std::invalid_argument("normalize: " + std::to_string(mean.size()) + " means for an image with " +
                                 std::to_string(out.C) + " channels");
   to_chw_float(out, t.data(), mean.empty() ? nullptr : mean.data(), std.empty() ? nullptr : std.data());
+  apply_tensor(t, gen);
   return t;
+}
+
+void Pipeline::apply_tensor(Tensor& chw, Generator& gen) const {
+  for (const auto& st : tensor_steps) st.apply(chw, gen);
 }
 
 size_t Pipeline::deterministic_prefix() const {
@@ -156,6 +205,7 @@ std::string Pipeline::str() const {
   std::string s;
   for (auto& st : steps) s += (s.empty() ? "" : ",") + st.text;
   if (!mean.empty()) s += std::string(s.empty() ? "" : ",") + "normalize";
+  for (auto& st : tensor_steps) s += (s.empty() ? "" : ",") + st.text;
   return s;
 }
 

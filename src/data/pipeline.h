@@ -7,6 +7,10 @@
 //   resize=N|HxW  center_crop=N|HxW  random_resized_crop=N|HxW[:scale_lo:scale_hi]
 //   hflip[=p]  vflip[=p]  rotation=DEGREES  color_jitter=b[:c[:s[:h]]]
 //   normalize=imagenet | normalize=m0:m1:m2/s0:s1:s2
+//   trivial_augment[=bins]  rand_augment[=num_ops:magnitude[:bins]]  auto_augment[=imagenet]
+//     (torchvision's TrivialAugmentWide(31), RandAugment(2, 9, 31), AutoAugment(IMAGENET); augment.h)
+//   random_erasing[=p[:scale_lo:scale_hi[:ratio_lo:ratio_hi[:value|random]]]]
+//     (RandomErasing(0.5, (0.02, 0.33), (0.3, 3.3), 0) on the tensor, after Normalize wherever written)
 // The image steps run on uint8 images; the result is always the float [C,H,W] tensor of
 // torchvision's ToTensor (u8 / 255) followed by the optional Normalize.
 // Each step knows whether it is random; the leading deterministic steps ("resize=256") can be
@@ -28,6 +32,12 @@ struct TransformStep {
   std::function<Image(const Image&, Generator&)> apply;
 };
 
+// A step on the float [C,H,W] tensor after ToTensor + Normalize (random_erasing).
+struct TensorStep {
+  std::string text;
+  std::function<void(Tensor&, Generator&)> apply;
+};
+
 class Pipeline {
  public:
   Pipeline() = default;
@@ -36,6 +46,10 @@ class Pipeline {
 
   std::vector<TransformStep> steps;
   std::vector<float> mean, std;  // empty: no normalization
+  std::vector<TensorStep> tensor_steps;  // run after normalization, in order
+
+  // Runs the tensor steps on the normalized [C,H,W] tensor.
+  void apply_tensor(Tensor& chw, Generator& gen) const;
 
   // Runs steps [from, end) on an image.
   Image apply_image(const Image& img, Generator& gen, size_t from = 0) const;

@@ -185,6 +185,16 @@ Image rotate(const Image& img, double angle) {
   angle = std::fmod(angle, 360.0);
   if (angle < 0) angle += 360.0;
   if (angle == 0.0) return img;
+  // Image.rotate's fast paths (no center/translate given): transposes, exact quarter turns.
+  if (angle == 180.0) return vflip(hflip(img));
+  if ((angle == 90.0 || angle == 270.0) && img.W == img.H) {
+    Image out(img.H, img.W, img.C);  // ROTATE_90 (counter-clockwise): out(r, c) = in(c, W-1-r)
+    for (int64_t r = 0; r < img.H; ++r)
+      for (int64_t c = 0; c < img.W; ++c)
+        for (int64_t k = 0; k < img.C; ++k)
+          out.at(r, c, k) = angle == 90.0 ? img.at(c, img.W - 1 - r, k) : img.at(img.H - 1 - c, r, k);
+    return out;
+  }
   auto r15 = [](double v) { return std::nearbyint(v * 1e15) / 1e15; };
   const double a = -angle * M_PI / 180.0;
   double m[6] = {r15(std::cos(a)), r15(std::sin(a)), 0.0, r15(-std::sin(a)), r15(std::cos(a)), 0.0};

@@ -32,7 +32,8 @@ Image center_crop(const Image& img, int64_t h, int64_t w);
 Image hflip(const Image& img);
 Image vflip(const Image& img);
 // PIL rotate(angle degrees counter-clockwise, NEAREST, expand=False, fill 0) with PIL's
-// 16.16 fixed-point affine sampling, as torchvision RandomRotation's default.
+// 16.16 fixed-point affine sampling, as torchvision RandomRotation's default. Like PIL, 180
+// degrees (and 90/270 on square images) are exact transposes.
 Image rotate(const Image& img, double angle);
 
 // ---- color (PIL ImageEnhance / torchvision F_pil.adjust_*) ------------------------------
