@@ -116,6 +116,19 @@ TEST_CASE("commands: train a spec CNN, then eval and predict its checkpoint with
   CHECK(html.find("<svg") != std::string::npos);               // the curves
   CHECK(html.find("data:image/png;base64") != std::string::npos);  // the prediction grid
   CHECK(html.find("--lr") != std::string::npos);                // the command line
+  // The grid again with Grad-CAM (grad_cam_section, as eval's report): the 12 validation images
+  // (fewer than --grid 16) after the heading, at the spec's default layer "2" (the maxpool).
+  auto pngs = [](const std::string& text) {
+    int n = 0;
+    for (size_t at = 0; (at = text.find("data:image/png;base64,", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  const size_t cam_at = html.find("<h2>Grad-CAM of the validation images (layer 2, the predicted class)</h2>");
+  REQUIRE(cam_at != std::string::npos);
+  CHECK(pngs(html.substr(0, cam_at)) == 12);  // the predictions
+  CHECK(pngs(html.substr(cam_at)) == 12);     // their heatmaps
+  CHECK(html.substr(cam_at).find(html.substr(html.find("base64,", html.find("Predictions")), 200)) ==
+        std::string::npos);  // not the same pictures: the heatmap is laid over them
 
   // eval needs nothing but the checkpoint: model, head, classes and transform are in it.
   REQUIRE(cmd_eval({"--checkpoint", (dir / "run" / "best.h5").string(), (dir / "valid").string(), "--json",
@@ -160,6 +173,11 @@ TEST_CASE("commands: train a spec CNN, then eval and predict its checkpoint with
   REQUIRE(cmd_eval({"--checkpoint", (dir / "bce" / "best.h5").string(), (dir / "valid").string(), "--json",
                     (dir / "bce.json").string(), "--workers", "0"}) == 0);
   CHECK(json_number(read_text(dir / "bce.json"), "top1") > 0.8);  // red vs blue: separable
+  // Its reports show Grad-CAM too: the one logit's sign picks the class (see the test below).
+  CHECK(read_text(dir / "bce" / "report.html").find("Grad-CAM of the validation images (layer 2") != std::string::npos);
+  REQUIRE(cmd_eval({"--checkpoint", (dir / "bce" / "best.h5").string(), (dir / "valid").string(), "--html",
+                    (dir / "bce.html").string(), "--workers", "0"}) == 0);
+  CHECK(read_text(dir / "bce.html").find("Grad-CAM of the top losses (layer 2") != std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -972,6 +990,79 @@ TEST_CASE("commands: graft explain's Grad-CAM equals PyTorch's hook-based Grad-C
         "1");
   CHECK_THROWS_WITH(tools::grad_cam(*s.model, x.view({1, 3, 224, 224}), "fc"), doctest::Contains("feature maps [1,K,h,w]"));
   CHECK_THROWS_WITH(tools::grad_cam(*s.model, x.view({1, 3, 224, 224}), "layer9"), doctest::Contains("no module 'layer9'"));
+  fs::remove_all(dir);
+}
+
+// Grad-CAM of a one-output BCE model (two class names, one logit z): class 1 explains z, class 0
+// explains -z (pytorch-grad-cam's BinaryClassifierOutputTarget), checked against the same
+// hook-based PyTorch Grad-CAM as above on the same weights and input, for both classes.
+TEST_CASE("commands: Grad-CAM of a one-output BCE model: each class's sign, as PyTorch's hook-based Grad-CAM") {
+  const char* python = std::getenv("GRAFT_PYTHON");
+  if (!python) {
+    MESSAGE("skipped: GRAFT_PYTHON not set (meson test sets it when torch is available)");
+    return;
+  }
+  fs::path dir = scratch("gradcam_bce");
+  auto p = [&](const char* f) { return (dir / f).string(); };
+  const std::string spec = "conv(6,3) relu conv(4,3) relu flatten linear(1)";
+  manual_seed(5);
+  ModulePtr m = build_spec_model(spec, {3, 12, 12}).model;
+  WeightsInfo info;
+  info.architecture = "other";
+  info.class_names = {"cat", "dog"};
+  save_weights(*m, p("bce.h5"), info);
+  Tensor x = testing::random_tensor({1, 3, 12, 12}, 11);
+  save_tensors(p("x.h5"), {{"x", x}});
+  std::ofstream(dir / "cam.py") <<
+      "import sys, h5py, numpy as np, torch\n"
+      "d = sys.argv[1]; f = h5py.File(d + '/bce.h5', 'r')\n"
+      "m = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.Conv2d(6, 4, 3), torch.nn.ReLU(),\n"
+      "                        torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 1))\n"
+      "m.load_state_dict({k: torch.as_tensor(f[k][()]) for k in m.state_dict()}); m.eval()\n"
+      "x = torch.as_tensor(h5py.File(d + '/x.h5', 'r')['x'][()])\n"
+      "out = {}\n"
+      "for c in (0, 1):\n"
+      "    keep = {}\n"
+      "    def forward_hook(module, inputs, o):\n"
+      "        keep['A'] = o\n"
+      "        o.register_hook(lambda g: keep.__setitem__('dA', g))\n"
+      "    h = m[3].register_forward_hook(forward_hook)\n"
+      "    z = m(x)[0, 0]; (z if c == 1 else -z).backward(); h.remove()\n"
+      "    alpha = keep['dA'].mean((2, 3), keepdim=True)\n"
+      "    out['cam%d' % c] = torch.relu((alpha * keep['A']).sum(1))[0].detach().numpy()\n"
+      "    out['z'] = np.float32([float(z)])\n"
+      "with h5py.File(d + '/cam.h5', 'w') as o:\n"
+      "    for k, v in out.items(): o[k] = v\n";
+  auto [rc, out] = run_shell(std::string(python) + " " + p("cam.py") + " " + dir.string());
+  REQUIRE_MESSAGE(rc == 0, out);
+  H5File ref(p("cam.h5"), H5File::Mode::Read);
+  const float z = ref.read("z").to_vector()[0];
+  for (int64_t c : {0, 1}) {
+    tools::GradCam g = tools::grad_cam(*m, x, "3", c);
+    CHECK(g.target_class == c);
+    CHECK(g.score == doctest::Approx(c == 1 ? z : -z).epsilon(1e-5));  // float32 forward, other sum order
+    const Tensor want = ref.read(c == 0 ? "cam0" : "cam1");
+    const std::vector<float> w = want.to_vector();
+    const double peak = *std::max_element(w.begin(), w.end());
+    REQUIRE(peak > 0);  // each sign leaves something: the test sees both
+    // Four small layers in float32: rounding only (~1e-7 of the peak). 1e-4 of the peak catches
+    // the wrong sign (class 0's map is ReLU of minus class 1's: where one is positive, the
+    // other is 0) and the wrong layer.
+    const std::string what = "BCE Grad-CAM class " + std::to_string(c);
+    CHECK_CLOSE(what, Tensor::from_vector({8, 8}, g.cam), want, 1e-4, 1e-4 * peak);
+  }
+  // The default is the predicted class: 1 when z > 0.
+  CHECK(tools::grad_cam(*m, x, "3").target_class == (z > 0 ? 1 : 0));
+  CHECK_THROWS_WITH(tools::grad_cam(*m, x, "3", 2), doctest::Contains("one output (two classes, 0 and 1)"));
+  // The command, with a class name of the file.
+  Image img(12, 12, 3);
+  for (int i = 0; i < 12 * 12 * 3; ++i) img.data[i] = static_cast<uint8_t>(i * 7);
+  save_png(img, p("pet.png"));
+  for (const char* c : {"cat", "dog"})
+    REQUIRE(cmd_explain({"--model", "spec:" + spec, "--input-size", "3x12x12", "--weights", p("bce.h5"), "--class", c,
+                         p("pet.png"), "--out", (dir / c).string()}) == 0);
+  CHECK(load_image((dir / "cat" / "pet.gradcam.png").string()).W == 12);
+  CHECK(read_text(dir / "cat" / "pet.gradcam.png") != read_text(dir / "dog" / "pet.gradcam.png"));
   fs::remove_all(dir);
 }
 
