@@ -993,6 +993,52 @@ TEST_CASE("commands: graft explain's Grad-CAM equals PyTorch's hook-based Grad-C
   fs::remove_all(dir);
 }
 
+// A torchvision model fine-tuned the usual way (fc = Linear(512, 5)) and converted as it is
+// loads with --model resnet18: the architecture is built with the head's 5 rows (Note [The
+// head's size from the file], model_setup.cpp), and gives torchvision's logits.
+TEST_CASE("commands: --model resnet18 with a converted 5-class torchvision file builds 5 classes and gives its logits") {
+  const char* python = std::getenv("GRAFT_PYTHON");
+  const char* tools_dir = std::getenv("GRAFT_TOOLS");
+  if (!python || !tools_dir) {
+    MESSAGE("skipped: GRAFT_PYTHON/GRAFT_TOOLS not set (meson test sets them when torch is available)");
+    return;
+  }
+  fs::path dir = scratch("head5");
+  auto p = [&](const char* f) { return (dir / f).string(); };
+  auto [crc, cout_] = run_shell(std::string(python) + " " + tools_dir + "/convert_torchvision.py --arch resnet18 " +
+                                "--random-seed 0 --num-classes 5 --out " + p("r5.h5"));
+  REQUIRE_MESSAGE(crc == 0, cout_);
+  Tensor x = testing::random_tensor({2, 3, 64, 64}, 12);
+  save_tensors(p("x.h5"), {{"x", x}});
+  std::ofstream(dir / "ref.py") <<
+      "import sys, h5py, torch, torchvision\n"
+      "d = sys.argv[1]; f = h5py.File(d + '/r5.h5', 'r'); m = torchvision.models.resnet18(num_classes=5)\n"
+      "m.load_state_dict({k: torch.as_tensor(f[k][()]) for k in m.state_dict()}); m.eval()\n"
+      "with torch.no_grad(): y = m(torch.as_tensor(h5py.File(d + '/x.h5', 'r')['x'][()]))\n"
+      "h5py.File(d + '/y.h5', 'w')['y'] = y.numpy()\n";
+  auto [rc, out] = run_shell(std::string(python) + " " + p("ref.py") + " " + dir.string());
+  REQUIRE_MESSAGE(rc == 0, out);
+  tools::ModelOptions o;
+  o.model = "resnet18";
+  o.weights = p("r5.h5");
+  tools::ModelSetup s = tools::build_model(o, -1);
+  CHECK(s.weights_class_names.size() == 5);
+  s.model->eval();
+  {
+    NoGradGuard no_grad;
+    // A full model in float32 on the CPU (DESIGN.md: about 1e-4 on logits; other sum orders).
+    CHECK_CLOSE("resnet18 with 5 classes", (*s.model)(x), H5File(p("y.h5"), H5File::Mode::Read).read("y"), 1e-4, 1e-5);
+  }
+  // The commands that take --model and --weights: explain (Grad-CAM of class 4) and export.
+  Image img(64, 64, 3);
+  for (int i = 0; i < 64 * 64 * 3; ++i) img.data[i] = static_cast<uint8_t>(i * 13);
+  save_png(img, p("img.png"));
+  CHECK(cmd_explain({"--model", "resnet18", "--weights", p("r5.h5"), "--class", "4", p("img.png"), "--out",
+                     p("cams")}) == 0);
+  CHECK(fs::exists(dir / "cams" / "img.gradcam.png"));
+  fs::remove_all(dir);
+}
+
 // Grad-CAM of a one-output BCE model (two class names, one logit z): class 1 explains z, class 0
 // explains -z (pytorch-grad-cam's BinaryClassifierOutputTarget), checked against the same
 // hook-based PyTorch Grad-CAM as above on the same weights and input, for both classes.
