@@ -219,30 +219,11 @@ int eval(const tools::Args& a, const std::vector<std::string>& words) {
       }
       d.sections.emplace_back("Top losses (the images most wrong)", tools::image_grid_html(grid, pipe.mean, pipe.std));
       // The same images with Grad-CAM of the class predicted: what the model saw in them.
-      std::string layer;
-      try {
-        layer = tools::default_cam_layer(s.model_name, *s.model);
-      } catch (const std::exception&) {
-        // a model without feature maps (no convolution before flatten): no heatmaps
-      }
-      if (!layer.empty()) {
-        std::vector<tools::GridImage> cams;
-        for (size_t i = 0; i < grid.size(); ++i) {
-          const Tensor& img = grid[i].image;  // [C,H,W]
-          const int64_t C = img.size(0), H = img.size(1), W = img.size(2);
-          tools::GradCam g = tools::grad_cam(*s.model, img.view({1, C, H, W}).to(s.device), layer,
-                                             r.top_losses[i].predicted);
-          std::vector<uint8_t> rgb = tools::overlay_heatmap(tools::image_to_bytes(img, pipe.mean, pipe.std),
-                                                            static_cast<int>(C), g.heatmap, H, W);
-          tools::GridImage c = grid[i];
-          c.image = Tensor::empty({3, H, W});  // HWC bytes -> [3,H,W] in [0,1]
-          for (int64_t k = 0; k < 3; ++k)
-            for (int64_t j = 0; j < H * W; ++j) c.image.data()[k * H * W + j] = rgb[j * 3 + k] / 255.0f;
-          cams.push_back(c);
-        }
-        d.sections.emplace_back("Grad-CAM of the top losses (layer " + layer + ", the predicted class)",
-                                tools::image_grid_html(cams));
-      }
+      std::vector<int64_t> predicted;
+      for (size_t i = 0; i < grid.size(); ++i) predicted.push_back(r.top_losses[i].predicted);
+      auto cams = tools::grad_cam_section(*s.model, s.model_name, grid, predicted, s.device, pipe.mean, pipe.std,
+                                          "the top losses");
+      if (!cams.first.empty()) d.sections.push_back(cams);
     }
     tools::write_html_report(a.get("html"), d);
     std::printf("wrote %s\n", a.get("html").c_str());

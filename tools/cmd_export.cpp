@@ -12,7 +12,7 @@
 namespace graft {
 
 int cmd_export(const std::vector<std::string>& words) {
-  tools::ArgParser p("graft export", "Write a model as an ONNX file (opset 13): spec models, heads and ResNet18.");
+  tools::ArgParser p("graft export", "Write a model as an ONNX file (opset 13): spec models, heads, VGG16, ResNet18 and DenseNet121.");
   p.add_string("onnx", "", "the .onnx file to write", true)
       .add_string("checkpoint", "", "best.h5 written by graft train (knows its model, head and input size)");
   tools::add_model_options(p, "", false);

@@ -57,6 +57,7 @@
 #include "train/ema.h"
 #include "train/lr_find.h"
 #include "train/mixup.h"
+#include "gradcam.h"
 #include "model_setup.h"
 #include "models/models.h"
 #include "optim/adam.h"
@@ -785,10 +786,12 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     for (int64_t i = 0; i < grid_n; ++i) idx[i] = i;
     DataLoader l(grid_ds, eval_pipe, eval_lo);
     Batch b = l.make_batch(idx, 0, 0);
-    NoGradGuard no_grad;
-    s.model->eval();
-    Tensor out = (*s.model)(b.inputs.to(s.device)).to(Device::CPU);
-    std::vector<int64_t> pred = predictions(out), truth = b.labels.to_labels();
+    std::vector<int64_t> pred, truth = b.labels.to_labels();
+    {
+      NoGradGuard no_grad;
+      s.model->eval();
+      pred = predictions((*s.model)(b.inputs.to(s.device)).to(Device::CPU));
+    }
     const int64_t per = b.inputs.numel() / b.inputs.size(0);
     for (int64_t i = 0; i < static_cast<int64_t>(pred.size()); ++i) {
       tools::GridImage g;
@@ -802,6 +805,10 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     }
     report.mean = eval_pipe.mean;
     report.std = eval_pipe.std;
+    // The same images with Grad-CAM of the predicted class (the function eval's report uses).
+    auto cams = tools::grad_cam_section(*s.model, s.model_name, report.grid, pred, s.device, eval_pipe.mean,
+                                        eval_pipe.std, data.valid ? "the validation images" : "the training images");
+    if (!cams.first.empty()) report.sections.push_back(cams);
   }
   tools::write_html_report(out_dir + "/report.html", report);
   std::printf("wrote %s (best weights), %s, %s/metrics.csv, %s/report.html\n", best_path.c_str(), last_path.c_str(),

@@ -47,11 +47,19 @@ GradCam grad_cam(Module& model, const Tensor& x, const std::string& layer, int64
   const int64_t L = out.size(1);
   const std::vector<float> logits = out.to(Device::CPU).to_vector();
   GradCam g;
-  g.target_class = target_class >= 0 ? target_class : std::max_element(logits.begin(), logits.end()) - logits.begin();
-  GRAFT_CHECK(g.target_class < L, "explain", "class ", g.target_class, " but the model has ", L, " outputs");
-  g.score = logits[g.target_class];
-  std::vector<float> onehot(L, 0.0f);
-  onehot[g.target_class] = 1.0f;
+  std::vector<float> onehot(L, 0.0f);  // dy_c/d(outputs)
+  if (L == 1) {  // one BCE logit z for two classes: y = z (class 1) or -z (class 0)
+    g.target_class = target_class >= 0 ? target_class : (logits[0] > 0 ? 1 : 0);
+    GRAFT_CHECK(g.target_class < 2, "explain", "class ", g.target_class,
+                " but the model has one output (two classes, 0 and 1)");
+    onehot[0] = g.target_class == 1 ? 1.0f : -1.0f;
+    g.score = onehot[0] * logits[0];
+  } else {
+    g.target_class = target_class >= 0 ? target_class : std::max_element(logits.begin(), logits.end()) - logits.begin();
+    GRAFT_CHECK(g.target_class < L, "explain", "class ", g.target_class, " but the model has ", L, " outputs");
+    onehot[g.target_class] = 1.0f;
+    g.score = logits[g.target_class];
+  }
   out.backward(Tensor::from_vector({1, L}, onehot).to(out.device()));  // d y_c / d(everything up to A)
 
   const int64_t K = activation.size(1);
@@ -75,6 +83,33 @@ GradCam grad_cam(Module& model, const Tensor& x, const std::string& layer, int64
   for (float& v : scaled) v /= 1e-7f + hi;
   g.heatmap = resize_bilinear(scaled, g.h, g.w, x.size(2), x.size(3));
   return g;
+}
+
+std::pair<std::string, std::string> grad_cam_section(Module& model, const std::string& model_name,
+                                                     const std::vector<GridImage>& grid,
+                                                     const std::vector<int64_t>& classes, Device device,
+                                                     const std::vector<float>& mean, const std::vector<float>& std,
+                                                     const std::string& what) {
+  GRAFT_CHECK(grid.size() == classes.size(), "grad_cam_section", grid.size(), " images but ", classes.size(), " classes");
+  std::string layer;
+  try {
+    layer = default_cam_layer(model_name, model);
+  } catch (const std::exception&) {
+    return {};  // a model without feature maps (no convolution before flatten): no heatmaps
+  }
+  std::vector<GridImage> cams;
+  for (size_t i = 0; i < grid.size(); ++i) {
+    const Tensor& img = grid[i].image;  // [C,H,W]
+    const int64_t C = img.size(0), H = img.size(1), W = img.size(2);
+    GradCam g = grad_cam(model, img.view({1, C, H, W}).to(device), layer, classes[i]);
+    std::vector<uint8_t> rgb = overlay_heatmap(image_to_bytes(img, mean, std), static_cast<int>(C), g.heatmap, H, W);
+    GridImage c = grid[i];
+    c.image = Tensor::empty({3, H, W});  // HWC bytes -> [3,H,W] in [0,1]
+    for (int64_t k = 0; k < 3; ++k)
+      for (int64_t j = 0; j < H * W; ++j) c.image.data()[k * H * W + j] = rgb[j * 3 + k] / 255.0f;
+    cams.push_back(c);
+  }
+  return {"Grad-CAM of " + what + " (layer " + layer + ", the predicted class)", image_grid_html(cams)};
 }
 
 std::vector<float> resize_bilinear(const std::vector<float>& src, int64_t h, int64_t w, int64_t H, int64_t W) {

@@ -2,7 +2,9 @@
 // comes from, for `graft explain`.
 //
 //   A = the target layer's output for one image, [K,h,w] (K feature maps)
-//   y = the model's output (logit) of class c
+//   y = the model's output (logit) of class c; a one-output BCE model (train/metrics.h: class 1
+//       when the logit z > 0) has y = z for class 1 and y = -z for class 0 (the logit of
+//       sigmoid(-z), the probability of class 0; pytorch-grad-cam's BinaryClassifierOutputTarget)
 //   alpha_k = mean over (h,w) of dy/dA_k            (how much map k matters for c)
 //   cam     = ReLU(sum_k alpha_k A_k)               [h,w], kept where it speaks for c
 //   heatmap = cam scaled to [0,1] ((cam - min) / (max - min + 1e-7), as pytorch-grad-cam),
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "report.h"
 #include "tensor/tensor.h"
 
 namespace graft::tools {
@@ -28,8 +31,8 @@ namespace graft::tools {
 std::string default_cam_layer(const std::string& model_name, const Module& model);
 
 struct GradCam {
-  int64_t target_class = 0;     // c (the top-1 class unless one was asked for)
-  double score = 0;             // y_c
+  int64_t target_class = 0;     // c (the top-1 class unless one was asked for; 0 or 1 for one output)
+  double score = 0;             // y_c (-z for class 0 of a one-output model)
   int64_t h = 0, w = 0;         // the target layer's spatial size
   std::vector<float> cam;       // [h,w] ReLU(sum_k alpha_k A_k), not scaled
   std::vector<float> heatmap;   // [H,W] the input's size, in [0,1]
@@ -37,6 +40,17 @@ struct GradCam {
 // x: [1,C,H,W] on the model's device. target_class < 0: the model's top-1. Throws naming the
 // layer when it does not exist or does not output [1,K,h,w].
 GradCam grad_cam(Module& model, const Tensor& x, const std::string& layer, int64_t target_class = -1);
+
+// Grad-CAM over a report's grid of images (graft eval's top losses, graft train's validation
+// images), one function for both reports: each grid image ([C,H,W], through the eval transform;
+// mean/std undo its normalization) with the heatmap of classes[i] laid over it, at the model's
+// default layer (default_cam_layer). Returns the section {heading, HTML} for
+// ReportData::sections, or {"", ""} for a model without feature maps (nothing to show).
+std::pair<std::string, std::string> grad_cam_section(Module& model, const std::string& model_name,
+                                                     const std::vector<GridImage>& grid,
+                                                     const std::vector<int64_t>& classes, Device device,
+                                                     const std::vector<float>& mean, const std::vector<float>& std,
+                                                     const std::string& what);
 
 // [h,w] -> [H,W] bilinear, half-pixel centers (cv2.resize INTER_LINEAR, align_corners=False).
 std::vector<float> resize_bilinear(const std::vector<float>& src, int64_t h, int64_t w, int64_t H, int64_t W);

@@ -83,6 +83,28 @@ void say_dropped_prefix(const LoadReport& r, const std::string& path) {
                  "without it ('%sNAME' loaded as 'NAME')\n", path.c_str(), r.dropped_prefix.c_str(), r.dropped_prefix.c_str());
 }
 
+// Note [The head's size from the file]: a torchvision model fine-tuned as usual
+// (`model.fc = nn.Linear(512, 5)`) and converted as it is holds fc.weight [5,512]; the
+// architecture built with ImageNet's 1000 classes would refuse it as mis-shaped. So an
+// architecture is built with as many classes as the file's head has rows (its head_name's
+// ".weight", under any prefix the loader drops), and 1000 when the file has no such key. Said
+// on stderr when it is not 1000.
+int64_t classes_of_head_in_file(const std::string& arch, const std::string& path) {
+  const std::string key = head_name(arch) + ".weight";
+  H5File f(path, H5File::Mode::Read);
+  for (const auto& k : f.keys()) {
+    if (k != key && (k.size() <= key.size() || k.compare(k.size() - key.size() - 1, key.size() + 1, "." + key) != 0))
+      continue;
+    const Shape s = f.shape_of(k);
+    if (s.size() != 2 || s[0] == 1000) return 1000;
+    std::fprintf(stderr, "graft: %s: its head %s is [%lld,%lld]: building %s with %lld classes (not ImageNet's 1000)\n",
+                 path.c_str(), k.c_str(), static_cast<long long>(s[0]), static_cast<long long>(s[1]), arch.c_str(),
+                 static_cast<long long>(s[0]));
+    return s[0];
+  }
+  return 1000;
+}
+
 }  // namespace
 
 bool ModelSetup::is_pretrained_arch() const { return is_arch(model_name); }
@@ -213,9 +235,15 @@ ModelSetup build_model(const ModelOptions& o, int64_t num_classes) {
   std::string preprocess;
   if (is_arch(o.model)) {
     s.input_shape = o.input_size.empty() ? Shape{3, 224, 224} : parse_shape(o.input_size);
-    s.model = make_model(o.model, 1000);
     if (o.weights != "none" && (!o.weights.empty() || o.pretrained))
       s.weights_path = o.weights.empty() ? find_weights(o.model) : o.weights;
+    int64_t classes = 1000;  // Note [The head's size from the file]; a graft checkpoint rebuilds its own head
+    if (!s.weights_path.empty() && std::filesystem::exists(s.weights_path)) {
+      H5File f(s.weights_path, H5File::Mode::Read);
+      if (!f.has_attr("graft_head") || f.attr_string("graft_head").empty())
+        classes = classes_of_head_in_file(o.model, s.weights_path);
+    }
+    s.model = make_model(o.model, classes);
   } else if (is_spec(o.model)) {
     s.input_shape = parse_shape(o.input_size.empty() ? "3x224x224" : o.input_size);
     s.model = build_spec_model(o.model.substr(5), s.input_shape, "", num_classes).model;
@@ -336,7 +364,8 @@ ModelSetup load_model_checkpoint(const std::string& path, const std::string& dev
   if (c.model_name == "head") {
     s.model = head_as_saved(build_head(c.head_spec, s.input_shape[0], n), "", path);
   } else {
-    if (is_arch(c.model_name)) s.model = make_model(c.model_name, 1000);
+    if (is_arch(c.model_name))  // Note [The head's size from the file]
+      s.model = make_model(c.model_name, c.head_spec.empty() ? classes_of_head_in_file(c.model_name, path) : 1000);
     else if (is_spec(c.model_name)) s.model = build_spec_model(c.model_name.substr(5), s.input_shape, "", n).model;
     else GRAFT_FAIL_DATA("", path, ": unknown graft_model '", c.model_name, "'");
     if (!c.head_spec.empty()) rebuild_head(*s.model, c.replaced, c.head_spec, n, path);

@@ -11,7 +11,9 @@
 //                           fc, classifier — or, for a spec model, its last layer with parameters)
 //   --freeze backbone|none|all-but-last:N|prefix:a,b
 //   --device cpu|cuda
-// Order of the edits (what makes pretrained weights load): build the arch with 1000 classes ->
+// Order of the edits (what makes pretrained weights load): build the arch with as many classes
+// as the weights file's head has rows (1000 for ImageNet's; see Note [The head's size from the
+// file] in model_setup.cpp: a converted torchvision model with fc = Linear(512, 5) loads) ->
 // load the ImageNet weights -> replace the head (a fresh, trainable module) -> freeze -> move.
 //
 // A *model checkpoint* (best.h5, the file eval/predict read) is graft's weights format

@@ -59,7 +59,7 @@ constexpr int kNodeInput = 1, kNodeOutput = 2, kNodeName = 3, kNodeOp = 4, kNode
 constexpr int kAttrName = 1, kAttrFloat = 2, kAttrInt = 3, kAttrInts = 8, kAttrType = 20;
 constexpr int kAttrTypeFloat = 1, kAttrTypeInt = 2, kAttrTypeInts = 7;
 constexpr int kTensorDims = 1, kTensorType = 2, kTensorName = 8, kTensorRaw = 9;
-constexpr int kFloat = 1;  // TensorProto.DataType.FLOAT
+constexpr int kFloat = 1, kInt64 = 7;  // TensorProto.DataType FLOAT, INT64
 constexpr int kValueName = 1, kValueType = 2, kTypeTensor = 1, kTensorElem = 1, kTensorShape = 2;
 constexpr int kShapeDim = 1, kDimValue = 1, kDimParam = 2;
 }  // namespace field
@@ -100,6 +100,13 @@ struct Graph {
     p.bytes(field::kTensorRaw, std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
     initializers.message(field::kGraphInitializer, p);
   }
+  void initializer_int64(const std::string& name, const std::vector<int64_t>& v) {  // a 1-D INT64 tensor (shapes)
+    Proto p;
+    p.integer(field::kTensorDims, static_cast<int64_t>(v.size())).integer(field::kTensorType, field::kInt64);
+    p.bytes(field::kTensorName, name);
+    p.bytes(field::kTensorRaw, std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int64_t)));
+    initializers.message(field::kGraphInitializer, p);
+  }
   // Appends op(current, extra inputs...) -> a fresh tensor (or `output`), which becomes current.
   void node(const std::string& op, const std::string& name, const std::vector<std::string>& extra = {},
             const std::vector<Proto>& attrs = {}, const std::string& output = "") {
@@ -112,6 +119,51 @@ struct Graph {
     nodes.message(field::kGraphNode, n);
   }
 };
+
+const Shape& input_shape_of(const std::map<const Module*, Shape>& in_shape, const Module* m, const std::string& name) {
+  auto it = in_shape.find(m);
+  GRAFT_CHECK(it != in_shape.end(), "export --onnx", "module '", name, "' did not run in the model's forward pass");
+  return it->second;
+}
+
+// AdaptiveAvgPool2d(OH,OW) on [N,C,H,W] (H, W fixed by the exported input size), exactly:
+//   OH = OW = 1                  GlobalAveragePool
+//   H = OH and W = OW            Identity (VGG16's 7x7 on 224x224 inputs)
+//   OH | H and OW | W            AveragePool, kernel = stride = (H/OH, W/OW): PyTorch's bins
+//                                [floor(i H/OH), ceil((i+1) H/OH)) are then those windows
+//   otherwise                    the pooling is still linear in x with a fixed matrix: Reshape
+//                                [N*C, H*W] -> Gemm with M [OH*OW, H*W] (transB) -> Reshape
+//                                [N, C, OH, OW]; M[(i,j), (h,w)] = 1/area of bin (i,j) where
+//                                (h,w) lies in it (bins overlap, or repeat pixels when OH > H:
+//                                VGG16's 7x7 from 2x2 on 64x64 inputs). Exact up to float sums.
+void emit_adaptive_avg_pool(Graph& g, const std::string& name, const Shape& s, int64_t OH, int64_t OW) {
+  const int64_t C = s[1], H = s[2], W = s[3];
+  if (OH == 1 && OW == 1) {
+    g.node("GlobalAveragePool", name);
+  } else if (H == OH && W == OW) {
+    g.node("Identity", name);
+  } else if (H % OH == 0 && W % OW == 0) {
+    const int64_t kh = H / OH, kw = W / OW;
+    g.node("AveragePool", name, {}, {attr_ints("kernel_shape", {kh, kw}), attr_ints("strides", {kh, kw})});
+  } else {
+    std::vector<float> M(static_cast<size_t>(OH * OW * H * W), 0.0f);
+    for (int64_t i = 0; i < OH; ++i) {
+      const int64_t h0 = i * H / OH, h1 = ((i + 1) * H + OH - 1) / OH;
+      for (int64_t j = 0; j < OW; ++j) {
+        const int64_t w0 = j * W / OW, w1 = ((j + 1) * W + OW - 1) / OW;
+        const float inv_area = 1.0f / static_cast<float>((h1 - h0) * (w1 - w0));
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) M[(i * OW + j) * H * W + h * W + w] = inv_area;
+      }
+    }
+    g.initializer(name + ".bins", Tensor::from_vector({OH * OW, H * W}, M));
+    g.initializer_int64(name + ".planes", {-1, H * W});
+    g.initializer_int64(name + ".shape", {-1, C, OH, OW});
+    g.node("Reshape", name + ".to_planes", {name + ".planes"});
+    g.node("Gemm", name, {name + ".bins"}, {attr_int("transB", 1)});  // [N*C, H*W] -> [N*C, OH*OW]
+    g.node("Reshape", name + ".to_maps", {name + ".shape"});
+  }
+}
 
 // One layer -> one node (a leaf module: no children).
 void emit_layer(Graph& g, const std::string& name, const Module* m, const std::map<const Module*, Shape>& in_shape) {
@@ -147,15 +199,7 @@ void emit_layer(Graph& g, const std::string& name, const Module* m, const std::m
               attr_ints("pads", {q.pad_h, q.pad_w, q.pad_h, q.pad_w}), attr_int("ceil_mode", q.ceil_mode),
               attr_int("count_include_pad", q.count_include_pad)});
     } else if (auto* aa = dynamic_cast<const AdaptiveAvgPool2d*>(m)) {
-      const Shape& s = in_shape.at(m);
-      if (aa->out_h == 1 && aa->out_w == 1) {
-        g.node("GlobalAveragePool", name);
-      } else {
-        GRAFT_CHECK(s[2] % aa->out_h == 0 && s[3] % aa->out_w == 0, "export --onnx", "'", name, "' pools ", s[2], "x",
-                    s[3], " to ", aa->out_h, "x", aa->out_w, ", which is not a plain average pool (the sizes do not divide)");
-        const int64_t kh = s[2] / aa->out_h, kw = s[3] / aa->out_w;
-        g.node("AveragePool", name, {}, {attr_ints("kernel_shape", {kh, kw}), attr_ints("strides", {kh, kw})});
-      }
+      emit_adaptive_avg_pool(g, name, input_shape_of(in_shape, m, name), aa->out_h, aa->out_w);
     } else if (m->type() == "Flatten") {
       g.node("Flatten", name, {}, {attr_int("axis", 1)});
     } else if (m->type() == "ReLU" || m->type() == "Sigmoid") {
@@ -170,13 +214,29 @@ void emit_layer(Graph& g, const std::string& name, const Module* m, const std::m
   }
 }
 
-// A module and everything below it: chains (Sequential), ResNet's BasicBlock (conv-bn-relu-conv-bn,
-// plus the identity or the downsample, then ReLU: an Add node) and ResNet18 itself (its children
-// in order, with the flatten of its forward() after avgpool).
+// What an architecture's forward() does between its children without a module (a plain
+// function call there, so no child to export): nodes appended after the child of that name.
+//   resnet18 and vgg16: torch.flatten after avgpool;
+//   densenet121: F.relu, adaptive_avg_pool2d(1) and flatten after features.
+void emit_between_children(Graph& g, const std::string& arch, const std::string& child) {
+  if ((arch == "resnet18" || arch == "vgg16") && child == "avgpool") {
+    g.node("Flatten", "flatten", {}, {attr_int("axis", 1)});
+  } else if (arch == "densenet121" && child == "features") {
+    g.node("Relu", "relu");
+    g.node("GlobalAveragePool", "adaptive_avg_pool");
+    g.node("Flatten", "flatten", {}, {attr_int("axis", 1)});
+  }
+}
+
+// A module and everything below it: chains (Sequential, DenseNet's _DenseLayer), ResNet's
+// BasicBlock (conv-bn-relu-conv-bn, plus the identity or the downsample, then ReLU: an Add
+// node), DenseNet's _DenseBlock (Concat nodes) and the three architectures (their children in
+// order, with what their forward() does between them: emit_between_children).
 void emit(Graph& g, const std::string& name, const Module& m, const std::map<const Module*, Shape>& in_shape) {
   auto child = [&](const std::string& n, const ModulePtr& c) { emit(g, name.empty() ? n : name + "." + n, *c, in_shape); };
-  if (dynamic_cast<const Sequential*>(&m)) {
-    for (const auto& [n, c] : m.children()) child(n, c);
+  const std::string arch = model_arch(m);
+  if (dynamic_cast<const Sequential*>(&m) || m.type() == "_DenseLayer") {
+    for (const auto& [n, c] : m.children()) child(n, c);  // _DenseLayer: norm1 relu1 conv1 norm2 relu2 conv2
   } else if (m.type() == "BasicBlock") {
     const std::string x = g.current;
     for (const char* n : {"conv1", "bn1", "relu", "conv2", "bn2"}) child(n, m.get(n));
@@ -190,17 +250,32 @@ void emit(Graph& g, const std::string& name, const Module& m, const std::map<con
     g.current = main;
     g.node("Add", name + ".add", {identity});
     g.node("Relu", name + ".relu_out");
-  } else if (model_arch(m) == "resnet18") {
+  } else if (m.type() == "_DenseBlock") {
+    // features = [x]; each layer reads the concatenation (along channels) of all before it and
+    // appends its new [N,32,H,W]; the block outputs the concatenation of them all.
+    std::vector<std::string> features{g.current};
+    auto concat = [&](const std::string& node_name) {
+      g.current = features[0];
+      if (features.size() > 1)
+        g.node("Concat", node_name, std::vector<std::string>(features.begin() + 1, features.end()), {attr_int("axis", 1)});
+    };
+    for (const auto& [n, layer] : m.children()) {
+      concat(name + "." + n + ".cat");
+      child(n, layer);
+      features.push_back(g.current);
+    }
+    concat(name + ".cat");
+  } else if (arch == "resnet18" || arch == "vgg16" || arch == "densenet121") {
     for (const auto& [n, c] : m.children()) {
       child(n, c);
-      if (n == "avgpool") g.node("Flatten", "flatten", {}, {attr_int("axis", 1)});
+      emit_between_children(g, arch, n);
     }
   } else if (m.children().empty()) {
     emit_layer(g, name, &m, in_shape);
   } else {
     GRAFT_FAIL("export --onnx", "module '", name.empty() ? m.type() : name, "' (", m.type(),
-               ") has branches graft's ONNX export does not handle yet; it exports chains of layers (spec models, "
-               "heads) and ResNet18");
+               ") has branches graft's ONNX export does not handle; it exports chains of layers (spec models, "
+               "heads), VGG16, ResNet18 and DenseNet121");
   }
 }
 
