@@ -130,6 +130,19 @@ TEST_CASE("commands: train a spec CNN, then eval and predict its checkpoint with
   CHECK(html.substr(cam_at).find(html.substr(html.find("base64,", html.find("Predictions")), 200)) ==
         std::string::npos);  // not the same pictures: the heatmap is laid over them
 
+  // A grid smaller than the validation set is spread over it: --grid 3 of the 12 sorted images
+  // (blue 0-3, green 4-7, red 8-11) shows images 0, 4 and 8, one of each class, not 3 blue ones.
+  {
+    auto words = train_words(dir / "train", dir / "valid", dir / "grid3", 1);
+    words.insert(words.end(), {"--grid", "3"});
+    REQUIRE(cmd_train(words) == 0);
+    const std::string g = read_text(dir / "grid3" / "report.html");
+    const std::string preds = g.substr(0, g.find("<h2>Grad-CAM"));
+    CHECK(pngs(preds) == 3);
+    for (const char* c : {"blue", "green", "red"})
+      CHECK_MESSAGE(preds.find(std::string("<br>true: ") + c) != std::string::npos, c);
+  }
+
   // eval needs nothing but the checkpoint: model, head, classes and transform are in it.
   REQUIRE(cmd_eval({"--checkpoint", (dir / "run" / "best.h5").string(), (dir / "valid").string(), "--json",
                     (dir / "eval.json").string(), "--workers", "0"}) == 0);

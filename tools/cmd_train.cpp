@@ -779,11 +779,13 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     if (!valid_ds) report.has_confusion = true, report.confusion = r.confusion;
   }
   // A grid of validation images (the real images, through the eval transform and the whole model).
+  // Spread evenly over the set (image i * size / n), not its first n: an ImageFolder is sorted by
+  // class, so the first 16 images would all be of the first class.
   std::shared_ptr<const Dataset> grid_ds = data.valid ? data.valid : data.train;
   const int64_t grid_n = std::min<int64_t>(a.get_int("grid"), grid_ds->size());
   if (!data.features && grid_n > 0) {
     std::vector<int64_t> idx(static_cast<size_t>(grid_n));
-    for (int64_t i = 0; i < grid_n; ++i) idx[i] = i;
+    for (int64_t i = 0; i < grid_n; ++i) idx[i] = i * grid_ds->size() / grid_n;
     DataLoader l(grid_ds, eval_pipe, eval_lo);
     Batch b = l.make_batch(idx, 0, 0);
     std::vector<int64_t> pred, truth = b.labels.to_labels();
