@@ -784,6 +784,10 @@ TEST_CASE("commands: a user's nn.Module (self.main = Sequential) saved both ways
     s.model->eval();
     NoGradGuard no_grad;
     CHECK_CLOSE("state_dict with a prefix: logits", (*s.model)(x), ref.read("y"), rtol, atol);
+    // Without data (graft predict): 'n' is the 3 class names the converter wrote into the file.
+    tools::ModelSetup no_data = tools::build_model(o, -1);
+    no_data.model->eval();
+    CHECK_CLOSE("state_dict, n from the file's class names: logits", (*no_data.model)(x), ref.read("y"), rtol, atol);
     CHECK(prefix_the_model_lacks({"main.0.weight", "main.0.bias"}, {"0.weight", "0.bias"}) == "main.");
     CHECK(prefix_the_model_lacks({"a.b.0.weight"}, {"0.weight"}) == "a.b.");
     CHECK(prefix_the_model_lacks({"main.0.weight", "head.0.bias"}, {"0.weight", "0.bias"}).empty());  // not shared

@@ -246,6 +246,12 @@ ModelSetup build_model(const ModelOptions& o, int64_t num_classes) {
     s.model = make_model(o.model, classes);
   } else if (is_spec(o.model)) {
     s.input_shape = parse_shape(o.input_size.empty() ? "3x224x224" : o.input_size);
+    // 'n' in the spec is the data's class count; a command without data (predict, explain) takes
+    // the count of class names the weights file keeps.
+    if (num_classes < 0 && !o.weights.empty() && o.weights != "none" && std::filesystem::exists(o.weights)) {
+      const size_t named = read_weights_info(o.weights).class_names.size();
+      if (named > 0) num_classes = static_cast<int64_t>(named);
+    }
     s.model = build_spec_model(o.model.substr(5), s.input_shape, "", num_classes).model;
     GRAFT_CHECK(!o.pretrained || !o.weights.empty(), "",
                 "--pretrained needs --weights FILE for a spec model (there is no default file)");
