@@ -191,6 +191,54 @@ bool reset_peak_rss() {
 
 // ---- the library loop ---------------------------------------------------------------------------
 
+// Runs GRAFT_BIN through the shell with `env` prepended (variable settings, `-u NAME`), both
+// output streams captured; the exit code as the shell reports it.
+int run_graft_env(const std::string& env, const std::string& args, std::string& output) {
+  const char* bin = std::getenv("GRAFT_BIN");
+  REQUIRE_MESSAGE(bin != nullptr, "GRAFT_BIN not set (meson test sets it)");
+  std::FILE* p = ::popen(("env " + env + " '" + bin + "' " + args + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  output.clear();
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
+  const int status = ::pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The last value libgomp printed for `name` under OMP_DISPLAY_ENV=verbose ("  NAME = 'v'"):
+// graft's first run prints libgomp's defaults before it runs itself again, the second run
+// prints what its threads use.
+std::string last_omp_setting(const std::string& output, const std::string& name) {
+  const std::string key = "  " + name + " = '";
+  const size_t at = output.rfind(key);
+  if (at == std::string::npos) return "(not printed)";
+  const size_t from = at + key.size();
+  return output.substr(from, output.find('\'', from) - from);
+}
+
+TEST_CASE("graft: OpenMP threads wait passively unless the user chose a policy; argv and exit code kept") {
+  // libgomp's own default (what an OpenMP program gets without graft's re-run) is PASSIVE with
+  // GOMP_SPINCOUNT 300000, i.e. it spins first; passive proper is spin count 0, active 3e10.
+  std::string out;
+  // A mistyped command: exit code 2 and the word in the message, so argv reached the second run.
+  CHECK(run_graft_env("-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose", "trian", out) == 2);
+  CHECK_MESSAGE(out.find("trian") != std::string::npos, out);
+  CHECK_MESSAGE(last_omp_setting(out, "OMP_WAIT_POLICY") == "PASSIVE", out);
+  CHECK_MESSAGE(last_omp_setting(out, "GOMP_SPINCOUNT") == "0", out);
+  // The user's choice wins, and graft then runs once (libgomp prints its settings once).
+  CHECK(run_graft_env("-u GOMP_SPINCOUNT OMP_WAIT_POLICY=active OMP_DISPLAY_ENV=verbose", "summary --help", out) == 0);
+  CHECK_MESSAGE(last_omp_setting(out, "OMP_WAIT_POLICY") == "ACTIVE", out);
+  CHECK_MESSAGE(last_omp_setting(out, "GOMP_SPINCOUNT") == "30000000000", out);
+  size_t prints = 0;
+  for (size_t at = out.find("OPENMP DISPLAY ENVIRONMENT BEGIN"); at != std::string::npos;
+       at = out.find("OPENMP DISPLAY ENVIRONMENT BEGIN", at + 1))
+    ++prints;
+  CHECK_MESSAGE(prints == 1, out);
+  CHECK(run_graft_env("-u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000 OMP_DISPLAY_ENV=verbose", "summary --help", out) == 0);
+  CHECK_MESSAGE(last_omp_setting(out, "GOMP_SPINCOUNT") == "1000", out);
+}
+
 TEST_CASE("fit: an epoch interrupted after batch k and resumed from its checkpoint equals the straight run") {
   // 24 points, batches of 5 (4 full + 1 of 4), shuffled; dropout and SGD momentum; a per-step
   // cosine schedule; 2 batches per step: the checkpoint must carry the position in the epoch,

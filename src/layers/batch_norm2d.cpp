@@ -106,7 +106,7 @@ BatchNorm2d::BatchNorm2d(int64_t num_features_, float eps_, float momentum_)
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
-  const bool batch_stats = is_training() && !(eval_when_frozen && frozen());
+  const bool batch_stats = uses_batch_stats();
   if (batch_stats) {
     // Bookkeeping only (with a fixed momentum it does not enter the math). On the GPU a
     // one-thread kernel, so that a training step never waits for the device.

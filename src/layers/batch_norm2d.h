@@ -41,6 +41,9 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(int64_t num_features, float eps = 1e-5f, float momentum = 0.1f);
   std::string extra_repr() const override;
   bool frozen() const;  // weight and bias both frozen
+  // Whether forward normalizes with the batch's statistics (training mode, not frozen) rather
+  // than the running ones.
+  bool uses_batch_stats() const { return is_training() && !(eval_when_frozen && frozen()); }
 
   int64_t num_features;
   float eps, momentum;

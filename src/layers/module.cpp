@@ -51,6 +51,8 @@ HookHandle add_global_forward_hook(ForwardHook hook) {
   });
 }
 
+bool global_forward_hooks_active() { return !g_global_hooks.list.empty(); }
+
 HookHandle Module::register_forward_hook(ForwardHook hook) {
   const int id = hooks_->next_id++;
   hooks_->list.emplace_back(id, std::move(hook));

@@ -65,6 +65,8 @@ class HookHandle {
 // A hook for every module call on this thread while the handle lives (summaries, tracing);
 // remove it on the same thread.
 HookHandle add_global_forward_hook(ForwardHook hook);
+// Whether a global hook is set on this thread (fused layers then run module by module).
+bool global_forward_hooks_active();
 
 template <class M>
 class Child;
@@ -92,6 +94,8 @@ class Module {
   Tensor operator()(const std::vector<Tensor>& inputs);
 
   HookHandle register_forward_hook(ForwardHook hook);
+  // Whether this module has a hook of its own (fused layers, layers/conv_bn.h, skip modules with one).
+  bool has_forward_hooks() const { return !hooks_->list.empty(); }
 
   // The class name as PyTorch prints it ("Conv2d"), and its arguments ("3, 64, kernel_size=3").
   const std::string& type() const { return type_; }

@@ -1,6 +1,8 @@
 // src/layers/sequential.cpp — see sequential.h.
 #include "layers/sequential.h"
 
+#include "layers/conv_bn.h"
+
 namespace graft {
 
 Sequential::Sequential(std::initializer_list<ModulePtr> modules) : Module("Sequential") {
@@ -18,10 +20,8 @@ Sequential& Sequential::add(const std::string& name, ModulePtr m) {
   return *this;
 }
 
-Tensor Sequential::forward(const Tensor& x) {
-  Tensor h = x;
-  for (auto& [name, m] : children()) h = (*m)(h);  // through each child's hooks
-  return h;
-}
+// Each child in turn through its hooks, except that Conv2d [BatchNorm2d] [ReLU], Linear ReLU and
+// BatchNorm2d ReLU run as one fused op when they may (layers/conv_bn.h).
+Tensor Sequential::forward(const Tensor& x) { return sequential_forward(children(), x); }
 
 }  // namespace graft

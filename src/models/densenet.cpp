@@ -4,9 +4,11 @@
 #include <cmath>
 
 #include "autograd/checkpoint.h"
+#include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "layers/adaptive_avg_pool2d.h"
 #include "layers/concat.h"
+#include "layers/conv_bn.h"
 #include "layers/init.h"
 #include "layers/linear.h"
 #include "layers/pool2d.h"
@@ -39,9 +41,17 @@ Tensor DenseLayer::forward_many(const std::vector<Tensor>& features) {
   // The bottleneck conv1(relu1(norm1(cat(features)))): [N, bn_size*growth, H, W]. Its function
   // owns the three modules it runs (no pointer to this layer), so a replace() cannot pull them
   // from under a graph that is waiting for its backward.
-  CheckpointFn bottleneck = [norm = norm1.get(), relu = relu1.get(), conv = conv1.get()](const std::vector<Tensor>& f) {
-    return (*conv)((*relu)((*norm)(f.size() == 1 ? f[0] : concat_channels(f))));
+  // norm1 + relu1 (and norm2 + relu2 below) run as one fused pass when they may (layers/conv_bn.h).
+  CheckpointFn bottleneck = [norm = norm1.module(), relu = relu1.module(), conv = conv1.get()](const std::vector<Tensor>& f) {
+    return (*conv)(bn_act(norm, relu, f.size() == 1 ? f[0] : concat_channels(f)));
   };
+  const Tensor& x0 = features[0];
+  if (fusion_enabled() && x0.device() == Device::CPU && !needs_grad(features) && !needs_grad(parameters())) {
+    // Nothing to differentiate (inference, a frozen backbone): no checkpoint, and norm2 + relu2
+    // fold into conv1's output pass.
+    const Tensor h = bn_act(norm1.module(), relu1.module(), features.size() == 1 ? x0 : concat_channels(features));
+    return conv2(conv_bn_act(conv1.module(), norm2.module(), relu2.module(), h));
+  }
   Tensor b;
   if (memory_efficient) {
     std::vector<Tensor> params = norm1->parameters(), conv_params = conv1->parameters();
@@ -50,7 +60,7 @@ Tensor DenseLayer::forward_many(const std::vector<Tensor>& features) {
   } else {
     b = bottleneck(features);
   }
-  return conv2(relu2(norm2(b)));  // [N, growth, H, W]
+  return conv2(bn_act(norm2.module(), relu2.module(), b));  // [N, growth, H, W]
 }
 
 DenseBlock::DenseBlock(int64_t layers, int64_t in, int64_t growth, int64_t bn_size) : Module("_DenseBlock") {

@@ -2,6 +2,7 @@
 #include "models/resnet.h"
 
 #include "autograd/ops.h"
+#include "layers/conv_bn.h"
 #include "layers/init.h"
 #include "layers/linear.h"
 
@@ -28,7 +29,16 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride) : Module("BasicB
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1(conv1(x)));
+  // Fused (layers/conv_bn.h): each conv with its batch norm, the sum and the ReLUs in the conv's
+  // output pass; the downsample Sequential fuses its own conv + bn.
+  if (may_fuse({conv1.module().get(), bn1.module().get(), relu.module().get(), conv2.module().get(),
+                bn2.module().get()},
+               x)) {
+    const Tensor h = conv_bn_act(conv1.module(), bn1.module(), relu.module(), x);
+    const Tensor identity = downsample ? downsample(x) : x;
+    return conv_bn_act(conv2.module(), bn2.module(), relu.module(), h, identity);
+  }
+  Tensor out = relu(bn1(conv1(x)));  // the reference: module by module
   out = bn2(conv2(out));
   const Tensor identity = downsample ? downsample(x) : x;
   return relu(out + identity);
@@ -55,7 +65,7 @@ ResNet::ResNet(const std::vector<int64_t>& layers, int64_t num_classes, const st
 }
 
 Tensor ResNet::forward(const Tensor& x) {
-  Tensor h = relu(bn1(conv1(x)));                   // [N,64,H/2,W/2]
+  Tensor h = conv_bn_act(conv1.module(), bn1.module(), relu.module(), x);  // [N,64,H/2,W/2]
   h = maxpool(h);                                   // [N,64,H/4,W/4]
   for (const auto& layer : layers_) h = layer(h);   // layer1..4 -> [N,512,H/32,W/32]
   h = avgpool(h);                                   // [N,512,1,1]
