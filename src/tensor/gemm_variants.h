@@ -32,10 +32,21 @@ namespace gemm_variants {
 void gemm_baseline(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    const float* B, float beta, float* C);
 #if defined(GRAFT_GEMM_X86_VARIANTS)
+void gemm_eigen_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                     const float* B, float beta, float* C);
+// graft's own kernels (gemm_packed.inc): the variant, and its two paths alone for the tests.
 void gemm_avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                const float* B, float beta, float* C);
+void gemm_avx2_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                      const float* B, float beta, float* C);
+void gemm_avx2_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                       const float* B, float beta, float* C);
 void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  const float* B, float beta, float* C);
+void gemm_avx512_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                        const float* B, float beta, float* C);
+void gemm_avx512_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                         const float* B, float beta, float* C);
 #endif
 }  // namespace gemm_variants
 
