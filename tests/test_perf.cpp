@@ -3,7 +3,8 @@
 // Every variant registered in a kernel table (tensor/dispatch.h) runs here against its reference:
 // GEMM: each instruction-set variant (gemm_variants.h) against a plain triple loop in double,
 // for sizes that are not multiples of the kernel's blocks (MR 12, NR 32, KC 256), all four
-// transposes, several alpha/beta, threaded and inside a parallel region.
+// transposes, several alpha/beta, threaded and inside a parallel region; and each of graft's
+// own kernels' two paths alone (packed, small-M for Linear layers) around their tiles' edges.
 // conv2d: the batch-split variant (conv2d_cpu_batched.cpp) against the per-image reference, for
 // forward and both gradients, over 3x3 / strided / pointwise / strided 1x1 / dilated shapes.
 // max_pool2d: the separable inference variant against the argmax reference.
@@ -18,6 +19,7 @@
 #include "layers/pool2d.h"
 #include "tensor/dispatch.h"
 #include "tensor/gemm.h"
+#include "tensor/gemm_variants.h"
 #include "testing.h"
 
 using namespace graft;
@@ -106,6 +108,109 @@ TEST_CASE("gemm variants: match the definition for odd sizes, transposes, alpha 
     for (const GemmCase& c : cases)
       for (int t = 0; t < 4; ++t)
         for (const auto& ab : alphas_betas) check_variant(v, c, t & 1, t & 2, ab[0], ab[1]);
+}
+
+namespace {
+
+using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, const float*, float, float*);
+struct GemmPath {
+  const char* name;
+  GemmFn fn;
+  bool runs;
+};
+
+// graft's own kernels' paths, called alone (the variant picks one by M; here each is forced).
+std::vector<GemmPath> own_gemm_paths() {
+  std::vector<GemmPath> out;
+#if defined(GRAFT_GEMM_X86_VARIANTS)
+  out.push_back({"avx2 packed", gemm_variants::gemm_avx2_packed, cpu_has_avx2_fma()});
+  out.push_back({"avx2 small-M", gemm_variants::gemm_avx2_small_m, cpu_has_avx2_fma()});
+  out.push_back({"avx512 packed", gemm_variants::gemm_avx512_packed, cpu_has_avx512()});
+  out.push_back({"avx512 small-M", gemm_variants::gemm_avx512_small_m, cpu_has_avx512()});
+#endif
+  return out;
+}
+
+void check_path(const GemmPath& p, const GemmCase& c, bool ta, bool tb, float alpha, float beta) {
+  const std::vector<float> A = random_vector(c.M * c.K, 51), B = random_vector(c.K * c.N, 52);
+  const std::vector<float> C0 = random_vector(c.M * c.N, 53);
+  std::vector<float> C = C0;
+  if (beta == 0.0f) C.assign(C.size(), std::numeric_limits<float>::quiet_NaN());  // must not be read
+  p.fn(ta, tb, c.M, c.N, c.K, alpha, A.data(), B.data(), beta, C.data());
+  const std::vector<float> want = naive_gemm(ta, tb, c.M, c.N, c.K, alpha, A, B, beta, C0);
+  INFO(p.name << " M=" << c.M << " N=" << c.N << " K=" << c.K << " trans_a=" << ta << " trans_b=" << tb
+              << " alpha=" << alpha << " beta=" << beta);
+  // K up to 2100 here (kGemmTolerance was measured for K <= 600): the float32 rounding of a
+  // sum of K terms grows like sqrt(K) for random signs; measured worst over the four paths
+  // 1.7e-5 (at K = 2100), 6x under the tolerance; a wrong index, a missed K block or a lost
+  // edge gives errors of order 1.
+  CHECK(worst_error(C, want) < kGemmTolerance);
+}
+
+}  // namespace
+
+TEST_CASE("gemm: graft's own kernels, the packed and the small-M path, match the definition") {
+  // Small-M tiles: dot 4x4 (AVX-512) / 4x3 (AVX2) rows x columns, axpy 4 rows x 64 columns /
+  // 3 x 32; K blocks of 65536/M (2048 for M = 32: K = 2100 takes two), K tails past 16 / 8
+  // lanes. Sizes one below, at and one past those edges, M = 1 and M = 32 (the largest M the
+  // variant sends there), K = 0. The packed path gets the same cases (M <= 32 is where the
+  // variant would not use it, and its edges are still exercised).
+  const GemmCase cases[] = {{1, 1, 1},    {3, 5, 15},   {4, 4, 16},   {5, 65, 17},   {8, 63, 300},
+                            {8, 129, 33}, {9, 97, 8},   {17, 33, 70}, {32, 64, 2100}, {2, 200, 1},
+                            {6, 7, 0},    {13, 31, 257}};
+  const float alphas_betas[][2] = {{1.0f, 0.0f}, {0.5f, 2.0f}, {-1.5f, 1.0f}};
+  for (const GemmPath& p : own_gemm_paths()) {
+    if (!p.runs) {
+      MESSAGE("gemm path " << p.name << " cannot run on this CPU: skipped");
+      continue;
+    }
+    for (const GemmCase& c : cases)
+      for (int t = 0; t < 4; ++t)
+        for (const auto& ab : alphas_betas) check_path(p, c, t & 1, t & 2, ab[0], ab[1]);
+  }
+}
+
+TEST_CASE("gemm variants: a Linear layer's products on a batch of 8 (the small-M path), threaded and not") {
+  // y = x W^T, dx = dy W, dW = dy^T x for batch 8, 700 -> 300 features: M = 8 in the first two
+  // (the small-M path of graft's kernels, split over threads by columns), K = 8 in the third.
+  const int64_t batch = 8, in = 700, out = 300;
+  const std::vector<float> x = random_vector(batch * in, 61), W = random_vector(out * in, 62);
+  const std::vector<float> dy = random_vector(batch * out, 63);
+  const std::vector<float> zeros_y(batch * out), zeros_x(batch * in), zeros_w(out * in);
+  const std::vector<float> want_y = naive_gemm(false, true, batch, out, in, 1.0f, x, W, 0.0f, zeros_y);
+  const std::vector<float> want_dx = naive_gemm(false, false, batch, in, out, 1.0f, dy, W, 0.0f, zeros_x);
+  const std::vector<float> want_dw = naive_gemm(true, false, out, in, batch, 1.0f, dy, x, 0.0f, zeros_w);
+  const int saved = omp_get_max_threads();
+  for (int threads : {2, 1}) {
+    omp_set_num_threads(threads);
+    for (const std::string& v : runnable_gemm_variants()) {
+      INFO("variant " << v << ", " << threads << " threads");
+      std::vector<float> y(want_y.size()), dx(want_dx.size()), dw(want_dw.size());
+      kernels::gemm.call_variant(Device::CPU, v, false, true, batch, out, in, 1.0f, x.data(), W.data(), 0.0f, y.data());
+      kernels::gemm.call_variant(Device::CPU, v, false, false, batch, in, out, 1.0f, dy.data(), W.data(), 0.0f,
+                                 dx.data());
+      kernels::gemm.call_variant(Device::CPU, v, true, false, out, in, batch, 1.0f, dy.data(), x.data(), 0.0f,
+                                 dw.data());
+      CHECK(worst_error(y, want_y) < kGemmTolerance);  // K = 700: see kGemmTolerance (and check_path)
+      CHECK(worst_error(dx, want_dx) < kGemmTolerance);
+      CHECK(worst_error(dw, want_dw) < kGemmTolerance);
+      // Inside a parallel region (the single-threaded route), one product per thread.
+      std::vector<float> y2[2] = {std::vector<float>(y.size()), std::vector<float>(y.size())};
+      std::vector<float> dx2[2] = {std::vector<float>(dx.size()), std::vector<float>(dx.size())};
+#pragma omp parallel for num_threads(2)
+      for (int t = 0; t < 2; ++t) {
+        kernels::gemm.call_variant(Device::CPU, v, false, true, batch, out, in, 1.0f, x.data(), W.data(), 0.0f,
+                                   y2[t].data());
+        kernels::gemm.call_variant(Device::CPU, v, false, false, batch, in, out, 1.0f, dy.data(), W.data(), 0.0f,
+                                   dx2[t].data());
+      }
+      for (int t = 0; t < 2; ++t) {
+        CHECK(worst_error(y2[t], want_y) < kGemmTolerance);
+        CHECK(worst_error(dx2[t], want_dx) < kGemmTolerance);
+      }
+    }
+  }
+  omp_set_num_threads(saved);
 }
 
 TEST_CASE("gemm variants: threaded, and single-threaded inside a parallel region, agree with the baseline") {

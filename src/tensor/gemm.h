@@ -7,9 +7,11 @@
 // because the CPU convolution multiplies slices of its scratch buffers, not whole tensors.
 // Entries:
 //   cpu  eigen       Eigen with the build's flags (SSE2 on a plain x86-64 build): the reference
-//        eigen_avx2  the same Eigen code compiled with -mavx2 -mfma        (gemm_avx2.cpp)
-//        avx512      graft's own packed GEMM with an AVX-512 micro-kernel   (gemm_avx512.cpp)
-//        the widest one the CPU runs is chosen; GRAFT_KERNELS=gemm=eigen_avx2 forces one.
+//        eigen_avx2  the same Eigen code compiled with -mavx2 -mfma        (gemm_eigen_avx2.cpp)
+//        avx2        graft's own GEMM with an AVX2+FMA micro-kernel        (gemm_avx2.cpp)
+//        avx512      graft's own GEMM with an AVX-512 micro-kernel         (gemm_avx512.cpp)
+//        (the last two: packed, or for M <= 32 streaming B; see gemm_packed.inc)
+//        the widest one the CPU runs is chosen; GRAFT_KERNELS=gemm=avx2 forces one.
 //   cuda cublas      column-major cuBLAS computing C^T = op(B)^T op(A)^T    (gemm_cublas.cpp)
 #pragma once
 

@@ -29,8 +29,9 @@ bool cpu_has_avx512() {
 
 GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "eigen", gemm_variants::gemm_baseline);
 #if defined(GRAFT_GEMM_X86_VARIANTS)
-GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "eigen_avx2", gemm_variants::gemm_avx2, 1, cpu_has_avx2_fma);
-GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "avx512", gemm_variants::gemm_avx512, 2, cpu_has_avx512);
+GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "eigen_avx2", gemm_variants::gemm_eigen_avx2, 1, cpu_has_avx2_fma);
+GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "avx2", gemm_variants::gemm_avx2, 2, cpu_has_avx2_fma);
+GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "avx512", gemm_variants::gemm_avx512, 3, cpu_has_avx512);
 #endif
 
 }  // namespace graft

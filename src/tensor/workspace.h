@@ -12,8 +12,8 @@ namespace graft {
 // At least n floats, 64-byte aligned, uninitialized, owned by the calling thread. Slot 0..5:
 // different slots are different buffers (a kernel needing two at once uses two slots). Valid
 // until the same thread asks for a larger buffer in the same slot. Slots 0-2: conv2d's column
-// matrix, grouped dy/y and weight-gradient sum; 3-5: the AVX-512 GEMM (transposed result,
-// packed panels).
+// matrix, grouped dy/y and weight-gradient sum; 3-5: graft's own GEMMs, gemm_packed.inc
+// (3: the transposed result, or the small-M path's copy of A^T; 4-5: packed panels).
 float* thread_workspace(int slot, int64_t n);
 
 }  // namespace graft
