@@ -1,5 +1,6 @@
 // tools/bench_conv.cpp — time one convolution layer: forward and backward (input + weight
-// gradients), best of 5 after one warm-up, in GFLOP/s. The before/after figures of
+// gradients) and an inference forward (under NoGradGuard: what a frozen or evaluated layer
+// runs, where the Winograd variant applies), best of 5 after one warm-up, in GFLOP/s. The before/after figures of
 // docs/benchmarks.md come from here:
 //   build/tools/bench_conv 8 128 28 128 3 1                      (N C H K R stride; pad R/2)
 //   GRAFT_KERNELS=reference build/tools/bench_conv ...   (the reference kernels: Eigen with SSE2, image by image)
@@ -45,13 +46,24 @@ int main(int argc, char** argv) {
     x.zero_grad();
     w.zero_grad();
   }
+  double infer = 1e9;
+  {
+    NoGradGuard no_grad;  // nothing recorded: the kernels may trade exactness for speed (Winograd)
+    for (int rep = 0; rep < 6; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Tensor y = conv2d(x, w, Tensor(), p);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (rep > 0) infer = std::min(infer, std::chrono::duration<double>(t1 - t0).count());
+    }
+  }
   const int64_t P = (H + 2 * (R / 2) - R) / stride + 1;
   const double flops = 2.0 * N * K * P * P * C * R * R;  // forward; backward is twice that
   std::printf("conv N%lld C%lld H%lld K%lld R%lld stride %lld, gemm %s, conv2d %s: forward %.2f ms (%.1f GFLOP/s), "
-              "backward %.2f ms (%.1f GFLOP/s)\n",
+              "backward %.2f ms (%.1f GFLOP/s), "
+              "infer %.2f ms (%.1f GFLOP/s)\n",
               static_cast<long long>(N), static_cast<long long>(C), static_cast<long long>(H),
               static_cast<long long>(K), static_cast<long long>(R), static_cast<long long>(stride),
               kernels::gemm.variant(Device::CPU).c_str(), kernels::conv2d_forward.variant(Device::CPU).c_str(), forward * 1e3, flops / forward / 1e9, backward * 1e3,
-              2 * flops / backward / 1e9);
+              2 * flops / backward / 1e9, infer * 1e3, flops / infer / 1e9);
   return 0;
 }
