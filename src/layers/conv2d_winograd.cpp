@@ -27,15 +27,16 @@
 // convolution of dy with padding 2-p and the weights flipped (r,s -> 2-r,2-s) and transposed
 // (k <-> c), so the same code serves it (for p <= 2). The weight gradient stays on the GEMM.
 //
-// When it runs (the variants "winograd" = F(2,3) and "winograd4" = F(4,3) of conv2d_forward,
-// "winograd" of conv2d_backward_input): 3x3, stride 1, dilation 1, and C and K at least
-// kMinChannels (below that the transforms cost more than the multiplies they save); otherwise
-// the call goes to the "batched" variant. The forward runs Winograd only when no gradient is
-// recorded (inference, frozen layers, under NoGradGuard): in training, the forward stays exact
-// (im2col + GEMM) so that the activations, and through them every gradient, match PyTorch's to
-// the tolerances of the parity tests (Winograd forwards in training put DenseNet121 gradient
-// checks ~3x over theirs). dx, a gradient of one step, takes F(2,3)'s ~1e-6.
-// GRAFT_KERNELS='conv2d_*=batched' is the switch back to the direct path.
+// Variants: "winograd4" of conv2d_forward (rank 3, the default): F(4x4,3x3), or F(2x2,3x3) on
+// images under 20x20; "winograd" (rank 2): F(2x2,3x3) only, the more exact; "winograd" of
+// conv2d_backward_input (rank -1: only when selected) for dx by F(2x2,3x3). They run when the
+// convolution is 3x3, stride 1, dilation 1, with C and K >= 16 and an output of at least 8x8
+// (below, the transforms cost what the multiplies save); otherwise the call goes to the
+// "batched" variant. The forward runs Winograd only when no gradient is recorded (inference,
+// frozen layers, under NoGradGuard). In training the forward stays exact (im2col + GEMM), so the
+// activations, and through them every gradient, are those of the direct path: an earlier
+// attempt that ran Winograd forwards in training put DenseNet121 gradient checks ~3x over their
+// tolerance. GRAFT_KERNELS='conv2d_*=batched' is the switch back to the direct path everywhere.
 #include <omp.h>
 
 #include <algorithm>
@@ -131,20 +132,30 @@ void transform_weights(const float* w, int64_t K, int64_t C, bool flip_transpose
   using T = Transform<m>;
   constexpr int a = T::a;
   const int64_t rows = flip_transpose ? C : K, cols = flip_transpose ? K : C;  // U_xi is [rows, cols]
+  // Lanes over the columns of U_xi (c forward, k for dx): contiguous stores, vectorized sums.
 #pragma omp parallel for if (K * C > 4096)
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t c = 0; c < C; ++c) {
-      const float* g0 = w + (k * C + c) * 9;
-      float g[3][3];
-      for (int r = 0; r < 3; ++r)
-        for (int s = 0; s < 3; ++s) g[r][s] = flip_transpose ? g0[(2 - r) * 3 + (2 - s)] : g0[r * 3 + s];
-      float gg[a][3];  // G g
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t col0 = 0; col0 < cols; col0 += L) {
+      const int cnt = static_cast<int>(std::min<int64_t>(L, cols - col0));
+      alignas(64) float g[3][3][L] = {};
+      for (int l = 0; l < cnt; ++l) {
+        const int64_t k = flip_transpose ? col0 + l : row, c = flip_transpose ? row : col0 + l;
+        const float* g0 = w + (k * C + c) * 9;
+        for (int r = 0; r < 3; ++r)
+          for (int s = 0; s < 3; ++s) g[r][s][l] = flip_transpose ? g0[(2 - r) * 3 + (2 - s)] : g0[r * 3 + s];
+      }
+      alignas(64) float gg[a][3][L];  // G g
       for (int i = 0; i < a; ++i)
-        for (int s = 0; s < 3; ++s) gg[i][s] = T::G[i][0] * g[0][s] + T::G[i][1] * g[1][s] + T::G[i][2] * g[2][s];
-      const int64_t at = flip_transpose ? c * cols + k : k * cols + c;
+        for (int s = 0; s < 3; ++s)
+          for (int l = 0; l < L; ++l)
+            gg[i][s][l] = T::G[i][0] * g[0][s][l] + T::G[i][1] * g[1][s][l] + T::G[i][2] * g[2][s][l];
       for (int i = 0; i < a; ++i)
-        for (int j = 0; j < a; ++j)  // (G g G^T)_ij
-          U[(i * a + j) * rows * cols + at] = gg[i][0] * T::G[j][0] + gg[i][1] * T::G[j][1] + gg[i][2] * T::G[j][2];
+        for (int j = 0; j < a; ++j) {  // (G g G^T)_ij
+          alignas(64) float u[L];
+          for (int l = 0; l < L; ++l)
+            u[l] = gg[i][0][l] * T::G[j][0] + gg[i][1][l] * T::G[j][1] + gg[i][2][l] * T::G[j][2];
+          std::memcpy(U + (i * a + j) * rows * cols + row * cols + col0, u, cnt * sizeof(float));
+        }
     }
 }
 
@@ -258,24 +269,32 @@ void winograd(const float* x, const float* U, float* y, const Problem& pr) {
   }
 }
 
-// Below this many input or output channels the batched path is faster (tools/bench_conv).
-constexpr int64_t kMinChannels = 16;
+// Below 16 input or output channels, or on images smaller than 8x8, the transforms cost about
+// what the multiplies save (tools/bench_conv, CPU time of one thread: 8x128x7x7 -> 32 channels
+// 5% slower with Winograd, 512 -> 512 at 7x7 even; 16 -> 16 at 56x56 12% faster).
+constexpr int64_t kMinChannels = 16, kMinSize = 8;
 
 bool applies(const ConvGeometry& g) {
   const Conv2dParams& p = g.p;
   return g.R == 3 && g.S == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 &&
-         g.C >= kMinChannels && g.K >= kMinChannels && g.N > 0;
+         g.C >= kMinChannels && g.K >= kMinChannels && std::min(g.P, g.Q) >= kMinSize && g.N > 0;
 }
 
 // Whether this forward is being recorded for backward: then it stays exact (the header comment).
 bool recorded(const Tensor& x, const Tensor& w) { return grad_enabled() && (x.requires_grad() || w.requires_grad()); }
+
+// F(4x4,3x3) where the images are large enough, else F(2x2,3x3): small images give few 6x6
+// tiles (narrow GEMMs, a weight transform of 36 points amortized over them) and waste more of
+// each at the edge (tools/bench_conv: F(2,3) was ahead at 14x14 and 7x7, F(4,3) at 28x28 and up).
+constexpr int64_t kMinSizeF4 = 20;
 
 template <int m>
 void forward_winograd_m(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   const ConvGeometry g = geometry(x.shape(), w.shape(), p);
   if (!applies(g) || recorded(x, w))
     return kernels::conv2d_forward.call_variant(Device::CPU, "batched", x, w, y, p);
-  winograd_forward<m>(x, w, y, p);
+  if (m == 4 && std::min(g.P, g.Q) >= kMinSizeF4) return winograd_forward<4>(x, w, y, p);
+  winograd_forward<2>(x, w, y, p);
 }
 
 void backward_input_winograd(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
@@ -312,8 +331,12 @@ template void winograd_forward<4>(const Tensor&, const Tensor&, Tensor&, const C
 template void winograd_backward_input<2>(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&);
 template void winograd_backward_input<4>(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&);
 
+GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd4", forward_winograd_m<4>, 3);
 GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd", forward_winograd_m<2>, 2);
-GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd4", forward_winograd_m<4>, -1);
-GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, "winograd", backward_input_winograd, 2);
+// dx: rank -1, chosen only by a selection (GRAFT_KERNELS=conv2d_backward_input=winograd). The
+// backward's time is mostly the weight gradient's, and on the ResNet shapes the whole backward
+// measured the same with and without it (within the noise of a shared machine), so training
+// keeps the exact path by default.
+GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, "winograd", backward_input_winograd, -1);
 
 }  // namespace graft::conv2d_cpu
