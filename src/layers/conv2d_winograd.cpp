@@ -287,13 +287,14 @@ bool recorded(const Tensor& x, const Tensor& w) { return grad_enabled() && (x.re
 // tiles (narrow GEMMs, a weight transform of 36 points amortized over them) and waste more of
 // each at the edge (tools/bench_conv: F(2,3) was ahead at 14x14 and 7x7, F(4,3) at 28x28 and up).
 constexpr int64_t kMinSizeF4 = 20;
+int64_t min_size_f4 = kMinSizeF4;  // set_winograd_f4_min_size (the tests)
 
 template <int m>
 void forward_winograd_m(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   const ConvGeometry g = geometry(x.shape(), w.shape(), p);
   if (!applies(g) || recorded(x, w))
     return kernels::conv2d_forward.call_variant(Device::CPU, "batched", x, w, y, p);
-  if (m == 4 && std::min(g.P, g.Q) >= kMinSizeF4) return winograd_forward<4>(x, w, y, p);
+  if (m == 4 && std::min(g.P, g.Q) >= min_size_f4) return winograd_forward<4>(x, w, y, p);
   winograd_forward<2>(x, w, y, p);
 }
 
@@ -305,6 +306,8 @@ void backward_input_winograd(const Tensor& gy, const Tensor& w, Tensor& gx, cons
 }
 
 }  // namespace
+
+void set_winograd_f4_min_size(int64_t size) { min_size_f4 = size < 0 ? kMinSizeF4 : size; }
 
 template <int m>
 void winograd_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {

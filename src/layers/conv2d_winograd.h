@@ -16,4 +16,9 @@ void winograd_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dP
 template <int m>
 void winograd_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p);
 
+// The smallest output (min of P, Q) on which the "winograd4" variant uses F(4x4,3x3) rather than
+// F(2x2,3x3): 20 by default (measured); the tests lower it to run F(4,3) on small models.
+// A negative size restores the default.
+void set_winograd_f4_min_size(int64_t size);
+
 }  // namespace graft::conv2d_cpu
