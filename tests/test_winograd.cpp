@@ -151,15 +151,19 @@ TEST_CASE("winograd: the conv2d_forward variants run Winograd where it applies a
     const char* name;
     Shape x;
     int64_t K, pad;
+    bool f2, f4;  // whether "winograd" runs F(2,3) and the default "winograd4" runs Winograd
   };
-  // Winograd applies (3x3 stride 1, C and K >= 16, output >= 8x8); 23x21 and up take F(4,3)
-  // in "winograd4", the others F(2,3). C and K are not multiples of 8 or 16.
+  // Winograd applies with 3x3 stride 1, C and K >= 16, output >= 8x8; "winograd4" takes F(4,3)
+  // on outputs from 20x20, F(2,3) below; F(2,3) needs C * K >= 64 * 64. C and K are not
+  // multiples of 8 or 16.
   const VariantCase cases[] = {
-      {"9x11 pad 0 -> 7x9: too small, direct", {3, 17, 9, 11}, 19, 0},
-      {"10x9 pad 1, C17 K19", {3, 17, 10, 9}, 19, 1},
-      {"23x21 pad 1, C18 K33, F(4,3)", {3, 18, 23, 21}, 33, 1},
-      {"26x22 pad 2, C20 K17, batch 1", {1, 20, 26, 22}, 17, 2},
-      {"31x30 pad 0, C16 K16, F(4,3)", {3, 16, 31, 30}, 16, 0},
+      {"9x11 pad 0 -> 7x9: too small, direct", {3, 67, 9, 11}, 69, 0, false, false},
+      {"10x9 pad 1, C67 K69: F(2,3)", {3, 67, 10, 9}, 69, 1, true, true},
+      {"10x9 pad 1, C17 K19: too few channels for F(2,3)", {3, 17, 10, 9}, 19, 1, false, false},
+      {"23x21 pad 1, C18 K33: F(4,3)", {3, 18, 23, 21}, 33, 1, false, true},
+      {"26x22 pad 2, C20 K17, batch 1: F(4,3)", {1, 20, 26, 22}, 17, 2, false, true},
+      {"31x30 pad 0, C16 K16: F(4,3)", {3, 16, 31, 30}, 16, 0, false, true},
+      {"22x21 pad 1, C65 K64: both", {3, 65, 22, 21}, 64, 1, true, true},
   };
   for (int threads : {1, 2})
     for (const VariantCase& c : cases) {
@@ -174,18 +178,15 @@ TEST_CASE("winograd: the conv2d_forward variants run Winograd where it applies a
       CHECK(relative_error(w2, ref) < kTolF2);
       CHECK(relative_error(w4, batched) < kTolF4);
       CHECK(relative_error(w2, batched) < kTolF2);
-      if (c.x[2] + 2 * c.pad - 2 < 8 || c.x[3] + 2 * c.pad - 2 < 8) {
-        CHECK(identical(w4, batched));  // not applicable: the batched path itself
-        CHECK(identical(w2, batched));
-      } else {
-        CHECK(!identical(w2, batched));  // Winograd did run: its rounding differs from im2col's
-      }
+      // where Winograd runs, its rounding differs from im2col's; elsewhere it is the batched path
+      CHECK(identical(w4, batched) == !c.f4);
+      CHECK(identical(w2, batched) == !c.f2);
     }
   omp_set_num_threads(saved);
 }
 
 TEST_CASE("winograd: recorded forwards, other convolutions and the switch back take the direct path exactly") {
-  const Tensor x = testing::random_tensor({3, 17, 24, 22}, 61), w = testing::random_tensor({19, 17, 3, 3}, 62);
+  const Tensor x = testing::random_tensor({3, 17, 24, 22}, 61), w = testing::random_tensor({19, 17, 3, 3}, 62);  // F(4,3)
   const Conv2dParams p{1, 1, 1, 1, 1, 1};
   // Training (a gradient recorded): bit for bit the batched path's forward and gradients.
   auto train = [&](const std::string& selection) {

@@ -28,7 +28,8 @@
 // (k <-> c), so the same code serves it (for p <= 2). The weight gradient stays on the GEMM.
 //
 // Variants: "winograd4" of conv2d_forward (rank 3, the default): F(4x4,3x3), or F(2x2,3x3) on
-// images under 20x20; "winograd" (rank 2): F(2x2,3x3) only, the more exact; "winograd" of
+// images under 20x20; "winograd" (rank 2): F(2x2,3x3) only, the more exact (both take F(2x2)
+// only when C * K >= 64 * 64); "winograd" of
 // conv2d_backward_input (rank -1: only when selected) for dx by F(2x2,3x3). They run when the
 // convolution is 3x3, stride 1, dilation 1, with C and K >= 16 and an output of at least 8x8
 // (below, the transforms cost what the multiplies save); otherwise the call goes to the
@@ -287,7 +288,11 @@ bool recorded(const Tensor& x, const Tensor& w) { return grad_enabled() && (x.re
 // tiles (narrow GEMMs, a weight transform of 36 points amortized over them) and waste more of
 // each at the edge (tools/bench_conv: F(2,3) was ahead at 14x14 and 7x7, F(4,3) at 28x28 and up).
 constexpr int64_t kMinSizeF4 = 20;
-int64_t min_size_f4 = kMinSizeF4;  // set_winograd_f4_min_size (the tests)
+int64_t min_size_f4 = kMinSizeF4;
+// F(2x2,3x3) saves less (2.25x) and needs more channels to pay for its transforms: it lost to
+// the direct path at C = K = 32 (56x56: 9.1 vs 7.4 ms CPU) and won at 128 -> 32 (14x14: 1.5 vs
+// 2.0 ms) and 64 -> 64 (56x56: 19.9 vs 23.0 ms).
+constexpr int64_t kMinChannelProductF2 = 64 * 64;  // set_winograd_f4_min_size (the tests)
 
 template <int m>
 void forward_winograd_m(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
@@ -295,6 +300,8 @@ void forward_winograd_m(const Tensor& x, const Tensor& w, Tensor& y, const Conv2
   if (!applies(g) || recorded(x, w))
     return kernels::conv2d_forward.call_variant(Device::CPU, "batched", x, w, y, p);
   if (m == 4 && std::min(g.P, g.Q) >= min_size_f4) return winograd_forward<4>(x, w, y, p);
+  if (g.C * g.K < kMinChannelProductF2)
+    return kernels::conv2d_forward.call_variant(Device::CPU, "batched", x, w, y, p);
   winograd_forward<2>(x, w, y, p);
 }
 
