@@ -13,7 +13,7 @@
 // F(2x2,3x3): 4x4 tiles, 16 products for 36: 2.25x fewer multiplies. F(4x4,3x3): 6x6 tiles,
 // 36 for 144: 4x fewer. The price is rounding: the transforms add and scale inputs of
 // different size (B^T has entries up to 5 for F(4,3), G has 1/6 and 1/24), so the error grows
-// with m: ~1e-6 relative for F(2,3) (about the direct path's own), ~1e-5..1e-4 for F(4,3)
+// with m: ~2e-7 of the output scale for F(2,3) (the direct path's own), ~4e-6 for F(4,3)
 // (tests/test_winograd.cpp measures both).
 //
 // Tiling and threads: the tiles of the batch are taken a "block" of whole tile rows at a time
