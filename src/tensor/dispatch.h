@@ -83,7 +83,7 @@ class KernelTable {
  private:
   friend void select_kernels(const std::string& spec);
   friend std::vector<const KernelTable*> registered_kernels();
-  static constexpr int kMaxVariants = 4;
+  static constexpr int kMaxVariants = 8;
   struct Entry {
     const char* variant = nullptr;
     AnyFn fn = nullptr;
