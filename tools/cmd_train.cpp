@@ -55,6 +55,7 @@
 #include "train/metrics.h"
 #include "train/class_weights.h"
 #include "train/ema.h"
+#include "train/fine_tune.h"
 #include "train/lr_find.h"
 #include "train/mixup.h"
 #include "gradcam.h"
@@ -379,6 +380,9 @@ int cmd_train(const std::vector<std::string>& words) {
       .add_string("class-weights", "none", "none, auto (n / (classes * count), sklearn's 'balanced') or one weight "
                                            "per class, e.g. 1,2.5,1")
       .add_flag("balanced-sampler", "draw every class equally often (with replacement) instead of each image once")
+      .add_string("fine-tune", "", "E1,E2[,LR_MULT]: fastai's fine_tune: E1 epochs with only the head training, then "
+                                   "E2 epochs of all layers, the layer groups' lrs from --lr/2/LR_MULT (default 100) up "
+                                   "to --lr/2, both one-cycle (--epochs N: stop after epoch N of E1+E2)")
       .add_flag("lr-find", "run the learning-rate range test instead of training (what `graft lr-find` does)")
       .add_float("lr-find-end", 10, "lr-find: the last lr tried (the first is --lr-find-start)")
       .add_float("lr-find-start", 1e-7, "lr-find: the first lr tried")
@@ -454,6 +458,65 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   Pipeline train_pipe = data.features ? Pipeline() : Pipeline::parse(train_t);
   Pipeline eval_pipe = data.features ? Pipeline() : Pipeline::parse(eval_t);
 
+  const std::string arch_text = s.model_name + (s.head_spec.empty() ? "" : " head=" + s.head_spec);
+  const std::string last_path = out_dir + "/last.h5", best_path = out_dir + "/best.h5";
+  TrainingState state;
+  state.architecture = arch_text;
+  state.settings = tools::shell_join(std::vector<std::string>{"graft", "train"}) + " " + tools::shell_join(words);
+  const NamedGenerators gens = {{"default", &default_generator()}};
+
+  // ---- --fine-tune (fastai's fine_tune, train/fine_tune.h): the code below runs once per phase ----
+  // Phase 1 trains the head alone (features cached when the transform allows), phase 2 every
+  // layer with discriminative lrs; both one-cycle. last.h5 keeps the phase (run_state.fine_tune_phase),
+  // so --resume continues either phase, or starts phase 2 from a checkpoint at the boundary.
+  const bool fine_tune = a.given("fine-tune");
+  FineTuneOptions ft;
+  int phase = 0;             // 0: no --fine-tune; 1: head only; 2: all layers
+  int64_t stop_epoch = epochs;  // the last epoch this invocation trains
+  bool resume_at_boundary = false;  // last.h5 ends phase 1: phase 2 starts with a fresh optimizer
+  if (fine_tune) {
+    for (const char* o : {"freeze", "schedule", "backbone-lr", "ema", "features", "lr-find"})
+      if (a.given(o))
+        throw tools::ArgError(std::string("graft train: --fine-tune decides the freezing and the schedule itself; drop --") +
+                              o + " (docs/usage.md#recipes)");
+    if (distributed) throw tools::ArgError("graft train: --fine-tune runs in one process in this version; drop --distributed");
+    GRAFT_CHECK_DATA(!data.features && !s.replaced.empty(), "--fine-tune",
+                     "needs a model with a new head (--head SPEC: the layers that train alone in phase 1)");
+    ft = parse_fine_tune(a.get("fine-tune"));
+    ft.base_lr = a.get_float("lr");
+    stop_epoch = a.given("epochs") ? std::min(epochs, ft.frozen_epochs + ft.epochs) : ft.frozen_epochs + ft.epochs;
+    phase = 1;
+    if (a.flag("resume") && std::filesystem::exists(last_path)) {
+      const Checkpoint ck = load_checkpoint(last_path, arch_text);
+      const std::vector<double>* ph = ck.state.number("fine_tune_phase");
+      GRAFT_CHECK_DATA(ph && ph->size() == 1, "--resume --fine-tune", last_path, " was not written by a --fine-tune "
+                       "run (no attribute run_state.fine_tune_phase); resume it without --fine-tune");
+      phase = static_cast<int>((*ph)[0]);
+      if (phase == 1 && ck.state.progress.epoch >= ft.frozen_epochs && ck.state.progress.partial.batches == 0)
+        phase = 2, resume_at_boundary = true;
+    }
+  }
+  std::unique_ptr<dist::DataParallel> data_parallel_ptr;  // one for the run (not with --fine-tune)
+  bool cache = false;
+  Module* trained = s.model.get();  // what runs in the training loop
+  Pipeline loop_eval_pipe = eval_pipe;
+  LoaderOptions eval_lo;
+  std::string skipped_report;
+  std::shared_ptr<const Dataset> valid_ds, test_ds;  // features when cached
+  const int last_phase = fine_tune ? 2 : 0;
+  for (bool first = true; phase <= last_phase; ++phase, first = false) {
+  const bool resuming = a.flag("resume") && first;
+  if (fine_tune && phase == 2 && state.progress.epoch >= stop_epoch) break;  // --epochs N ended with phase 1
+  const int64_t phase_first = phase == 2 ? ft.frozen_epochs : 0;  // epochs before this phase
+  const int64_t phase_epochs = fine_tune ? (phase == 1 ? ft.frozen_epochs : ft.epochs) : epochs;
+  const int64_t fit_epochs = fine_tune ? std::min(stop_epoch, phase_first + phase_epochs) : epochs;
+  std::vector<LayerGroup> ft_groups;
+  if (fine_tune) {
+    fine_tune_freeze(*s.model, phase, s.replaced);
+    ft_groups = fine_tune_groups(*s.model, s.model_name, s.replaced);
+    s.frozen_note.clear();
+  }
+
   // Frozen backbone + deterministic train transform -> compute the backbone's features once.
   const bool head_only_trainable = [&] {
     if (data.features || !tools::head_is_last(s)) return false;
@@ -461,13 +524,15 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     return s.model->num_parameters(true) == head->num_parameters(true) && head->num_parameters(true) > 0;
   }();
   const bool mixing = a.get_float("mixup") > 0 || a.get_float("cutmix") > 0;  // mixes images, not features
-  const bool cache = head_only_trainable && !a.flag("no-feature-cache") && !mixing &&
+  cache = head_only_trainable && !a.flag("no-feature-cache") && !mixing &&
                      train_pipe.deterministic_prefix() == train_pipe.steps.size() &&
                      train_pipe.tensor_steps.empty();  // random_erasing is random too
 
-  std::shared_ptr<const Dataset> train_ds = data.train, valid_ds = data.valid, test_ds = data.test;
-  Module* trained = s.model.get();  // what runs in the training loop
-  Pipeline loop_train_pipe = train_pipe, loop_eval_pipe = eval_pipe;
+  std::shared_ptr<const Dataset> train_ds = data.train;
+  valid_ds = data.valid, test_ds = data.test;
+  trained = s.model.get();
+  Pipeline loop_train_pipe = train_pipe;
+  loop_eval_pipe = eval_pipe;
   if (cache) {
     auto t0 = Clock::now();
     std::printf("only the head trains and the train transform is deterministic: computing the backbone features once ...\n");
@@ -491,7 +556,11 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   std::vector<ParamGroup> groups;
   const float lr = static_cast<float>(a.get_float("lr")), wd = static_cast<float>(a.get_float("weight-decay"));
   const double backbone_lr = a.get_float("backbone-lr");
-  if (backbone_lr > 0 && !data.features && !cache) {
+  if (phase == 2) {  // the layer groups, at fastai's even_mults of --lr / 2
+    const std::vector<double> lrs = fine_tune_lrs(ft, static_cast<int64_t>(ft_groups.size()));
+    for (size_t i = 0; i < ft_groups.size(); ++i)
+      groups.push_back(ParamGroup{ft_groups[i].params, static_cast<float>(lrs[i]), wd});
+  } else if (backbone_lr > 0 && !data.features && !cache) {
     auto head = tools::head_module(s);
     std::vector<Tensor> head_params = head ? head->parameters(true) : std::vector<Tensor>{};
     std::vector<Tensor> backbone;
@@ -514,16 +583,17 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   auto sched = make_scheduler(a.get("schedule"), *opt, epochs);
 
   // ---- resume ----------------------------------------------------------------------------------
-  const std::string arch_text = s.model_name + (s.head_spec.empty() ? "" : " head=" + s.head_spec);
-  const std::string last_path = out_dir + "/last.h5", best_path = out_dir + "/best.h5";
-  TrainingState state;
-  state.architecture = arch_text;
-  state.settings = tools::shell_join(std::vector<std::string>{"graft", "train"}) + " " + tools::shell_join(words);
-  const NamedGenerators gens = {{"default", &default_generator()}};
-  if (a.flag("resume")) {
+  if (resuming) {
     GRAFT_CHECK_DATA(std::filesystem::exists(last_path), "--resume", "no checkpoint ", last_path,
                      " (was the run started with --out ", out_dir, "?)");
-    state = load_training_checkpoint(last_path, arch_text, *s.model, opt.get(), gens);
+    const std::string settings = state.settings;
+    if (resume_at_boundary) {  // phase 1's optimizer state stays behind: phase 2 starts a fresh one
+      NamedTensors phase1_optimizer;
+      state = load_training_checkpoint_tensors(last_path, arch_text, *s.model, &phase1_optimizer, gens);
+    } else {
+      state = load_training_checkpoint(last_path, arch_text, *s.model, opt.get(), gens);
+    }
+    state.settings = settings;
     if (sched) sched->set_last_epoch(state.progress.epoch);
     if (state.progress.partial.batches > 0)
       std::printf("resumed %s in epoch %lld after batch %lld (best validation loss %.4f)\n", last_path.c_str(),
@@ -542,6 +612,21 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   std::printf("  parameters: %lld total, %lld trainable; loss %s, optimizer %s, lr %g\n",
               static_cast<long long>(s.model->num_parameters()), static_cast<long long>(s.model->num_parameters(true)),
               loss_name.c_str(), a.get("optimizer").c_str(), lr);
+  if (fine_tune) {
+    const OneCycleLR::Options oc = fine_tune_one_cycle(phase, 1);
+    std::printf("fine-tune phase %d of 2: epochs %lld-%lld, %s; one-cycle (pct_start %g, div %g, final lr = max / 1e5)\n",
+                phase, static_cast<long long>(phase_first + 1), static_cast<long long>(phase_first + phase_epochs),
+                phase == 1 ? "backbone frozen (its batch norm uses its running statistics), only the head trains"
+                           : "all layers train (batch norm in training mode), discriminative lrs",
+                oc.pct_start, oc.div_factor);
+    for (size_t i = 0; i < ft_groups.size(); ++i) {
+      char what[64] = "frozen";
+      if (phase == 2 || i + 1 == ft_groups.size())
+        std::snprintf(what, sizeof what, "max lr %.3g", phase == 2 ? fine_tune_lrs(ft, static_cast<int64_t>(ft_groups.size()))[i] : double(lr));
+      std::printf("  layer group %zu: %-62s %9lld values  %s\n", i, ft_groups[i].name.c_str(),
+                  static_cast<long long>(ft_groups[i].numel), what);
+    }
+  }
   std::fflush(stdout);
 
   LoaderOptions train_lo;
@@ -555,7 +640,7 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   train_lo.cache_max_bytes = a.get_int("cache-mb") << 20;
   train_lo.skip_bad = a.flag("skip-bad");
   if (a.flag("balanced-sampler")) train_lo.sample_weights = balanced_sample_weights(*train_ds);  // recipes
-  LoaderOptions eval_lo = train_lo;  // the whole sets, after the epochs (rank 0 alone)
+  eval_lo = train_lo;  // the whole sets, after the epochs (rank 0 alone)
   eval_lo.shuffle = false;
   eval_lo.sample_weights.clear();
   // During the epochs: a shard per process; validation's is not padded (a padded sample would
@@ -612,8 +697,15 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
       tools::shell_join(std::vector<std::string>{"graft", "train"}) + " " + tools::shell_join(words) +
       (a.flag("resume") ? "" : " --resume");
   int64_t last_saved_epoch = state.progress.epoch;  // the epoch last.h5 holds
+  ReduceLROnPlateau* plateau = nullptr;  // set below with --schedule plateau: its counters go into last.h5
   auto save_last = [&](const FitProgress& progress) {
     state.progress = progress;
+    state.numbers.clear();
+    if (fine_tune) state.numbers.push_back({"fine_tune_phase", {static_cast<double>(phase)}});
+    if (plateau) {
+      const ReduceLROnPlateau::Counters& c = plateau->counters();
+      state.numbers.push_back({"plateau", {c.best, static_cast<double>(c.bad_epochs), static_cast<double>(c.cooldown_left)}});
+    }
     save_training_checkpoint(last_path, *s.model, opt.get(), state, gens,
                              tools::checkpoint_weights_info(s, data.class_names, eval_t),
                              tools::checkpoint_description(s, eval_t, loss_name));
@@ -639,7 +731,10 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     });
   };
   tools::ProgressCallback progress(a.flag("quiet"), a.get_int("patience"));
-  dist::DataParallel data_parallel(static_cast<size_t>(a.get_float("bucket-mb") * (1 << 20)), a.flag("sync-bn"));
+  if (!data_parallel_ptr)
+    data_parallel_ptr = std::make_unique<dist::DataParallel>(static_cast<size_t>(a.get_float("bucket-mb") * (1 << 20)),
+                                                             a.flag("sync-bn"));
+  dist::DataParallel& data_parallel = *data_parallel_ptr;
   std::vector<Callback*> callbacks;  // (with --distributed, data_parallel goes first: see below)
   callbacks.push_back(&early);
   if (schedule) callbacks.push_back(schedule.get());
@@ -652,6 +747,20 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
                                                   steps_per_epoch(train_loader, a.get_int("accumulate")),
                                                   state.progress.epoch * steps_per_epoch(train_loader, a.get_int("accumulate")) +
                                                       state.progress.partial.steps);
+  if (step_schedule.plateau) {  // a resumed run continues the counters (best, bad epochs, cooldown)
+    plateau = step_schedule.plateau.get();
+    if (const std::vector<double>* c = state.number("plateau"); resuming && c && c->size() == 3)
+      plateau->set_counters({(*c)[0], static_cast<int64_t>((*c)[1]), static_cast<int64_t>((*c)[2])});
+  }
+  if (fine_tune) {  // this phase's one-cycle, from the groups' max lrs (train/fine_tune.h)
+    const int64_t spe = steps_per_epoch(train_loader, a.get_int("accumulate"));
+    std::vector<double> max_lrs;
+    for (size_t i = 0; i < base_lrs.size(); ++i) opt->param_groups()[i].lr = base_lrs[i], max_lrs.push_back(base_lrs[i]);
+    step_schedule.per_step = std::make_unique<OneCycleLR>(*opt, max_lrs, fine_tune_one_cycle(phase, phase_epochs * spe));
+    const int64_t done = (state.progress.epoch - phase_first) * spe + state.progress.partial.steps;
+    if (done > 0) step_schedule.per_step->set_last_epoch(done);
+    step_schedule.callback = std::make_unique<SchedulePerStep>(*step_schedule.per_step);
+  }
   if (step_schedule.callback) callbacks.insert(callbacks.begin() + 1, step_schedule.callback.get());
   std::unique_ptr<Mixup> mixup;
   if (mixing) {
@@ -670,7 +779,7 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   const std::string ema_path = out_dir + "/ema.h5", best_ema_path = out_dir + "/best_ema.h5";
   if (a.get_float("ema") > 0) {
     ema = std::make_unique<ModelEma>(*trained, a.get_float("ema"), valid_loader.get(), s.device);
-    if (a.flag("resume") && std::filesystem::exists(ema_path))
+    if (resuming && std::filesystem::exists(ema_path))
       ema->capture_average([&] { load_weights(*s.model, ema_path, true); });
     callbacks.insert(callbacks.begin() + (mixup ? 1 : 0), ema.get());  // evaluates before ema_files saves
     ema_files.epoch_end = [&](FitState&) {
@@ -696,7 +805,7 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
   }
 
   FitOptions fo;
-  fo.epochs = epochs;
+  fo.epochs = fit_epochs;
   fo.device = s.device;
   fo.progress = state.progress;
   fo.accumulate = a.get_int("accumulate");
@@ -733,9 +842,12 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
                                                            std::to_string(state.progress.epoch) + ""
                                                      : "; no checkpoint was written yet"));
   }
+  if (!train_loader.skipped().empty()) skipped_report += train_loader.skipped_report();
+  if (early.stopped()) break;  // no phase 2 after early stopping in phase 1
+  }  // phases
 
   if (distributed) {
-    if (const dist::GradientReducer* r = data_parallel.reducer(); r && r->steps() > 0)
+    if (const dist::GradientReducer* r = data_parallel_ptr->reducer(); r && r->steps() > 0)
       std::printf("distributed: %lld steps, %d gradient buckets (%d started during backward); all-reduce %.3f s "
                   "per step, of which %.3f s waited for after backward\n",
                   static_cast<long long>(r->steps()), r->num_buckets(), r->buckets_started_early(),
@@ -748,7 +860,7 @@ int run_train(const tools::Args& a, const std::vector<std::string>& words) {
     if (world.rank != 0) return 0;
   }
 
-  if (!train_loader.skipped().empty()) std::fputs(train_loader.skipped_report().c_str(), stderr);
+  if (!skipped_report.empty()) std::fputs(skipped_report.c_str(), stderr);
 
   // ---- the best weights on the test set, and the report -----------------------------------------
   if (std::filesystem::exists(best_path)) load_weights(*s.model, best_path, true);

@@ -55,6 +55,12 @@ void save_training_checkpoint_tensors(const std::string& path, const Module& mod
       names.push_back(name);
     }
     if (!names.empty()) f.set_attr("rng_names", names);
+    std::vector<std::string> number_names;
+    for (const auto& [name, v] : s.numbers) {
+      f.set_attr("run_state." + name, v);
+      number_names.push_back(name);
+    }
+    if (!number_names.empty()) f.set_attr("run_state_names", number_names);
     std::vector<double> h;
     for (const auto& m : p.history)
       h.insert(h.end(), {static_cast<double>(m.epoch), m.train_loss, m.train_acc, m.valid_loss, m.valid_acc, m.lr,
@@ -101,6 +107,9 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& expected_
     s.settings = f.attr_string("settings");
     if (f.has_attr("rng_names"))
       for (const auto& name : f.attr_strings("rng_names")) s.rng.emplace_back(name, f.attr_string(kRng + name));
+    if (f.has_attr("run_state_names"))
+      for (const auto& name : f.attr_strings("run_state_names"))
+        s.numbers.emplace_back(name, f.attr_numbers("run_state." + name));
     if (f.has_attr("history")) {
       const auto h = f.attr_numbers("history");
       GRAFT_CHECK_DATA(h.size() % kHistoryFields == 0, "", path, ": attribute 'history' has ", h.size(),

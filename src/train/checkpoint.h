@@ -10,12 +10,13 @@
 //             line), rng.<name> (the mt19937_64 state of each named graft::Generator, as
 //             decimal text), history (7 numbers per epoch, for the report), and only after
 //             an interrupted epoch partial_epoch (6 numbers: batches, steps, seen, correct,
-//             loss sum, seconds of epoch `epoch + 1` so far; fit.h Note [Interrupted epochs]).
+//             loss sum, seconds of epoch `epoch + 1` so far; fit.h Note [Interrupted epochs]),
+//             run_state_names and run_state.<name> (TrainingState::numbers).
 // Version 1 files (model tensors under "model.", the run under "architecture") still load.
 // Learning-rate schedulers need no state of their own: StepLR and cosine are closed forms of
 // the epoch, OneCycleLR and WarmupCosineLR of the step (epoch * steps per epoch), so they are
 // rebuilt from `epoch` on resume; ReduceLROnPlateau's reduced lrs come back with the optimizer
-// state (its patience counters start afresh).
+// state, and graft train keeps its counters in TrainingState::numbers ("plateau").
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,14 @@ struct TrainingState {
   std::string settings;      // free text: the command line
   FitProgress progress;      // epochs done, best validation loss, history
   std::vector<std::pair<std::string, std::string>> rng;  // name -> generator_state()
+  // Numbers a command keeps with the run (attrs "run_state.<name>", listed in run_state_names):
+  // graft train's fine-tune phase and ReduceLROnPlateau's counters (best, bad epochs, cooldown).
+  std::vector<std::pair<std::string, std::vector<double>>> numbers;
+  const std::vector<double>* number(const std::string& name) const {
+    for (const auto& [n, v] : numbers)
+      if (n == name) return &v;
+    return nullptr;
+  }
 };
 
 using NamedGenerators = std::vector<std::pair<std::string, Generator*>>;
