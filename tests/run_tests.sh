@@ -3,6 +3,7 @@
 # Prints one closing line "N passed, N failed" (doctest's test-case counts) and exits
 # non-zero on any failure. BUILD_DIR picks the build folder (default: build).
 # GRAFT_SANITIZERS=1 also runs the unit tests under ASan + UBSan (tests/run_sanitizers.sh).
+# GRAFT_FUZZ=1 also runs the libFuzzer targets for FUZZ_SECONDS each (tests/run_fuzz.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
@@ -35,6 +36,18 @@ if [ "${GRAFT_SANITIZERS:-0}" = 1 ]; then
   passed=$((passed + ${sp:-0}))
   failed=$((failed + ${sf:-1}))
   if [ "$san_rc" -ne 0 ]; then rc=1; fi
+fi
+
+# GRAFT_FUZZ=1 (opt-in, see .ci/run): every fuzz target for FUZZ_SECONDS (default 30) in its
+# own build folder (tests/run_fuzz.sh); a target is one test case in the closing line.
+if [ "${GRAFT_FUZZ:-0}" = 1 ]; then
+  bash tests/run_fuzz.sh
+  fuzz_rc=$?
+  read -r fp ff < <(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
+    "${FUZZ_BUILD_DIR:-build-fuzz}/fuzz.summary" 2>/dev/null)
+  passed=$((passed + ${fp:-0}))
+  failed=$((failed + ${ff:-1}))
+  if [ "$fuzz_rc" -ne 0 ]; then rc=1; fi
 fi
 echo "$passed passed, $failed failed"
 exit "$rc"

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -25,6 +27,10 @@ const std::vector<std::string> kFashionMnistClasses = {"T-shirt/top", "Trouser",
                                                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
 
 namespace {
+// The most classes a dataset may have when its labels are indices (classes 0..max): a label of
+// 10^12 in a CSV or features file would otherwise make that many class names.
+constexpr int64_t kMaxClasses = 1000000;
+
 std::string lower(std::string s) {
   for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -163,6 +169,7 @@ CsvDataset::CsvDataset(const std::string& csv_path, const std::string& image_dir
   std::string line;
   if (!std::getline(in, line)) throw std::runtime_error("CsvDataset: '" + csv_path + "' is empty; expected a header row and then <file>,<label> rows");
   std::vector<std::string> names, raw_labels;
+  std::vector<int64_t> label_lines;           // the line of each row, for messages
   std::map<std::string, int64_t> first_line;  // file name -> the line that listed it
   int64_t line_no = 1;
   while (std::getline(in, line)) {
@@ -172,6 +179,10 @@ CsvDataset::CsvDataset(const std::string& csv_path, const std::string& image_dir
     if (f.size() < 2 || f[0].empty() || f[1].empty())
       throw std::runtime_error("CsvDataset: '" + csv_path + "' line " + std::to_string(line_no) +
                                ": expected <file>,<label>, got '" + line + "'");
+    // A NUL byte ends a path for the OS: "a\0b" would name "a" (or, alone, the CSV's folder).
+    if (f[0].find('\0') != std::string::npos)
+      throw std::runtime_error("CsvDataset: '" + csv_path + "' line " + std::to_string(line_no) +
+                               ": the file name holds a NUL byte; is this a CSV file?");
     // The same file twice would be trained on twice (or with two labels): never what a
     // hand-edited list means, so say where both rows are.
     auto [seen, fresh] = first_line.emplace(f[0], line_no);
@@ -181,6 +192,7 @@ CsvDataset::CsvDataset(const std::string& csv_path, const std::string& image_dir
                                "; remove the duplicate row");
     names.push_back(f[0]);
     raw_labels.push_back(f[1]);
+    label_lines.push_back(line_no);
   }
   if (names.empty()) throw std::runtime_error("CsvDataset: '" + csv_path + "' has a header but no rows");
   std::vector<std::string> missing;
@@ -197,11 +209,19 @@ CsvDataset::CsvDataset(const std::string& csv_path, const std::string& image_dir
   const bool integers = std::all_of(raw_labels.begin(), raw_labels.end(), is_integer);
   if (integers) {
     int64_t mx = -1;
-    for (auto& l : raw_labels) {
-      int64_t v = std::stoll(l);
+    for (size_t r = 0; r < raw_labels.size(); ++r) {
+      const std::string& l = raw_labels[r];
+      errno = 0;
+      const long long v = std::strtoll(l.c_str(), nullptr, 10);  // is_integer: digits only
       if (v < 0) throw std::runtime_error("CsvDataset: '" + csv_path + "': negative label " + l + "; labels must be class indices >= 0 or names");
+      // Integer labels are class indices, and the class list is 0..max: a label of 10^12 (or
+      // beyond int64) would make that many class names. No dataset has a million classes.
+      if (errno == ERANGE || v >= kMaxClasses)
+        throw std::runtime_error("CsvDataset: '" + csv_path + "' line " + std::to_string(label_lines[r]) + ": label " + l +
+                                 " is not a class index (integer labels must be below " + std::to_string(kMaxClasses) +
+                                 "); number the classes from 0, or write them as names");
       labels_.push_back(v);
-      mx = std::max(mx, v);
+      mx = std::max<int64_t>(mx, v);
     }
     for (int64_t c = 0; c <= mx; ++c) classes_.push_back(std::to_string(c));
   } else {
@@ -230,15 +250,26 @@ std::vector<uint8_t> read_idx(const std::string& path, std::vector<int64_t>& dim
   size_t off = 4 + size_t(nd) * 4;
   if (all.size() < off) throw std::runtime_error("IDX: '" + path + "' is truncated (header)");
   dims.clear();
-  int64_t count = 1;
+  std::string claimed;  // "60000 x 28 x 28"
   for (int d = 0; d < nd; ++d) {
     const uint8_t* p = &all[4 + d * 4];
     dims.push_back((int64_t(p[0]) << 24) | (int64_t(p[1]) << 16) | (int64_t(p[2]) << 8) | int64_t(p[3]));
-    count *= dims.back();
+    claimed += (d ? " x " : "") + std::to_string(dims.back());
   }
-  if (all.size() - off != size_t(count))
-    throw std::runtime_error("IDX: '" + path + "' holds " + std::to_string(all.size() - off) + " data bytes, its header says " +
-                             std::to_string(count) + "; the file is truncated or corrupt, download it again");
+  // The product of the dims, checked step by step against the bytes present: up to 255 dims of
+  // up to 2^32 - 1 each overflow any integer type.
+  const uint64_t data_bytes = all.size() - off;
+  uint64_t count = std::find(dims.begin(), dims.end(), 0) != dims.end() ? 0 : 1;
+  for (size_t d = 0; count != 0 && d < dims.size(); ++d) {
+    if (uint64_t(dims[d]) > data_bytes / count)  // count * dim > data_bytes
+      throw std::runtime_error("IDX: '" + path + "' holds " + std::to_string(data_bytes) + " data bytes, but its header " +
+                               "says " + claimed + ", more than that; the file is truncated or corrupt, download it again");
+    count *= uint64_t(dims[d]);
+  }
+  if (data_bytes != count)
+    throw std::runtime_error("IDX: '" + path + "' holds " + std::to_string(data_bytes) + " data bytes, its header says " +
+                             claimed + " = " + std::to_string(count) +
+                             "; the file is truncated or corrupt, download it again");
   return std::vector<uint8_t>(all.begin() + long(off), all.end());
 }
 
@@ -294,11 +325,19 @@ FeaturesDataset::FeaturesDataset(const std::string& h5_path) : path_(h5_path) {
     throw std::runtime_error("FeaturesDataset: '" + h5_path + "': expected features [N,F] and labels [N], got " +
                              shape_str(features_.shape()) + " and " + shape_str(l.shape()));
   if (l.dtype() != DType::Int64) throw std::runtime_error("FeaturesDataset: '" + h5_path + "': labels must be integers");
+  if (features_.dtype() != DType::Float32)
+    throw std::runtime_error("FeaturesDataset: '" + h5_path + "': features must be floats, the file holds integers");
   labels_ = l.to_labels();
   if (f.contains("files")) files_ = f.read_strings("files");
   if (f.has_attr("class_names")) classes_ = f.attr_strings("class_names");
   int64_t mx = -1;
-  for (int64_t v : labels_) mx = std::max(mx, v);
+  for (int64_t v : labels_) {
+    if (v < 0 || v >= kMaxClasses)  // the class list is 0..max when the file names none
+      throw std::runtime_error("FeaturesDataset: '" + h5_path + "': label " + std::to_string(v) +
+                               " is not a class index (0 to " + std::to_string(kMaxClasses - 1) +
+                               "); the file is corrupt, write it again with save_features");
+    mx = std::max(mx, v);
+  }
   if (classes_.empty())
     for (int64_t c = 0; c <= mx; ++c) classes_.push_back(std::to_string(c));
   if (mx >= int64_t(classes_.size()))

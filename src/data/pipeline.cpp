@@ -3,6 +3,7 @@
 
 #include "data/augment.h"
 
+#include <cmath>
 #include <sstream>
 #include <stdexcept>
 
@@ -14,6 +15,9 @@ const char* kAccepted =
     "hflip[=p], vflip[=p], rotation=DEG, color_jitter=b[:c[:s[:h]]], normalize=imagenet|m0:m1:m2/s0:s1:s2, "
     "trivial_augment[=bins], rand_augment[=num_ops:magnitude[:bins]], auto_augment[=imagenet], "
     "random_erasing[=p[:scale_lo:scale_hi[:ratio_lo:ratio_hi[:value|random]]]]";
+
+// Bounds that keep an augmentation's cost per image sane: torchvision uses 31 bins and 2 ops.
+constexpr int64_t kMaxBins = 10000, kMaxOps = 100;
 
 [[noreturn]] void bad(const std::string& item, const std::string& why) {
   throw std::invalid_argument("transform spec item '" + item + "': " + why + " (" + kAccepted + ")");
@@ -28,27 +32,40 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+// A finite number: stod also reads "nan", "inf" and "1e999" (as inf), which no item means and
+// which every range check below would let through (NaN compares false).
 double number(const std::string& item, const std::string& s) {
+  double v = 0;
   try {
     size_t used = 0;
-    double v = std::stod(s, &used);
+    v = std::stod(s, &used);
     if (used != s.size()) throw std::invalid_argument(s);
-    return v;
   } catch (const std::exception&) {
     bad(item, "'" + s + "' is not a number");
   }
+  if (!std::isfinite(v)) bad(item, "'" + s + "' is not a finite number");
+  return v;
 }
+
+// A whole number in [lo, hi], checked before it is converted: a double beyond int64 (1e30)
+// has no int64 value (converting it is undefined behaviour).
+int64_t whole(const std::string& item, const std::string& s, const char* what, int64_t lo, int64_t hi) {
+  const double d = number(item, s);
+  if (!(d >= double(lo) && d <= double(hi)) || d != std::floor(d))
+    bad(item, std::string(what) + " '" + s + "' must be a whole number from " + std::to_string(lo) + " to " +
+                  std::to_string(hi));
+  return int64_t(d);
+}
+
+// Image sides up to 65536 pixels (the largest JPEG; 65536 x 65536 RGB is already 12 GB).
+constexpr int64_t kMaxSide = 65536;
 
 // "224" -> {224, 224} (square; for resize: shorter side, flagged by h < 0), "64x48" -> {64, 48}.
 std::pair<int64_t, int64_t> size_of(const std::string& item, const std::string& s) {
   auto parts = split(s, 'x');
   if (parts.size() > 2 || parts.empty()) bad(item, "size '" + s + "' must be N or HxW");
   std::vector<int64_t> v;
-  for (auto& p : parts) {
-    double d = number(item, p);
-    if (d < 1 || d != double(int64_t(d))) bad(item, "size '" + p + "' must be a positive integer");
-    v.push_back(int64_t(d));
-  }
+  for (auto& p : parts) v.push_back(whole(item, p, "size", 1, kMaxSide));
   return parts.size() == 1 ? std::pair{-v[0], v[0]} : std::pair{v[0], v[1]};
 }
 }  // namespace
@@ -72,7 +89,7 @@ Pipeline Pipeline::parse(const std::string& spec) {
       need_value();
       auto [h, w] = size_of(item, val);
       h = h < 0 ? -h : h;
-      st.apply = [h, w](const Image& im, Generator&) { return center_crop(im, h, w); };
+      st.apply = [h = h, w = w](const Image& im, Generator&) { return center_crop(im, h, w); };  // init-captures: clang < 16
     } else if (key == "random_resized_crop") {
       need_value();
       auto parts = split(val, ':');
@@ -83,7 +100,7 @@ Pipeline Pipeline::parse(const std::string& spec) {
       else if (parts.size() != 1) bad(item, "expected N, HxW or N:scale_lo:scale_hi");
       if (!(0 < scale.first && scale.first <= scale.second && scale.second <= 1)) bad(item, "scale must satisfy 0 < lo <= hi <= 1");
       st.random = true;
-      st.apply = [h, w, scale](const Image& im, Generator& g) { return random_resized_crop(im, h, w, g, scale); };
+      st.apply = [h = h, w = w, scale](const Image& im, Generator& g) { return random_resized_crop(im, h, w, g, scale); };
     } else if (key == "hflip" || key == "vflip") {
       double prob = val.empty() ? 0.5 : number(item, val);
       if (prob < 0 || prob > 1) bad(item, "probability must be in [0, 1]");
@@ -104,7 +121,9 @@ Pipeline Pipeline::parse(const std::string& spec) {
       if (parts.size() > 4) bad(item, "at most 4 values b:c:s:h");
       float v[4] = {0, 0, 0, 0};
       for (size_t i = 0; i < parts.size(); ++i) v[i] = float(number(item, parts[i]));
-      if (v[3] > 0.5f) bad(item, "hue must be in [0, 0.5]");
+      // torchvision's ColorJitter checks: each amount non-negative, hue at most 0.5.
+      if (v[0] < 0 || v[1] < 0 || v[2] < 0) bad(item, "brightness, contrast and saturation must be >= 0");
+      if (v[3] < 0 || v[3] > 0.5f) bad(item, "hue must be in [0, 0.5]");
       ColorJitterParams cj{v[0], v[1], v[2], v[3]};
       st.random = true;
       st.apply = [cj](const Image& im, Generator& g) { return color_jitter(im, cj, g); };
@@ -124,19 +143,17 @@ Pipeline Pipeline::parse(const std::string& spec) {
       }
       continue;
     } else if (key == "trivial_augment" || key == "trivial_augment_wide") {
-      int64_t bins = val.empty() ? 31 : int64_t(number(item, val));
-      if (bins < 2 || val.find('.') != std::string::npos) bad(item, "the number of magnitude bins must be an integer >= 2");
+      if (!val.empty() && val.find('.') != std::string::npos) bad(item, "the number of magnitude bins must be an integer >= 2");
+      const int64_t bins = val.empty() ? 31 : whole(item, val, "the number of magnitude bins", 2, kMaxBins);
       st.random = true;
       st.apply = [bins](const Image& im, Generator& g) { return trivial_augment_wide(im, g, bins); };
     } else if (key == "rand_augment") {
       auto parts = split(val, ':');
       int64_t v[3] = {2, 9, 31};
       if (!val.empty() && (parts.size() < 2 || parts.size() > 3)) bad(item, "expected rand_augment=num_ops:magnitude[:bins]");
-      for (size_t i = 0; !val.empty() && i < parts.size(); ++i) {
-        double d = number(item, parts[i]);
-        if (d < 0 || d != double(int64_t(d))) bad(item, "'" + parts[i] + "' must be a non-negative integer");
-        v[i] = int64_t(d);
-      }
+      const char* names[3] = {"num_ops", "magnitude", "bins"};
+      const int64_t most[3] = {kMaxOps, kMaxBins - 1, kMaxBins};
+      for (size_t i = 0; !val.empty() && i < parts.size(); ++i) v[i] = whole(item, parts[i], names[i], 0, most[i]);
       if (v[2] < 2 || v[1] >= v[2]) bad(item, "magnitude must be below the number of bins (default 31)");
       st.random = true;
       st.apply = [n = v[0], m = v[1], b = v[2]](const Image& im, Generator& g) { return rand_augment(im, g, n, m, b); };

@@ -14,7 +14,10 @@ Planes planes(const Tensor& t) {
 }
 
 void add_bias_cpu(Tensor& y, const Tensor& bias) {
-  const auto [N, C, inner] = planes(y);
+  // Plain variables, not a structured binding: clang before 16 (the fuzz build's clang 14,
+  // tests/run_fuzz.sh) cannot use structured bindings inside OpenMP regions or lambdas.
+  const Planes s_ = planes(y);
+  const int64_t N = s_.N, C = s_.C, inner = s_.inner;
   float* py = y.data();
   const float* pb = bias.data();
 #pragma omp parallel for collapse(2) if (N * C * inner > 32768)
@@ -26,7 +29,8 @@ void add_bias_cpu(Tensor& y, const Tensor& bias) {
 }
 
 void bias_grad_cpu(const Tensor& gy, Tensor& gb) {
-  const auto [N, C, inner] = planes(gy);
+  const Planes s_ = planes(gy);
+  const int64_t N = s_.N, C = s_.C, inner = s_.inner;
   const float* p = gy.data();
   float* out = gb.data();
 #pragma omp parallel for if (N * C * inner > 32768)

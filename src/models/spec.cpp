@@ -26,6 +26,8 @@ std::string trim(const std::string& s) {
   GRAFT_FAIL(what, msg, "\n  ", spec, "\n  ", caret);
 }
 
+constexpr int64_t kMaxArgument = int64_t(1) << 24;  // 16777216
+
 // One argument slot of a layer: its name, aliases, and whether it must be given.
 struct Param {
   std::string name;
@@ -135,6 +137,10 @@ class Binder {
       x = r;
     }
     if (x < min) fail("argument '" + name + "' must be at least " + std::to_string(min) + ", got " + std::to_string(x));
+    // Sizes, kernels, strides and paddings far beyond any network: also keeps the shape
+    // arithmetic below (in + 2 * padding, C * H * W) from overflowing int64.
+    if (x > kMaxArgument)
+      fail("argument '" + name + "' must be at most " + std::to_string(kMaxArgument) + ", got " + std::to_string(x));
     return x;
   }
 
@@ -160,6 +166,16 @@ class Binder {
   int64_t n_;
   std::map<std::string, std::string> values_;
 };
+
+// The most values one sample may have at any layer (2^40 floats: 4 TB).
+constexpr int64_t kMaxValues = int64_t(1) << 40;
+// The product of a shape, or -1 when it is above kMaxValues (without overflowing on the way).
+int64_t bounded_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n) || n > kMaxValues) return -1;
+  return n;
+}
 
 int64_t window_output(int64_t in, int64_t k, int64_t s, int64_t p) { return (in + 2 * p - k) / s + 1; }
 
@@ -236,6 +252,9 @@ std::vector<LayerPlan> plan_spec(const std::string& spec, const Shape& input_sha
                                  const std::string& what) {
   GRAFT_CHECK(input_shape.size() == 1 || input_shape.size() == 3, what, "the input shape must be [C,H,W] or [F], got ",
               input_shape);
+  for (int64_t d : input_shape)
+    GRAFT_CHECK(d >= 1, what, "the input shape must have sizes >= 1, got ", input_shape);
+  GRAFT_CHECK(bounded_numel(input_shape) > 0, what, "the input shape ", input_shape, " has more than 2^40 values");
   std::vector<LayerPlan> plans;
   Shape shape = input_shape;
   for (const SpecToken& t : tokenize_spec(spec, what)) {
@@ -290,7 +309,7 @@ std::vector<LayerPlan> plan_spec(const std::string& spec, const Shape& input_sha
       need_image();
       p.in = p.out = shape[0];
     } else if (k == "flatten") {
-      shape = {shape_numel(shape)};
+      shape = {bounded_numel(shape)};  // the shape is checked at every layer: within 2^40
     } else if (k == "linear") {
       need_flat();
       p.in = shape[0];
@@ -302,6 +321,8 @@ std::vector<LayerPlan> plan_spec(const std::string& spec, const Shape& input_sha
     } else if (k == "dropout") {
       p.p = b.real("p", 0.5f, 0.0f, 1.0f);
     }
+    if (bounded_numel(shape) < 0)
+      b.fail("its output " + shape_str(shape) + " would have more than 2^40 values per sample; use smaller sizes");
     p.out_shape = shape;
     plans.push_back(std::move(p));
   }

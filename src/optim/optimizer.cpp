@@ -69,7 +69,9 @@ void Optimizer::restore_state(const NamedTensors& state, const std::vector<std::
   };
   for (auto& group_state : state_)
     for (auto& s : group_state) s = ParamState{};
-  for (const auto& [k, t] : state) {
+  for (const auto& entry : state) {  // not a structured binding: clang < 16 cannot capture one
+    const std::string& k = entry.first;
+    const Tensor& t = entry.second;
     // "param_groups.<g>.<field>" or "state.<g>.<i>.<name>"
     std::vector<std::string> parts;
     size_t start = 0;

@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -94,9 +96,34 @@ Shape H5File::shape_of(const std::string& key) const {
   if (ds.id < 0) fail("'" + key + "' is not a dataset");
   Handle space{H5Dget_space(ds.id), H5Sclose};
   int rank = H5Sget_simple_extent_ndims(space.id);
+  if (rank < 0) fail("cannot read the shape of '" + key + "'");
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  // A graft Shape is int64: sizes (and their product, the element count) must fit in it.
+  std::string claimed;
+  for (size_t i = 0; i < dims.size(); ++i) claimed += (i ? ", " : "[") + std::to_string(dims[i]);
+  claimed += "]";
+  int64_t numel = 1;
+  for (hsize_t d : dims)
+    if (d > hsize_t(INT64_MAX) || __builtin_mul_overflow(numel, int64_t(d), &numel))
+      fail("dataset '" + key + "' claims the shape " + claimed + ", more elements than any tensor can have; the file "
+           "is corrupt");
   return Shape(dims.begin(), dims.end());
+}
+
+// Before allocating a dataset's tensor: a corrupt (or hostile) file can claim any shape while
+// holding no data (a chunked dataset never written reads as fill values), and a shape beyond
+// the machine's memory must be an error naming the key, not std::bad_alloc or the OOM killer.
+void H5File::check_fits_in_memory(const std::string& key, const Shape& shape, size_t element_size) const {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const double memory = pages > 0 && page > 0 ? double(pages) * double(page) : 0;
+  const double bytes = double(shape_numel(shape)) * double(element_size);
+  if (memory > 0 && bytes > memory) {
+    char sizes[96];
+    std::snprintf(sizes, sizeof sizes, "%.4g GB in memory), more than this machine's %.3g GB", bytes / 1e9, memory / 1e9);
+    fail("dataset '" + key + "' has the shape " + shape_str(shape) + " (" + sizes +
+         "; the file is corrupt or was not made for graft");
+  }
 }
 
 Tensor H5File::read(const std::string& key) const {
@@ -104,6 +131,7 @@ Tensor H5File::read(const std::string& key) const {
   Handle ds{H5Dopen2(file_, key.c_str(), H5P_DEFAULT), H5Dclose};
   Handle type{H5Dget_type(ds.id), H5Tclose};
   H5T_class_t cls = H5Tget_class(type.id);
+  if (cls == H5T_FLOAT || cls == H5T_INTEGER) check_fits_in_memory(key, shape, cls == H5T_FLOAT ? 4 : 8);
   if (cls == H5T_FLOAT) {
     Tensor t = Tensor::empty(shape, DType::Float32);
     H5_CHECK(H5Dread(ds.id, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data()),
@@ -142,15 +170,19 @@ hid_t vlen_string_type() {
   return t;
 }
 
-// Reads strings from a dataset or an attribute, fixed-length or variable-length (h5py writes
-// both, depending on how the user made them).
+// Reads strings from a dataset or an attribute, fixed-length or variable-length, ASCII or UTF-8
+// (h5py writes all four, depending on how the user made them: str, bytes, np.bytes_). The
+// memory type takes the stored character set: HDF5 converts between lengths but not between
+// ASCII and UTF-8. Returns false when HDF5 cannot read them.
 template <class ReadFn>
-std::vector<std::string> read_string_array(hid_t stored_type, size_t n, ReadFn read_fn) {
-  std::vector<std::string> out;
+bool read_string_array(hid_t stored_type, size_t n, ReadFn read_fn, std::vector<std::string>& out) {
+  out.clear();
+  const H5T_cset_t cset = H5Tget_cset(stored_type);
   if (H5Tis_variable_str(stored_type) > 0) {
     std::vector<char*> ptrs(n, nullptr);
     Handle mem{vlen_string_type(), H5Tclose};
-    if (read_fn(mem.id, ptrs.data()) < 0) return {};
+    if (cset >= 0) H5Tset_cset(mem.id, cset);
+    if (read_fn(mem.id, ptrs.data()) < 0) return false;
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     Handle space{H5Screate_simple(1, std::vector<hsize_t>{n}.data(), nullptr), H5Sclose};
     H5Dvlen_reclaim(mem.id, space.id, H5P_DEFAULT, ptrs.data());
@@ -159,13 +191,14 @@ std::vector<std::string> read_string_array(hid_t stored_type, size_t n, ReadFn r
     std::vector<char> buf(n * len);
     Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
     H5Tset_size(mem.id, len);
-    if (read_fn(mem.id, buf.data()) < 0) return {};
+    if (cset >= 0) H5Tset_cset(mem.id, cset);
+    if (read_fn(mem.id, buf.data()) < 0) return false;
     for (size_t i = 0; i < n; ++i) {
       std::string s(buf.data() + i * len, len);
       out.push_back(s.substr(0, s.find('\0')));
     }
   }
-  return out;
+  return true;
 }
 }  // namespace
 
@@ -187,10 +220,13 @@ std::vector<std::string> H5File::read_strings(const std::string& key) const {
   Handle ds{H5Dopen2(file_, key.c_str(), H5P_DEFAULT), H5Dclose};
   Handle type{H5Dget_type(ds.id), H5Tclose};
   if (H5Tget_class(type.id) != H5T_STRING) fail("dataset '" + key + "' does not hold strings");
+  check_fits_in_memory(key, shape, std::max<size_t>(H5Tget_size(type.id), sizeof(char*)));
   size_t n = static_cast<size_t>(shape_numel(shape));
-  return read_string_array(type.id, n, [&](hid_t mem, void* buf) {
-    return H5Dread(ds.id, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  });
+  std::vector<std::string> out;
+  auto read = [&](hid_t mem, void* buf) { return H5Dread(ds.id, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); };
+  if (!read_string_array(type.id, n, read, out))
+    fail("cannot read the strings of dataset '" + key + "'");
+  return out;
 }
 
 bool H5File::has_attr(const std::string& name) const { return H5Aexists(file_, name.c_str()) > 0; }
@@ -240,8 +276,12 @@ std::vector<std::string> H5File::attr_strings(const std::string& name) const {
   Handle type{H5Aget_type(attr.id), H5Tclose};
   if (H5Tget_class(type.id) != H5T_STRING) fail("attribute '" + name + "' does not hold strings");
   Handle space{H5Aget_space(attr.id), H5Sclose};
-  size_t n = static_cast<size_t>(H5Sget_simple_extent_npoints(space.id));
-  return read_string_array(type.id, n, [&](hid_t mem, void* buf) { return H5Aread(attr.id, mem, buf); });
+  const hssize_t points = H5Sget_simple_extent_npoints(space.id);
+  if (points < 0) fail("cannot read the size of attribute '" + name + "'");
+  std::vector<std::string> out;
+  if (!read_string_array(type.id, size_t(points), [&](hid_t mem, void* buf) { return H5Aread(attr.id, mem, buf); }, out))
+    fail("cannot read the strings of attribute '" + name + "'");
+  return out;
 }
 
 std::string H5File::attr_string(const std::string& name) const {
@@ -254,7 +294,9 @@ std::vector<double> H5File::attr_numbers(const std::string& name) const {
   if (!has_attr(name)) fail("no attribute named '" + name + "'");
   Handle attr{H5Aopen(file_, name.c_str(), H5P_DEFAULT), H5Aclose};
   Handle space{H5Aget_space(attr.id), H5Sclose};
-  std::vector<double> out(static_cast<size_t>(H5Sget_simple_extent_npoints(space.id)));
+  const hssize_t points = H5Sget_simple_extent_npoints(space.id);
+  if (points < 0) fail("cannot read the size of attribute '" + name + "'");
+  std::vector<double> out(static_cast<size_t>(points));
   H5_CHECK(H5Aread(attr.id, H5T_NATIVE_DOUBLE, out.data()), "attribute '" + name + "' is not numeric");
   return out;
 }

@@ -51,6 +51,7 @@ class H5File {
 
  private:
   [[noreturn]] void fail(const std::string& what) const;
+  void check_fits_in_memory(const std::string& key, const Shape& shape, size_t element_size) const;
   std::string path_;
   long long file_ = -1;  // hid_t
 };

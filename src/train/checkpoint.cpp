@@ -1,6 +1,7 @@
 // src/train/checkpoint.cpp — see checkpoint.h.
 #include "train/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -15,6 +16,15 @@ namespace {
 const char* kOptim = "optim.";
 const char* kRng = "rng.";
 constexpr size_t kHistoryFields = 7;
+
+// A count stored as an HDF5 number (epochs, batches, samples): a whole number from 0 to 2^53
+// (doubles are exact up to there). Checked before the conversion to int64: NaN, inf or 1e300
+// have no int64 value (converting them is undefined behaviour).
+int64_t count_from(const std::string& path, const std::string& name, double v) {
+  GRAFT_CHECK_DATA(v >= 0 && v <= 9007199254740992.0 && v == std::floor(v), "", path, ": attribute '", name, "' is ", v,
+                   ", not a count (a whole number >= 0); the checkpoint is corrupt, use another one");
+  return static_cast<int64_t>(v);
+}
 }  // namespace
 
 std::string generator_state(Generator& gen) {
@@ -92,7 +102,7 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& expected_
     GRAFT_CHECK_DATA(f.has_attr("graft_checkpoint"), "", path,
                      " is not a graft training checkpoint (no 'graft_checkpoint' attribute); to load plain weights use "
                      "the model's weights option instead of --resume");
-    version = static_cast<int>(f.attr_number("graft_checkpoint"));
+    version = static_cast<int>(std::min<int64_t>(count_from(path, "graft_checkpoint", f.attr_number("graft_checkpoint")), 1 << 20));
     TrainingState& s = c.state;
     s.architecture = f.attr_string(version == 1 ? "architecture" : "run");
     GRAFT_CHECK_DATA(expected_architecture.empty() || s.architecture == expected_architecture, "",
@@ -100,10 +110,10 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& expected_
                      expected_architecture, "' model; use the same --model (and spec) as the saved run, or start a "
                      "new run without --resume");
     FitProgress& p = s.progress;
-    p.epoch = static_cast<int64_t>(f.attr_number("epoch"));
+    p.epoch = count_from(path, "epoch", f.attr_number("epoch"));
     p.best_valid_loss = f.attr_number("best_valid_loss");
-    p.epochs_since_best = static_cast<int64_t>(f.attr_number("epochs_since_best"));
-    p.best_epoch = static_cast<int64_t>(f.attr_number("best_epoch"));
+    p.epochs_since_best = count_from(path, "epochs_since_best", f.attr_number("epochs_since_best"));
+    p.best_epoch = count_from(path, "best_epoch", f.attr_number("best_epoch"));
     s.settings = f.attr_string("settings");
     if (f.has_attr("rng_names"))
       for (const auto& name : f.attr_strings("rng_names")) s.rng.emplace_back(name, f.attr_string(kRng + name));
@@ -115,14 +125,14 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& expected_
       GRAFT_CHECK_DATA(h.size() % kHistoryFields == 0, "", path, ": attribute 'history' has ", h.size(),
                        " numbers, not a multiple of ", kHistoryFields);
       for (size_t i = 0; i < h.size(); i += kHistoryFields)
-        p.history.push_back({static_cast<int64_t>(h[i]), h[i + 1], h[i + 2], h[i + 3], h[i + 4], h[i + 5], h[i + 6]});
+        p.history.push_back({count_from(path, "history", h[i]), h[i + 1], h[i + 2], h[i + 3], h[i + 4], h[i + 5], h[i + 6]});
     }
     if (f.has_attr("partial_epoch")) {
       const auto q = f.attr_numbers("partial_epoch");
       GRAFT_CHECK_DATA(q.size() == 6 && q[0] >= 1, "", path, ": attribute 'partial_epoch' should be 6 numbers "
                        "(batches >= 1, steps, seen, correct, loss sum, seconds), got ", q.size());
-      p.partial = {static_cast<int64_t>(q[0]), static_cast<int64_t>(q[1]), static_cast<int64_t>(q[2]),
-                   static_cast<int64_t>(q[3]), q[4], q[5]};
+      p.partial = {count_from(path, "partial_epoch", q[0]), count_from(path, "partial_epoch", q[1]),
+                   count_from(path, "partial_epoch", q[2]), count_from(path, "partial_epoch", q[3]), q[4], q[5]};
     }
     if (version >= 2 && f.has_attr("keys")) model_keys = f.attr_strings("keys");
   }
