@@ -5,6 +5,8 @@ namespace graft {
 namespace {
 
 // y: [N,C,inner] viewed flat; inner = H*W for a convolution, 1 for Linear.
+// Read into plain variables, not `const auto [N, C, ...] = planes(...)`: clang 14 (the TSan
+// build, tests/run_tsan.sh) cannot use structured bindings inside an OpenMP region.
 struct Planes {
   int64_t N, C, inner;
 };
@@ -14,7 +16,8 @@ Planes planes(const Tensor& t) {
 }
 
 void add_bias_cpu(Tensor& y, const Tensor& bias) {
-  const auto [N, C, inner] = planes(y);
+  const Planes pl = planes(y);  // not a structured binding: see Planes
+  const int64_t N = pl.N, C = pl.C, inner = pl.inner;
   float* py = y.data();
   const float* pb = bias.data();
 #pragma omp parallel for collapse(2) if (N * C * inner > 32768)
@@ -26,7 +29,8 @@ void add_bias_cpu(Tensor& y, const Tensor& bias) {
 }
 
 void bias_grad_cpu(const Tensor& gy, Tensor& gb) {
-  const auto [N, C, inner] = planes(gy);
+  const Planes pl = planes(gy);  // not a structured binding: see Planes
+  const int64_t N = pl.N, C = pl.C, inner = pl.inner;
   const float* p = gy.data();
   float* out = gb.data();
 #pragma omp parallel for if (N * C * inner > 32768)

@@ -32,6 +32,8 @@ Window window(int64_t oh, int64_t ow, int64_t H, int64_t W, const Pool2dParams& 
 }
 
 // Sizes read from x: [N,C,H,W] and y: [N,C,P,Q].
+// Read into plain variables, not `const auto [N, C, ...] = planes(...)`: clang 14 (the TSan
+// build, tests/run_tsan.sh) cannot use structured bindings inside an OpenMP region.
 struct Planes {
   int64_t NC, H, W, P, Q;
 };
@@ -43,7 +45,8 @@ Planes planes(const Tensor& x, const Tensor& y) {
 
 // x: [N,C,H,W] -> y: [N,C,P,Q], and (for the backward) the argmax of every window.
 Tensor max_pool2d_forward_reference(const Tensor& x, Tensor& y, const Pool2dParams& p, bool for_backward) {
-  const auto [NC, H, W, P, Q] = planes(x, y);
+  const Planes pl = planes(x, y);  // not a structured binding: see Planes
+  const int64_t NC = pl.NC, H = pl.H, W = pl.W, P = pl.P, Q = pl.Q;
   Tensor argmax = Tensor::empty(y.shape(), DType::Int64);  // flat index h*W+w of each winner in its plane
   const float* px = x.data();
   float* py = y.data();
@@ -81,7 +84,8 @@ inline float nan_max(float v, float best) { return (v > best || std::isnan(v)) ?
 
 Tensor max_pool2d_forward_separable(const Tensor& x, Tensor& y, const Pool2dParams& p, bool for_backward) {
   if (for_backward) return max_pool2d_forward_reference(x, y, p, true);
-  const auto [NC, H, W, P, Q] = planes(x, y);
+  const Planes pl = planes(x, y);  // not a structured binding: see Planes
+  const int64_t NC = pl.NC, H = pl.H, W = pl.W, P = pl.P, Q = pl.Q;
   const float* px = x.data();
   float* py = y.data();
 #pragma omp parallel if (NC * P * Q > 8192)
@@ -110,7 +114,8 @@ Tensor max_pool2d_forward_separable(const Tensor& x, Tensor& y, const Pool2dPara
 
 // gy: [N,C,P,Q] -> gx: [N,C,H,W]: each window's gradient goes to its winner.
 void max_pool2d_backward_cpu(const Tensor&, const Tensor& argmax, const Tensor& gy, Tensor& gx, const Pool2dParams&) {
-  const auto [NC, H, W, P, Q] = planes(gx, gy);
+  const Planes pl = planes(gx, gy);  // not a structured binding: see Planes
+  const int64_t NC = pl.NC, H = pl.H, W = pl.W, P = pl.P, Q = pl.Q;
   const float* pgy = gy.data();
   const int64_t* pi = argmax.data_ptr<int64_t>();
   float* pgx = gx.data();
@@ -125,7 +130,8 @@ void max_pool2d_backward_cpu(const Tensor&, const Tensor& argmax, const Tensor& 
 // ---- average pooling ----------------------------------------------------------------------
 
 void avg_pool2d_forward_cpu(const Tensor& x, Tensor& y, const Pool2dParams& p) {
-  const auto [NC, H, W, P, Q] = planes(x, y);
+  const Planes pl = planes(x, y);  // not a structured binding: see Planes
+  const int64_t NC = pl.NC, H = pl.H, W = pl.W, P = pl.P, Q = pl.Q;
   const float* px = x.data();
   float* py = y.data();
 #pragma omp parallel for if (NC * P * Q > 8192)
@@ -143,7 +149,8 @@ void avg_pool2d_forward_cpu(const Tensor& x, Tensor& y, const Pool2dParams& p) {
 }
 
 void avg_pool2d_backward_cpu(const Tensor& gy, Tensor& gx, const Pool2dParams& p) {
-  const auto [NC, H, W, P, Q] = planes(gx, gy);
+  const Planes pl = planes(gx, gy);  // not a structured binding: see Planes
+  const int64_t NC = pl.NC, H = pl.H, W = pl.W, P = pl.P, Q = pl.Q;
   const float* pgy = gy.data();
   float* pgx = gx.data();
 #pragma omp parallel for if (NC * H * W > 8192)
