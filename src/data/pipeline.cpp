@@ -72,7 +72,8 @@ Pipeline Pipeline::parse(const std::string& spec) {
       need_value();
       auto [h, w] = size_of(item, val);
       h = h < 0 ? -h : h;
-      st.apply = [h, w](const Image& im, Generator&) { return center_crop(im, h, w); };
+      // Init-captures: clang 14 (the TSan build) cannot capture a structured binding by name.
+      st.apply = [h = h, w = w](const Image& im, Generator&) { return center_crop(im, h, w); };
     } else if (key == "random_resized_crop") {
       need_value();
       auto parts = split(val, ':');
@@ -83,7 +84,7 @@ Pipeline Pipeline::parse(const std::string& spec) {
       else if (parts.size() != 1) bad(item, "expected N, HxW or N:scale_lo:scale_hi");
       if (!(0 < scale.first && scale.first <= scale.second && scale.second <= 1)) bad(item, "scale must satisfy 0 < lo <= hi <= 1");
       st.random = true;
-      st.apply = [h, w, scale](const Image& im, Generator& g) { return random_resized_crop(im, h, w, g, scale); };
+      st.apply = [h = h, w = w, scale](const Image& im, Generator& g) { return random_resized_crop(im, h, w, g, scale); };
     } else if (key == "hflip" || key == "vflip") {
       double prob = val.empty() ? 0.5 : number(item, val);
       if (prob < 0 || prob > 1) bad(item, "probability must be in [0, 1]");
