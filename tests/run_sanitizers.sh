@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The unit tests (graft_tests) built with AddressSanitizer + UndefinedBehaviorSanitizer, in a
 # second build folder (build-asan, CPU only). Any report fails the run: ASan aborts at its first
-# error, UBSan is made to (halt_on_error), and LeakSanitizer runs at exit.
-# Called by .ci/run after tests/run_tests.sh; by hand: bash tests/run_sanitizers.sh.
+# error, UBSan is made to (-fno-sanitize-recover=all, halt_on_error), and LeakSanitizer runs at exit.
+# Called by tests/run_tests.sh when GRAFT_SANITIZERS=1 (on in .ci/run); by hand: bash tests/run_sanitizers.sh.
 # SANITIZE_BUILD_DIR picks the folder (default build-asan). Prints "sanitizers: N passed, N failed".
 #
 # What runs: every graft_tests case, except those named in SKIP below. The PyTorch reference
