@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The unit tests (graft_tests) built with AddressSanitizer + UndefinedBehaviorSanitizer, in a
 # second build folder (build-asan, CPU only). Any report fails the run: ASan aborts at its first
-# error, UBSan is made to (halt_on_error), and LeakSanitizer runs at exit.
-# Called by .ci/run after tests/run_tests.sh; by hand: bash tests/run_sanitizers.sh.
+# error, UBSan is made to (-fno-sanitize-recover=all, halt_on_error), and LeakSanitizer runs at exit.
+# Called by tests/run_tests.sh when GRAFT_SANITIZERS=1 (on in .ci/run); by hand: bash tests/run_sanitizers.sh.
 # SANITIZE_BUILD_DIR picks the folder (default build-asan). Prints "sanitizers: N passed, N failed".
 #
 # What runs: every graft_tests case, except those named in SKIP below. The PyTorch reference
@@ -15,12 +15,17 @@ refs=${GRAFT_REFS:-$PWD/${BUILD_DIR:-build}/tests/refs}
 rm -f "$build/sanitizers.summary"  # run_tests.sh reads it; a stale one must not count
 
 if [ ! -f "$build/build.ninja" ]; then
-  # debugoptimized: -O2 -g, so reports have file:line; release's -O3 would work but read worse.
+  # -O1 -g1: ASan's advice (fast enough, stack traces with file:line from line tables only) and a
+  # cold build that fits CI; asserts on (b_ndebug=false). -fno-sanitize-recover=all: UBSan stops
+  # at its first report like ASan. No CUDA, no MPI (the distributed tests run in the normal build).
   # b_lundef=false: with sanitizers meson advises it (the runtime resolves symbols at load).
-  meson setup "$build" -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debugoptimized || { echo "sanitizers: 0 passed, 1 failed"; exit 1; }
+  meson setup "$build" -Dcuda=disabled -Dmpi=disabled -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=plain -Doptimization=1 -Ddebug=false -Db_ndebug=false \
+    "-Dcpp_args=-g1 -fno-sanitize-recover=all" "-Dcpp_link_args=-fno-sanitize-recover=all" ||
+    { echo "sanitizers: 0 passed, 1 failed"; exit 1; }
 fi
-if ! ninja -C "$build" tests/graft_tests; then
+# Only the unit-test binary and the libraries it links (not graft, the benchmarks, the examples).
+if ! ninja -C "$build" ${NINJA_JOBS:+-j "$NINJA_JOBS"} tests/graft_tests; then
   echo "sanitizers: build failed"
   echo "sanitizers: 0 passed, 1 failed"
   exit 1

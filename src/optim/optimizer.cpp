@@ -78,7 +78,8 @@ void Optimizer::restore_state(const NamedTensors& state, const std::vector<std::
     for (size_t dot; (dot = k.find('.', start)) != std::string::npos; start = dot + 1)
       parts.push_back(k.substr(start, dot - start));
     parts.push_back(k.substr(start));
-    auto index = [&](const std::string& s, size_t limit, const char* what) -> size_t {
+    // k by an init-capture: clang 14 (the TSan build) cannot capture a structured binding.
+    auto index = [&, &k = k](const std::string& s, size_t limit, const char* what) -> size_t {
       size_t v = 0;
       try {
         v = std::stoul(s);
