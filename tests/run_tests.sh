@@ -39,16 +39,6 @@ if [ "${GRAFT_SANITIZERS:-0}" = 1 ]; then
   if [ "$san_rc" -ne 0 ]; then rc=1; fi
 fi
 
-# GRAFT_FUZZ=1 (on in .ci/run): every fuzz target for FUZZ_SECONDS (default 30) in its
-# own build folder (tests/run_fuzz.sh); a target is one test case in the closing line.
-if [ "${GRAFT_FUZZ:-0}" = 1 ]; then
-  bash tests/run_fuzz.sh
-  fuzz_rc=$?
-  read -r fp ff < <(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
-    "${FUZZ_BUILD_DIR:-build-fuzz}/fuzz.summary" 2>/dev/null)
-  passed=$((passed + ${fp:-0}))
-  failed=$((failed + ${ff:-1}))
-  if [ "$fuzz_rc" -ne 0 ]; then rc=1; fi
 # GRAFT_TSAN=1 (on in .ci/run): the loader and threaded-kernel tests under ThreadSanitizer in a
 # third build folder (tests/run_tsan.sh); their counts join the closing line too.
 if [ "${GRAFT_TSAN:-0}" = 1 ]; then
@@ -60,5 +50,18 @@ if [ "${GRAFT_TSAN:-0}" = 1 ]; then
   failed=$((failed + ${tf:-1}))
   if [ "$tsan_rc" -ne 0 ]; then rc=1; fi
 fi
+
+# GRAFT_FUZZ=1 (on in .ci/run): every fuzz target for FUZZ_SECONDS (default 30) in its
+# own build folder (tests/run_fuzz.sh); a target is one test case in the closing line.
+if [ "${GRAFT_FUZZ:-0}" = 1 ]; then
+  bash tests/run_fuzz.sh
+  fuzz_rc=$?
+  read -r fp ff < <(sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
+    "${FUZZ_BUILD_DIR:-build-fuzz}/fuzz.summary" 2>/dev/null)
+  passed=$((passed + ${fp:-0}))
+  failed=$((failed + ${ff:-1}))
+  if [ "$fuzz_rc" -ne 0 ]; then rc=1; fi
+fi
+
 echo "$passed passed, $failed failed"
 exit "$rc"
