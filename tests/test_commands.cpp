@@ -1223,16 +1223,18 @@ TEST_CASE("commands: graft export --onnx: the ONNX checker accepts it and OpenCV
       "    x, y = f[c + '_x'][()], f[c + '_y'][()]\n"
       "    net.setInput(x); got = net.forward()\n"
       "    assert got.shape == y.shape, (c, got.shape, y.shape)\n"
-      "    err = np.abs(got - y) / (np.abs(y) + 1e-4)\n"
+      "    err = np.abs(got - y) / np.abs(y).max()\n"
       "    worst[c] = float(err.max())\n"
       "    assert err.max() <= 1e-4, (c, float(err.max()), got, y)\n"
       "print('worst relative difference', worst)\n";
   auto [rc, out] = run_shell(std::string(python) + " " + p("check.py") + " " + dir.string());
-  // OpenCV runs its own float32 kernels: measured worst 4.9e-6 relative on the outputs (ResNet18),
-  // 2.8e-5 (VGG16, whose Linear sums 25088 products in another order), 3.5e-7 (DenseNet121);
-  // 1e-4 relative (with 1e-4 absolute headroom near zero) catches a wrong attribute (pads,
-  // transB, epsilon, count_include_pad all move outputs by 1e-2 or more), a Concat in the wrong
-  // order or a missing one, and an adaptive pooling's bins off by one pixel.
+  // OpenCV runs its own float32 kernels, graft its Winograd / fused / small-M paths: differences
+  // are measured against the output's scale, max|y| of each model, as the model parity tests do
+  // (an element-wise relative error blows up on random-weight outputs near zero: VGG16's
+  // -3.5e-4 next to 3.4e-2 differed by 7e-8, "1.5e-4" element-wise). 1e-4 of the scale (DESIGN's
+  // model allowance) catches a wrong attribute (pads, transB, epsilon, count_include_pad all move
+  // outputs by 1e-2 of the scale or more), a Concat in the wrong order or a missing one, and an
+  // adaptive pooling's bins off by one pixel.
   CHECK_MESSAGE(rc == 0, out);
   MESSAGE(out);
   // What it cannot export is named: a module with branches of its own.

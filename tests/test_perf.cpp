@@ -9,7 +9,10 @@
 // forward and both gradients, over 3x3 / strided / pointwise / strided 1x1 / dilated shapes.
 // max_pool2d: the separable inference variant against the argmax reference.
 #include <omp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -168,6 +171,33 @@ TEST_CASE("gemm: graft's own kernels, the packed and the small-M path, match the
       for (int t = 0; t < 4; ++t)
         for (const auto& ab : alphas_betas) check_path(p, c, t & 1, t & 2, ab[0], ab[1]);
   }
+}
+
+TEST_CASE("gemm: the small-M path reads nothing past the last column of B (B ends at a guard page)") {
+  // The axpy form walks C's columns in vectors of 16 (AVX-512) / 8 (AVX2) lanes, four at a time;
+  // for N = 20 the third and fourth vectors lie wholly past the last column. UBSan found their
+  // lane mask computed as 1 << -8 (x86 takes the count mod 32: all 16 lanes loaded) — a read past
+  // the end of B, harmless only while the next bytes happened to be mapped. Here B's last row ends
+  // exactly at a PROT_NONE page, so any such read is a SIGSEGV.
+  const int64_t M = 4, N = 20, K = 3;
+  const long page = sysconf(_SC_PAGESIZE);
+  const size_t bytes = static_cast<size_t>(K * N) * sizeof(float);
+  const size_t span = (bytes + page - 1) / page * page;
+  char* base = static_cast<char*>(mmap(nullptr, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(base != MAP_FAILED);
+  REQUIRE(mprotect(base + span, page, PROT_NONE) == 0);
+  float* B = reinterpret_cast<float*>(base + span - bytes);
+  const std::vector<float> Bv = random_vector(K * N, 62), A = random_vector(M * K, 61);
+  std::copy(Bv.begin(), Bv.end(), B);
+  const std::vector<float> want = naive_gemm(false, false, M, N, K, 1.0f, A, Bv, 0.0f, std::vector<float>(M * N));
+  for (const GemmPath& p : own_gemm_paths()) {
+    if (!p.runs) continue;
+    INFO(p.name);
+    std::vector<float> C(M * N);
+    p.fn(false, false, M, N, K, 1.0f, A.data(), B, 0.0f, C.data());  // dx = dy W: the axpy form
+    CHECK(worst_error(C, want) < kGemmTolerance);  // the same tolerance as above; K = 3 sums
+  }
+  munmap(base, span + page);
 }
 
 TEST_CASE("gemm variants: a Linear layer's products on a batch of 8 (the small-M path), threaded and not") {

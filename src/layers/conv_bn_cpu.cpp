@@ -20,7 +20,8 @@ Planes planes(const Tensor& t) {
 // out = act((y - sub) * mul + add + residual)
 void affine_act_cpu(const Tensor& y, const Tensor& sub, const Tensor& mul, const Tensor& add, const Tensor& residual,
                     bool relu, Tensor& out) {
-  const auto [N, K, inner] = planes(y);
+  const Planes pl = planes(y);  // plain variables: clang 14 (TSan, fuzz builds) cannot use a structured
+  const int64_t N = pl.N, K = pl.K, inner = pl.inner;  // binding inside an OpenMP region
   const float *py = y.data(), *ps = sub.data(), *pm = mul.data(), *pa = add.data();
   const float* pr = residual.defined() ? residual.data() : nullptr;
   float* po = out.data();
@@ -54,7 +55,8 @@ void affine_act_cpu(const Tensor& y, const Tensor& sub, const Tensor& mul, const
 
 // g = gy * [z > 0], gsum[k] = sum over n, i of g
 void relu_mask_sum_cpu(const Tensor& z, const Tensor& gy, Tensor& g, Tensor& gsum, bool) {
-  const auto [N, K, inner] = planes(gy);
+  const Planes pl = planes(gy);  // plain variables, as above
+  const int64_t N = pl.N, K = pl.K, inner = pl.inner;
   const float *pz = z.data(), *pgy = gy.data();
   float *pg = g.data(), *ps = gsum.data();
 #pragma omp parallel for if (N * K * inner > 32768)

@@ -78,7 +78,10 @@ constexpr int64_t VL = 16;
 inline vec vzero() { return _mm512_setzero_ps(); }
 inline vec vset1(float x) { return _mm512_set1_ps(x); }
 inline vec vload(const float* p) { return _mm512_loadu_ps(p); }
-inline __mmask16 first_lanes(int64_t n) { return n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1); }
+// The mask of the first n of 16 lanes; n <= 0 (a vector wholly past the last column) gives none.
+inline __mmask16 first_lanes(int64_t n) {
+  return n <= 0 ? 0 : n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+}
 inline vec vload_n(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(first_lanes(n), p); }
 inline void vstore(float* p, vec v) { _mm512_storeu_ps(p, v); }
 inline void vstore_n(float* p, vec v, int64_t n) { _mm512_mask_storeu_ps(p, first_lanes(n), v); }
