@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "layers/batch_norm2d.h"
+#include "layers/batch_norm2d_stats.h"
 
 namespace graft {
 namespace {
@@ -18,24 +19,9 @@ void forward_training_cpu(const Tensor& x, const Tensor& w, const Tensor& b, Ten
   float* prv = running_var.defined() ? running_var.data() : nullptr;
 #pragma omp parallel for if (N * C * HW > 32768)
   for (int64_t c = 0; c < C; ++c) {
-    // Two passes (mean, then squared deviations) in double: no cancellation as in E[x^2]-E[x]^2.
-    double s = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      const float* row = px + (n * C + c) * HW;
-#pragma omp simd reduction(+ : s)  // lets the compiler reorder (vectorize) the double sum
-      for (int64_t i = 0; i < HW; ++i) s += row[i];
-    }
-    const double mean = s / static_cast<double>(M);
-    double ss = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      const float* row = px + (n * C + c) * HW;
-#pragma omp simd reduction(+ : ss)
-      for (int64_t i = 0; i < HW; ++i) {
-        const double d = row[i] - mean;
-        ss += d * d;
-      }
-    }
-    const double var = ss / static_cast<double>(M);  // biased: used to normalize
+    const bn_cpu::ChannelStats st = bn_cpu::channel_stats(px, N, C, HW, c);
+    const double mean = st.mean;
+    const double var = st.sum_sq / static_cast<double>(M);  // biased: used to normalize
     const double invstd = 1.0 / std::sqrt(var + static_cast<double>(eps));
     // y = (x - mean) * (invstd * w) + b, the subtraction in double. Folding it into
     // x * alpha + beta cancels badly (mean 500, spread 0.1: both terms ~10^4, error 1e-3), and
@@ -48,11 +34,7 @@ void forward_training_cpu(const Tensor& x, const Tensor& w, const Tensor& b, Ten
     }
     pmean[c] = static_cast<float>(mean);
     pinv[c] = static_cast<float>(invstd);
-    if (prm) prm[c] = static_cast<float>((1.0 - momentum) * prm[c] + momentum * mean);
-    if (prv) {  // running_var tracks the UNBIASED variance, as PyTorch does
-      const double unbiased = ss / static_cast<double>(M - 1);
-      prv[c] = static_cast<float>((1.0 - momentum) * prv[c] + momentum * unbiased);
-    }
+    bn_cpu::update_running_stats(prm, prv, c, st, M, momentum);
   }
 }
 

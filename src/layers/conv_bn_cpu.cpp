@@ -4,6 +4,7 @@
 // in the same order, so that the fused path computes the same values; sums are in double.
 #include <cmath>
 
+#include "layers/batch_norm2d_stats.h"
 #include "layers/conv_bn.h"
 
 namespace graft {
@@ -87,23 +88,9 @@ void batch_norm_act_forward_cpu(const Tensor& x, const Tensor& w, const Tensor& 
   float* prv = running_var.defined() ? running_var.data() : nullptr;
 #pragma omp parallel for if (N * C * HW > 32768)
   for (int64_t c = 0; c < C; ++c) {
-    double s = 0.0;  // mean, then squared deviations (two passes, in double: see batch_norm2d_cpu.cpp)
-    for (int64_t n = 0; n < N; ++n) {
-      const float* row = px + (n * C + c) * HW;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < HW; ++i) s += row[i];
-    }
-    const double mean = s / static_cast<double>(M);
-    double ss = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      const float* row = px + (n * C + c) * HW;
-#pragma omp simd reduction(+ : ss)
-      for (int64_t i = 0; i < HW; ++i) {
-        const double d = row[i] - mean;
-        ss += d * d;
-      }
-    }
-    const double var = ss / static_cast<double>(M);
+    const bn_cpu::ChannelStats st = bn_cpu::channel_stats(px, N, C, HW, c);  // as batch_norm2d_cpu.cpp
+    const double mean = st.mean;
+    const double var = st.sum_sq / static_cast<double>(M);
     const double invstd = 1.0 / std::sqrt(var + static_cast<double>(eps));
     const double alpha = invstd * pw[c], beta = pb[c];
     for (int64_t n = 0; n < N; ++n) {
@@ -118,8 +105,7 @@ void batch_norm_act_forward_cpu(const Tensor& x, const Tensor& w, const Tensor& 
     }
     pmean[c] = static_cast<float>(mean);
     pinv[c] = static_cast<float>(invstd);
-    if (prm) prm[c] = static_cast<float>((1.0 - momentum) * prm[c] + momentum * mean);
-    if (prv) prv[c] = static_cast<float>((1.0 - momentum) * prv[c] + momentum * (ss / static_cast<double>(M - 1)));
+    bn_cpu::update_running_stats(prm, prv, c, st, M, momentum);
   }
 }
 
