@@ -47,9 +47,9 @@ void sigmoid_backward_cpu(const Tensor& y, const Tensor& gy, Tensor& gx) {  // d
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::relu_forward, CPU, "reference", relu_forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::relu_backward, CPU, "reference", relu_backward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::sigmoid_forward, CPU, "reference", sigmoid_forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::sigmoid_backward, CPU, "reference", sigmoid_backward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::relu_forward, CPU, kIsa, relu_forward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::relu_backward, CPU, kIsa, relu_backward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::sigmoid_forward, CPU, kIsa, sigmoid_forward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::sigmoid_backward, CPU, kIsa, sigmoid_backward_cpu);
 
 }  // namespace graft

@@ -68,7 +68,7 @@ void backward_cpu(const Tensor& gy, Tensor& gx) {
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::adaptive_avg_pool2d_forward, CPU, "reference", forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::adaptive_avg_pool2d_backward, CPU, "reference", backward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::adaptive_avg_pool2d_forward, CPU, kIsa, forward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::adaptive_avg_pool2d_backward, CPU, kIsa, backward_cpu);
 
 }  // namespace graft

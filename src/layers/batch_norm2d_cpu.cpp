@@ -93,9 +93,9 @@ void increment_counter_cpu(Tensor& counter) { counter.data_ptr<int64_t>()[0] += 
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_forward_training, CPU, "reference", forward_training_cpu);
-GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_forward_inference, CPU, "reference", forward_inference_cpu);
-GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_backward, CPU, "reference", backward_training_cpu);
-GRAFT_REGISTER_KERNEL(kernels::increment_counter, CPU, "reference", increment_counter_cpu);
+GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_forward_training, CPU, kIsa, forward_training_cpu);
+GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_forward_inference, CPU, kIsa, forward_inference_cpu);
+GRAFT_REGISTER_KERNEL(kernels::batch_norm2d_backward, CPU, kIsa, backward_training_cpu);
+GRAFT_REGISTER_KERNEL(kernels::increment_counter, CPU, kIsa, increment_counter_cpu);
 
 }  // namespace graft

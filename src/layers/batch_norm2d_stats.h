@@ -5,6 +5,9 @@
 #include <cstdint>
 
 namespace graft::bn_cpu {
+// An anonymous namespace, though this is a header: the including files are compiled once per
+// instruction set (tensor/cpu_isa.h), and each copy must keep its own functions.
+namespace {
 
 struct ChannelStats {
   double mean;    // over the N*HW values of the channel
@@ -41,4 +44,5 @@ inline void update_running_stats(float* prm, float* prv, int64_t c, const Channe
   if (prv) prv[c] = static_cast<float>((1.0 - momentum) * prv[c] + momentum * (st.sum_sq / static_cast<double>(M - 1)));
 }
 
+}  // namespace
 }  // namespace graft::bn_cpu

@@ -46,7 +46,7 @@ void bias_grad_cpu(const Tensor& gy, Tensor& gb) {
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::add_bias, CPU, "reference", add_bias_cpu);
-GRAFT_REGISTER_KERNEL(kernels::bias_grad, CPU, "reference", bias_grad_cpu);
+GRAFT_REGISTER_KERNEL(kernels::add_bias, CPU, kIsa, add_bias_cpu);
+GRAFT_REGISTER_KERNEL(kernels::bias_grad, CPU, kIsa, bias_grad_cpu);
 
 }  // namespace graft

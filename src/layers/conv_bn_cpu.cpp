@@ -2,6 +2,7 @@
 // math). Plane (n,k) is the row y + (n*K+k)*inner. The float operations are those of the
 // unfused kernels they replace (batch_norm2d_cpu.cpp, then a float add, then ReLU's x > 0 ? x : 0),
 // in the same order, so that the fused path computes the same values; sums are in double.
+#include <algorithm>
 #include <cmath>
 
 #include "layers/batch_norm2d_stats.h"
@@ -65,8 +66,9 @@ void relu_mask_sum_cpu(const Tensor& z, const Tensor& gy, Tensor& g, Tensor& gsu
     double s = 0.0;
     for (int64_t n = 0; n < N; ++n) {
       const int64_t at = (n * K + k) * inner;
+#pragma omp simd reduction(+ : s)
       for (int64_t i = 0; i < inner; ++i) {
-        const float v = pz[at + i] > 0.0f ? pgy[at + i] : 0.0f;
+        const float gv = pgy[at + i], v = pz[at + i] > 0.0f ? gv : 0.0f;
         pg[at + i] = v;
         s += v;
       }
@@ -97,10 +99,20 @@ void batch_norm_act_forward_cpu(const Tensor& x, const Tensor& w, const Tensor& 
       const int64_t at = (n * C + c) * HW;
       const float* row = px + at;
       float* out = pz + at;
-      for (int64_t i = 0; i < HW; ++i) {
-        float v = static_cast<float>((row[i] - mean) * alpha + beta);  // batch norm's value
-        if (pr) v += pr[at + i];                                         // + residual (a float add)
-        out[i] = (relu && !(v > 0.0f)) ? 0.0f : v;                       // ReLU
+      // batch norm's value, + residual (a float add), ReLU: a loop each way, so each vectorizes
+      if (pr) {
+        const float* r = pr + at;
+#pragma omp simd
+        for (int64_t i = 0; i < HW; ++i) {
+          const float v = static_cast<float>((row[i] - mean) * alpha + beta) + r[i];
+          out[i] = (relu && !(v > 0.0f)) ? 0.0f : v;
+        }
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < HW; ++i) {
+          const float v = static_cast<float>((row[i] - mean) * alpha + beta);
+          out[i] = (relu && !(v > 0.0f)) ? 0.0f : v;
+        }
       }
     }
     pmean[c] = static_cast<float>(mean);
@@ -110,7 +122,10 @@ void batch_norm_act_forward_cpu(const Tensor& x, const Tensor& w, const Tensor& 
 }
 
 // batch_norm2d's training backward with the ReLU mask applied to the incoming gradient as it
-// is read: g = gz * [z > 0] (also written out when the residual needs it).
+// is read: g = gz * [z > 0] (written out first when the residual needs it, then read back).
+// Each loop is a plain `omp simd` loop (the mask a blend), so the double sums vectorize as in
+// batch_norm2d_cpu.cpp; a branch on `pg` inside the loop had kept them scalar (22% of a
+// DenseNet121 training step at 32x64, 10% of ResNet18's at 8x224).
 void batch_norm_act_backward_cpu(const Tensor& x, const Tensor& z, const Tensor& gz, const Tensor& w,
                                  const Tensor& save_mean, const Tensor& save_invstd, bool relu, Tensor& g, Tensor& gx,
                                  Tensor& gw, Tensor& gb) {
@@ -126,12 +141,34 @@ void batch_norm_act_backward_cpu(const Tensor& x, const Tensor& z, const Tensor&
     double sum_g = 0.0, sum_g_xmu = 0.0;  // sum(g), sum(g * (x - mean))
     for (int64_t n = 0; n < N; ++n) {
       const int64_t at = (n * C + c) * HW;
-      const float* row = px + at;
-      for (int64_t i = 0; i < HW; ++i) {
-        const float gi = (pz && !(pz[at + i] > 0.0f)) ? 0.0f : pgz[at + i];
-        if (pg) pg[at + i] = gi;
-        sum_g += gi;
-        sum_g_xmu += gi * (row[i] - mean);
+      const float *row = px + at, *gr = pgz + at, *zr = pz ? pz + at : nullptr;
+      if (pg) {  // g written out (the residual's gradient), then summed unmasked
+        float* o = pg + at;
+        if (zr) {
+#pragma omp simd
+          for (int64_t i = 0; i < HW; ++i) {
+            const float gv = gr[i];
+            o[i] = zr[i] > 0.0f ? gv : 0.0f;
+          }
+        } else {
+          std::copy_n(gr, HW, o);
+        }
+        gr = o;
+        zr = nullptr;
+      }
+      if (zr) {
+#pragma omp simd reduction(+ : sum_g, sum_g_xmu)
+        for (int64_t i = 0; i < HW; ++i) {
+          const float gv = gr[i], gi = zr[i] > 0.0f ? gv : 0.0f;  // both read: a select, not a branch
+          sum_g += gi;
+          sum_g_xmu += gi * (row[i] - mean);
+        }
+      } else {
+#pragma omp simd reduction(+ : sum_g, sum_g_xmu)
+        for (int64_t i = 0; i < HW; ++i) {
+          sum_g += gr[i];
+          sum_g_xmu += gr[i] * (row[i] - mean);
+        }
       }
     }
     const double dgamma = sum_g_xmu * invstd;
@@ -142,9 +179,17 @@ void batch_norm_act_backward_cpu(const Tensor& x, const Tensor& z, const Tensor&
       const int64_t at = (n * C + c) * HW;
       const float* row = px + at;
       float* out = pgx + at;
-      for (int64_t i = 0; i < HW; ++i) {
-        const float gi = (pz && !(pz[at + i] > 0.0f)) ? 0.0f : pgz[at + i];
-        out[i] = static_cast<float>(k * (gi - mean_g - (row[i] - mean) * proj));
+      if (pg || !pz) {  // the gradient as summed: g, or gz when there is no mask
+        const float* gr = pg ? pg + at : pgz + at;
+#pragma omp simd
+        for (int64_t i = 0; i < HW; ++i) out[i] = static_cast<float>(k * (gr[i] - mean_g - (row[i] - mean) * proj));
+      } else {
+        const float *gr = pgz + at, *zr = pz + at;
+#pragma omp simd
+        for (int64_t i = 0; i < HW; ++i) {
+          const float gv = gr[i], gi = zr[i] > 0.0f ? gv : 0.0f;  // both read: a select, not a branch
+          out[i] = static_cast<float>(k * (gi - mean_g - (row[i] - mean) * proj));
+        }
       }
     }
   }
@@ -152,9 +197,9 @@ void batch_norm_act_backward_cpu(const Tensor& x, const Tensor& z, const Tensor&
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::affine_act, CPU, "reference", affine_act_cpu);
-GRAFT_REGISTER_KERNEL(kernels::relu_mask_sum, CPU, "reference", relu_mask_sum_cpu);
-GRAFT_REGISTER_KERNEL(kernels::batch_norm_act_forward, CPU, "reference", batch_norm_act_forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::batch_norm_act_backward, CPU, "reference", batch_norm_act_backward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::affine_act, CPU, kIsa, affine_act_cpu);
+GRAFT_REGISTER_KERNEL(kernels::relu_mask_sum, CPU, kIsa, relu_mask_sum_cpu);
+GRAFT_REGISTER_KERNEL(kernels::batch_norm_act_forward, CPU, kIsa, batch_norm_act_forward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::batch_norm_act_backward, CPU, kIsa, batch_norm_act_backward_cpu);
 
 }  // namespace graft

@@ -48,7 +48,7 @@ void softmax_backward_cpu(const Tensor& y, const Tensor& gy, Tensor& gx, bool lo
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::softmax_forward, CPU, "reference", softmax_forward_cpu);
-GRAFT_REGISTER_KERNEL(kernels::softmax_backward, CPU, "reference", softmax_backward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::softmax_forward, CPU, kIsa, softmax_forward_cpu);
+GRAFT_REGISTER_KERNEL(kernels::softmax_backward, CPU, kIsa, softmax_backward_cpu);
 
 }  // namespace graft

@@ -16,6 +16,6 @@ void adam_update_cpu(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor&
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::adam_update, CPU, "reference", adam_update_cpu);
+GRAFT_REGISTER_KERNEL(kernels::adam_update, CPU, kIsa, adam_update_cpu);
 
 }  // namespace graft

@@ -15,6 +15,6 @@ void sgd_update_cpu(Tensor& param, const Tensor& grad, Tensor& buffer, const Sgd
 
 }  // namespace
 
-GRAFT_REGISTER_KERNEL(kernels::sgd_update, CPU, "reference", sgd_update_cpu);
+GRAFT_REGISTER_KERNEL(kernels::sgd_update, CPU, kIsa, sgd_update_cpu);
 
 }  // namespace graft

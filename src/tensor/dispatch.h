@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/cpu_isa.h"
 #include "tensor/tensor.h"
 
 namespace graft {
@@ -124,6 +125,8 @@ class Kernel<R(Args...)> : public KernelTable {
   bool add(Device d, const char* variant, Fn fn, int rank = 0, bool (*supported)() = nullptr) {
     return KernelTable::add(d, variant, reinterpret_cast<AnyFn>(fn), rank, supported);
   }
+  // The entry of a file compiled once per instruction set (cpu_isa.h): variant, rank and check.
+  bool add(Device d, const CpuIsa& isa, Fn fn) { return add(d, isa.variant, fn, isa.rank, isa.supported); }
 };
 
 // Replaces the current selection ("" = the defaults). Throws std::invalid_argument for an

@@ -66,6 +66,6 @@ void fill_cpu(Tensor& t, float value) { std::fill_n(t.data(), t.numel(), value);
 
 }  // namespace
 
-GRAFT_REGISTER_KERNELS(CPU, "reference", _cpu, add, sub, mul, scale, axpby, sum, max_abs, fill);
+GRAFT_REGISTER_KERNELS(CPU, kIsa, _cpu, add, sub, mul, scale, axpby, sum, max_abs, fill);
 
 }  // namespace graft

@@ -29,11 +29,9 @@
 
 #include <cstdint>
 
-namespace graft {
+#include "tensor/cpu_isa.h"  // cpu_has_avx2_fma, cpu_has_avx512
 
-// What this CPU can run (false on other architectures).
-bool cpu_has_avx2_fma();
-bool cpu_has_avx512();
+namespace graft {
 
 namespace gemm_variants {
 void gemm_baseline(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
