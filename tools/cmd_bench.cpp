@@ -129,7 +129,7 @@ tools::ArgParser bench_parser() {
       .add_string("python", "/usr/bin/python3", "the Python that runs the PyTorch side")
       .add_string("script", GRAFT_SOURCE_DIR "/tools/bench_pytorch.py", "the PyTorch benchmark script")
       .add_example("graft bench --pytorch --threads 2", "every model and mode against PyTorch")
-      .add_example("GRAFT_KERNELS=gemm=avx2 graft bench --pytorch --models resnet18",
+      .add_example("GRAFT_KERNELS='*=avx2' graft bench --pytorch --models resnet18",
                    "the AVX2 path on an AVX-512 machine");
   return p;
 }
