@@ -35,6 +35,7 @@
 
 #include "autograd/engine.h"
 #include "layers/basic.h"
+#include "layers/conv_bn.h"
 #include "layers/linear.h"
 #include "layers/loss.h"
 #include "models/models.h"
@@ -42,6 +43,7 @@
 #include "tensor/check.h"
 #include "tensor/device.h"
 #include "layers/conv2d.h"
+#include "layers/conv_bn.h"
 #include "tensor/gemm.h"
 #include "train/fit.h"
 #include "args.h"
@@ -490,6 +492,7 @@ int graft::cmd_bench(const std::vector<std::string>& words) {
         "Machine: " + cpu_model() + ", " + std::to_string(std::thread::hardware_concurrency()) +
         " logical cores. Threads: " + std::to_string(o.threads) + ". graft 0.1.0 (" + device_name(o.device) +
         ", kernels: gemm " + kernels::gemm.variant(o.device) + ", conv2d " + kernels::conv2d_forward.variant(o.device) +
+        ", batch norm " + kernels::batch_norm_act_backward.variant(o.device) +
         ", compiler " + __VERSION__ + "); " + torch_version +
         ". Steps: " + std::to_string(o.warmup) + " warm-up + " + std::to_string(o.reps) +
         " timed per row; img/s from the median step.\n";

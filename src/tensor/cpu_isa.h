@@ -9,8 +9,9 @@
 //   AVX-512 F/BW/VL        -> "avx512" (rank 2), on CPUs with AVX-512
 // so such a file registers its kernels with `kIsa` for the variant:
 //   GRAFT_REGISTER_KERNEL(kernels::relu_forward, CPU, kIsa, relu_forward_cpu);
-// GRAFT_KERNELS='*=avx2' forces the AVX2 copies (and the AVX2 GEMM) on an AVX-512 machine,
-// GRAFT_KERNELS=reference the SSE2 ones.
+// GRAFT_MAX_ISA=avx2 makes every AVX-512 variant unsupported, so each table runs its best AVX2
+// code (the AVX2 path of an AVX2-only CPU, on an AVX-512 machine); GRAFT_KERNELS='*=avx2' the
+// "avx2" copies of these files alone; GRAFT_KERNELS=reference the SSE2 reference loops.
 //
 // The wider copies may round differently where the compiler contracts a * b + c into one FMA
 // (-mfma), which changes the last bit of some results; the tests compare the copies with the
@@ -24,7 +25,8 @@
 
 namespace graft {
 
-// What this CPU can run (false on other architectures); defined in gemm_cpu.cpp.
+// What this CPU can run (false on other architectures), capped by $GRAFT_MAX_ISA (avx512,
+// avx2 or sse2); defined in gemm_cpu.cpp.
 bool cpu_has_avx2_fma();
 bool cpu_has_avx512();
 
@@ -44,5 +46,20 @@ static constexpr CpuIsa kIsa{"avx512", 2, &cpu_has_avx512};
 #else
 #error "GRAFT_ISA: 0 (the build's flags), 1 (AVX2+FMA) or 2 (AVX-512)"
 #endif
+
+// A file with several variants of its own (pool2d_cpu.cpp: reference, separable, interior)
+// names each copy after the variant: GRAFT_ISA_VARIANT("interior", 2) is "interior" of rank 6
+// in the baseline build, "interior_avx2" of rank 7 and "interior_avx512" of rank 8 in the
+// copies, so the widest copy of the best variant runs and the order of the variants is kept.
+// (Rank -1, "only when selected", stays negative.)
+#if !defined(GRAFT_ISA) || GRAFT_ISA == 0
+#define GRAFT_ISA_SUFFIX ""
+#elif GRAFT_ISA == 1
+#define GRAFT_ISA_SUFFIX "_avx2"
+#else
+#define GRAFT_ISA_SUFFIX "_avx512"
+#endif
+#define GRAFT_ISA_VARIANT(name, rank) \
+  (::graft::CpuIsa{name GRAFT_ISA_SUFFIX, 3 * (rank) + ::graft::kIsa.rank, ::graft::kIsa.supported})
 
 }  // namespace graft

@@ -84,7 +84,7 @@ class KernelTable {
  private:
   friend void select_kernels(const std::string& spec);
   friend std::vector<const KernelTable*> registered_kernels();
-  static constexpr int kMaxVariants = 8;
+  static constexpr int kMaxVariants = 16;  // per device: conv2d_forward has 3 copies of its Winograd variants
   struct Entry {
     const char* variant = nullptr;
     AnyFn fn = nullptr;

@@ -4,15 +4,34 @@
 // sets (gemm_variants.h); this file is compiled with the build's own flags, because the code
 // that registers a variant runs at start-up on every CPU, including those that lack the
 // instructions the variant uses.
+#include <cstdlib>
+#include <cstring>
+
+#include "tensor/check.h"
 #include "tensor/gemm.h"
 #include "tensor/gemm_variants.h"
 
 namespace graft {
 
+// GRAFT_MAX_ISA=avx2 (or sse2) caps what graft uses below what the CPU has, as oneDNN's
+// ONEDNN_MAX_CPU_ISA does: every AVX-512 variant then counts as unsupported, so the automatic
+// choice of every kernel table is its AVX2 (or baseline) code — the AVX2 path of an AVX2-only
+// CPU, measured on an AVX-512 one. Read once; an unknown value is an error naming the choices.
+int max_isa_level() {  // 2: AVX-512, 1: AVX2, 0: the build's flags
+  static const int level = [] {
+    const char* env = std::getenv("GRAFT_MAX_ISA");
+    if (!env || !*env || std::strcmp(env, "avx512") == 0) return 2;
+    if (std::strcmp(env, "avx2") == 0) return 1;
+    if (std::strcmp(env, "sse2") == 0 || std::strcmp(env, "baseline") == 0) return 0;
+    GRAFT_FAIL_DATA("", "GRAFT_MAX_ISA='", env, "': use avx512, avx2 or sse2");
+  }();
+  return level;
+}
+
 bool cpu_has_avx2_fma() {
 #if defined(GRAFT_GEMM_X86_VARIANTS)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return max_isa_level() >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
   return false;
 #endif
@@ -20,8 +39,8 @@ bool cpu_has_avx2_fma() {
 
 bool cpu_has_avx512() {
 #if defined(GRAFT_GEMM_X86_VARIANTS)
-  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
+  return max_isa_level() >= 2 && cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
