@@ -200,6 +200,60 @@ TEST_CASE("gemm: the small-M path reads nothing past the last column of B (B end
   munmap(base, span + page);
 }
 
+TEST_CASE("gemm: graft's kernels choose the small-M or the packed path by use_small_m's rule") {
+  // gemm_packed.inc: M <= 32 takes the small-M path, except with B transposed and K < 5 M (a
+  // convolution's weight gradient over few pixels), where the packed path is faster. Each case
+  // sits one step from that boundary; the variant's C must equal, bit for bit, the C of the path
+  // the rule names (both paths are deterministic, and their summation orders differ, so the
+  // other path's C differs in the last bits — checked too, so that this test can tell them
+  // apart), and match the definition.
+  struct Case {
+    GemmCase c;
+    bool trans_b, small_m;
+  };
+  const Case cases[] = {
+      {{32, 70, 159}, true, false}, {{32, 70, 160}, true, true},   {{8, 129, 39}, true, false},
+      {{8, 129, 40}, true, true},   {{33, 50, 200}, true, false},  {{32, 64, 100}, false, true},
+      {{33, 64, 100}, false, false}, {{32, 1152, 64}, true, false},  // DenseNet121's last block at 32x64
+  };
+#if defined(GRAFT_GEMM_X86_VARIANTS)
+  const struct {
+    const char* name;
+    GemmFn variant, packed, small_m;
+    bool runs;
+  } kernels_[] = {
+      {"avx2", gemm_variants::gemm_avx2, gemm_variants::gemm_avx2_packed, gemm_variants::gemm_avx2_small_m,
+       cpu_has_avx2_fma()},
+      {"avx512", gemm_variants::gemm_avx512, gemm_variants::gemm_avx512_packed, gemm_variants::gemm_avx512_small_m,
+       cpu_has_avx512()},
+  };
+  for (const auto& kn : kernels_) {
+    if (!kn.runs) {
+      MESSAGE("gemm variant " << kn.name << " cannot run on this CPU: skipped");
+      continue;
+    }
+    for (const Case& cs : cases)
+      for (bool ta : {false, true}) {
+        const GemmCase& c = cs.c;
+        INFO(kn.name << " M=" << c.M << " N=" << c.N << " K=" << c.K << " trans_a=" << ta << " trans_b=" << cs.trans_b);
+        const std::vector<float> A = random_vector(c.M * c.K, 71), B = random_vector(c.K * c.N, 72);
+        const std::vector<float> C0 = random_vector(c.M * c.N, 73);
+        std::vector<float> got = C0, packed = C0, small_m = C0;
+        kn.variant(ta, cs.trans_b, c.M, c.N, c.K, 0.5f, A.data(), B.data(), 1.0f, got.data());
+        kn.packed(ta, cs.trans_b, c.M, c.N, c.K, 0.5f, A.data(), B.data(), 1.0f, packed.data());
+        kn.small_m(ta, cs.trans_b, c.M, c.N, c.K, 0.5f, A.data(), B.data(), 1.0f, small_m.data());
+        CHECK(packed != small_m);
+        CHECK(got == (cs.small_m ? small_m : packed));
+        const std::vector<float> want = naive_gemm(ta, cs.trans_b, c.M, c.N, c.K, 0.5f, A, B, 1.0f, C0);
+        CHECK(worst_error(got, want) < kGemmTolerance);  // K <= 200 sums: see kGemmTolerance
+      }
+  }
+#else
+  MESSAGE("no x86 GEMM variants in this build: skipped");
+  (void)cases;
+#endif
+}
+
 TEST_CASE("gemm variants: a Linear layer's products on a batch of 8 (the small-M path), threaded and not") {
   // y = x W^T, dx = dy W, dW = dy^T x for batch 8, 700 -> 300 features: M = 8 in the first two
   // (the small-M path of graft's kernels, split over threads by columns), K = 8 in the third.
