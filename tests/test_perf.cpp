@@ -7,7 +7,8 @@
 // own kernels' two paths alone (packed, small-M for Linear layers) around their tiles' edges.
 // conv2d: the batch-split variant (conv2d_cpu_batched.cpp) against the per-image reference, for
 // forward and both gradients, over 3x3 / strided / pointwise / strided 1x1 / dilated shapes.
-// max_pool2d: the separable inference variant against the argmax reference.
+// max_pool2d: the separable inference variant and the interior (training) variant against the
+// argmax reference, values and argmax indices.
 #include <omp.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -420,5 +421,63 @@ TEST_CASE("max_pool2d: the separable inference variant matches the argmax refere
       }
     }
     CHECK(nans >= 1);
+  }
+}
+
+TEST_CASE("max_pool2d: the interior variant gives the reference's values and argmax (ties, -inf, NaN)") {
+  // The argmax decides where the backward sends each gradient, so it must be the reference's
+  // exactly: the first maximum on ties, the last NaN of a window, a window of -inf's first
+  // element. Values are drawn from 5 levels (ties in most windows), with -inf and NaN sprinkled
+  // in and one plane all -inf; sizes are odd, and the windows cover ResNet's 3x3 s2 p1, VGG's
+  // 2x2 s2, strides 1 and 3 (the SSE path's other two loads), the generic sizes, ceil_mode's
+  // clipped last windows, and a window larger than the image.
+  struct Case {
+    const char* name;
+    Pool2dParams p;
+    int64_t H, W;
+  };
+  const Case cases[] = {
+      {"3x3 stride 2 pad 1 (ResNet)", {3, 3, 2, 2, 1, 1}, 13, 11},
+      {"3x3 stride 2 pad 1, even size", {3, 3, 2, 2, 1, 1}, 12, 16},
+      {"3x3 stride 2 pad 1, wide (many 4-lane groups)", {3, 3, 2, 2, 1, 1}, 30, 37},
+      {"3x3 stride 3 (lanes gathered one by one)", {3, 3, 3, 3, 1, 1}, 11, 29},
+      {"2x2 stride 2 (VGG)", {2, 2, 2, 2}, 9, 12},
+      {"3x3 stride 1 pad 1", {3, 3, 1, 1, 1, 1}, 7, 6},
+      {"3x2 stride (2,1) pad (1,0), generic", {3, 2, 2, 1, 1, 0}, 9, 7},
+      {"3x3 stride 2 ceil_mode", {3, 3, 2, 2, 0, 0, true}, 10, 8},
+      {"2x2 stride 2 ceil_mode, odd size", {2, 2, 2, 2, 0, 0, true}, 7, 9},
+      {"5x5 pad 2 on a 3x4 image", {5, 5, 1, 1, 2, 2}, 3, 4},
+  };
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Tensor x = testing::random_tensor({2, 3, c.H, c.W}, 81);
+    float* px = x.data();
+    const int64_t plane = c.H * c.W;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      px[i] = std::round(px[i] * 2.0f);  // -2 .. 2: ties
+      if (i % 17 == 3) px[i] = -inf;
+      if (i % 29 == 7 || i % 29 == 8) px[i] = nan;  // neighbours: two NaNs in some windows
+    }
+    for (int64_t i = 4 * plane; i < 5 * plane; ++i) px[i] = -inf;  // plane 4: all -inf
+    const Shape ys = {2, 3, pool_output_size(c.H, c.p.kernel_h, c.p.stride_h, c.p.pad_h, 1, c.p.ceil_mode),
+                      pool_output_size(c.W, c.p.kernel_w, c.p.stride_w, c.p.pad_w, 1, c.p.ceil_mode)};
+    Tensor y_ref = Tensor::empty(ys), y_fast = Tensor::empty(ys);
+    const Tensor i_ref = kernels::max_pool2d_forward.call_variant(Device::CPU, "reference", x, y_ref, c.p, true);
+    const Tensor i_fast = kernels::max_pool2d_forward.call_variant(Device::CPU, "interior", x, y_fast, c.p, true);
+    const std::vector<float> a = y_fast.to_vector(), b = y_ref.to_vector();
+    const int64_t* ia = i_fast.data_ptr<int64_t>();
+    const int64_t* ib = i_ref.data_ptr<int64_t>();
+    int nans = 0, minus_inf = 0, mismatches = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+      nans += std::isnan(b[i]);
+      minus_inf += b[i] == -inf;
+      // A maximum is one of the inputs: exact; NaN must stay NaN.
+      const bool same = std::isnan(b[i]) ? std::isnan(a[i]) : a[i] == b[i];
+      if (!same || ia[i] != ib[i]) ++mismatches;
+    }
+    CHECK(mismatches == 0);
+    CHECK(nans >= 1);       // the NaN rule was exercised
+    CHECK(minus_inf >= 1);  // the all -inf plane
   }
 }
