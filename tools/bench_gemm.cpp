@@ -70,26 +70,30 @@ double time_path(GemmFn fn, bool tb, int64_t M, int64_t N, int64_t K, const std:
   return best;
 }
 
-// One line per shape: GFLOP/s of small-M and packed, their ratio, and what the variant chose.
-// The grid, or the one shape given (shape[0] > 0: M N K TB).
-void compare_paths(const char* isa, GemmFn small_m, GemmFn packed, GemmFn variant, const int64_t* shape) {
+struct Paths {
+  const char* isa;
+  GemmFn small_m, packed, variant;
+};
+
+// One line: GFLOP/s of the small-M and the packed path, their time ratio, and the variant's
+// (which of the two it chose).
+void compare_paths(const Paths& k, bool tb, int64_t M, int64_t N, int64_t K) {
+  const std::vector<float> A = random_values(M * K, 1.0f), B = random_values(K * N, 0.01f);
+  std::vector<float> C(static_cast<size_t>(M * N));
+  const double s = time_path(k.small_m, tb, M, N, K, A, B, C), p = time_path(k.packed, tb, M, N, K, A, B, C);
+  const double v = time_path(k.variant, tb, M, N, K, A, B, C), gf = 2.0 * M * N * K / 1e6;
+  std::printf("%-6s tb%d M%-3lld K%-5lld N%-5lld  small %6.1f  packed %6.1f GFLOP/s  packed/small %5.2f  "
+              "variant %6.1f\n",
+              k.isa, tb, static_cast<long long>(M), static_cast<long long>(K), static_cast<long long>(N), gf / s,
+              gf / p, s / p, gf / v);
+}
+
+// The grid of use_small_m's comment (gemm_packed.inc).
+void compare_paths_grid(const Paths& k) {
   for (int tb = 0; tb < 2; ++tb)
     for (int64_t M : {8, 16, 32})
       for (int64_t K : {128, 512, 1152, 4608})
-        for (int64_t N : {64, 256, 1024, 4096, 8192}) {
-          if (shape[0] > 0) {
-            if (tb != shape[3] || M != 8 || K != 128 || N != 64) continue;
-            M = shape[0], N = shape[1], K = shape[2];
-          }
-          const std::vector<float> A = random_values(M * K, 1.0f), B = random_values(K * N, 0.01f);
-          std::vector<float> C(static_cast<size_t>(M * N));
-          const double s = time_path(small_m, tb, M, N, K, A, B, C), p = time_path(packed, tb, M, N, K, A, B, C);
-          const double v = time_path(variant, tb, M, N, K, A, B, C), gf = 2.0 * M * N * K / 1e6;
-          std::printf("%-6s tb%d M%-3lld K%-5lld N%-5lld  small %6.1f  packed %6.1f GFLOP/s  packed/small %5.2f  "
-                      "variant %6.1f\n",
-                      isa, tb, static_cast<long long>(M), static_cast<long long>(K), static_cast<long long>(N), gf / s,
-                      gf / p, s / p, gf / v);
-        }
+        for (int64_t N : {64, 256, 1024, 4096, 8192}) compare_paths(k, tb, M, N, K);
 }
 #endif
 
@@ -115,14 +119,19 @@ int main(int argc, char** argv) {
            std::atoll(argv[4]));
   } else if (mode == "paths" && (argc == 2 || argc == 6)) {
 #if defined(GRAFT_GEMM_X86_VARIANTS)
-    int64_t shape[4] = {0, 0, 0, 0};
-    for (int i = 0; argc == 6 && i < 4; ++i) shape[i] = std::atoll(argv[2 + i]);
+    std::vector<Paths> paths;
     if (cpu_has_avx512())
-      compare_paths("avx512", gemm_variants::gemm_avx512_small_m, gemm_variants::gemm_avx512_packed,
-                    gemm_variants::gemm_avx512, shape);
+      paths.push_back({"avx512", gemm_variants::gemm_avx512_small_m, gemm_variants::gemm_avx512_packed,
+                       gemm_variants::gemm_avx512});
     if (cpu_has_avx2_fma())
-      compare_paths("avx2", gemm_variants::gemm_avx2_small_m, gemm_variants::gemm_avx2_packed,
-                    gemm_variants::gemm_avx2, shape);
+      paths.push_back({"avx2", gemm_variants::gemm_avx2_small_m, gemm_variants::gemm_avx2_packed,
+                       gemm_variants::gemm_avx2});
+    for (const Paths& k : paths) {
+      if (argc == 6)
+        compare_paths(k, std::atoi(argv[5]) != 0, std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]));
+      else
+        compare_paths_grid(k);
+    }
 #else
     std::fprintf(stderr, "paths: no x86 GEMM variants in this build\n");
     return 2;

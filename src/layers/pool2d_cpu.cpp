@@ -123,9 +123,10 @@ Tensor max_pool2d_forward_separable(const Tensor& x, Tensor& y, const Pool2dPara
 // window columns do too (ow in [q0, q1)) read a fixed KH x KW block with no clipping, four
 // outputs at a time in SSE lanes (x86-64's baseline; elsewhere a scalar loop); ResNet's stem
 // (3x3 stride 2 pad 1) and VGG (2x2 stride 2) have compile-time sizes (unrolled). The edges,
-// and rows that touch the padding, take the reference's window(). Each window is scanned in the reference's order (rows, then columns; strictly
-// greater; every NaN replaces the best), so values and argmax indices are the reference's bit
-// for bit (ties: the first maximum; NaN: the last NaN; all -inf: the window's first element).
+// and rows that touch the padding, take the reference's window(). Each window is scanned in the
+// reference's order (rows, then columns; strictly greater; every NaN replaces the best), so
+// values and argmax indices are the reference's bit for bit (ties: the first maximum; NaN: the
+// last NaN; all -inf: the window's first element).
 // Without a backward it is the separable variant (no argmax to keep). Measured: ResNet18's
 // training step at 8x224, 2 threads (perf, self time): max_pool2d forward 2.3% of the step with
 // the reference, 0.6% with this.
@@ -217,8 +218,10 @@ Tensor max_pool2d_forward_interior(const Tensor& x, Tensor& y, const Pool2dParam
   const auto end_inside = [](int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t out) {
     return in + pad - k < 0 ? int64_t{0} : std::min(out, (in + pad - k) / stride + 1);
   };
-  const int64_t q0 = std::min(Q, first_inside(p.pad_w, p.stride_w)), q1 = std::max(q0, end_inside(W, p.kernel_w, p.pad_w, p.stride_w, Q));
-  const int64_t p0 = std::min(P, first_inside(p.pad_h, p.stride_h)), p1 = std::max(p0, end_inside(H, p.kernel_h, p.pad_h, p.stride_h, P));
+  const int64_t q0 = std::min(Q, first_inside(p.pad_w, p.stride_w));
+  const int64_t q1 = std::max(q0, end_inside(W, p.kernel_w, p.pad_w, p.stride_w, Q));
+  const int64_t p0 = std::min(P, first_inside(p.pad_h, p.stride_h));
+  const int64_t p1 = std::max(p0, end_inside(H, p.kernel_h, p.pad_h, p.stride_h, P));
   const bool k3s2 = p.kernel_h == 3 && p.kernel_w == 3 && p.stride_w == 2;  // ResNet's stem
   const bool k2s2 = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_w == 2;  // VGG
 #pragma omp parallel for if (NC * P * Q > 8192)
