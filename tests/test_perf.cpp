@@ -7,7 +7,8 @@
 // own kernels' two paths alone (packed, small-M for Linear layers) around their tiles' edges.
 // conv2d: the batch-split variant (conv2d_cpu_batched.cpp) against the per-image reference, for
 // forward and both gradients, over 3x3 / strided / pointwise / strided 1x1 / dilated shapes.
-// max_pool2d: the separable inference variant against the argmax reference.
+// max_pool2d: the separable inference variant and the interior (training) variant against the
+// argmax reference, values and argmax indices.
 #include <omp.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -200,6 +201,60 @@ TEST_CASE("gemm: the small-M path reads nothing past the last column of B (B end
   munmap(base, span + page);
 }
 
+TEST_CASE("gemm: graft's kernels choose the small-M or the packed path by use_small_m's rule") {
+  // gemm_packed.inc: M <= 32 takes the small-M path, except with B transposed and K < 5 M (a
+  // convolution's weight gradient over few pixels), where the packed path is faster. Each case
+  // sits one step from that boundary; the variant's C must equal, bit for bit, the C of the path
+  // the rule names (both paths are deterministic, and their summation orders differ, so the
+  // other path's C differs in the last bits — checked too, so that this test can tell them
+  // apart), and match the definition.
+  struct Case {
+    GemmCase c;
+    bool trans_b, small_m;
+  };
+  const Case cases[] = {
+      {{32, 70, 159}, true, false}, {{32, 70, 160}, true, true},   {{8, 129, 39}, true, false},
+      {{8, 129, 40}, true, true},   {{33, 50, 200}, true, false},  {{32, 64, 100}, false, true},
+      {{33, 64, 100}, false, false}, {{32, 1152, 64}, true, false},  // DenseNet121's last block at 32x64
+  };
+#if defined(GRAFT_GEMM_X86_VARIANTS)
+  const struct {
+    const char* name;
+    GemmFn variant, packed, small_m;
+    bool runs;
+  } kernels_[] = {
+      {"avx2", gemm_variants::gemm_avx2, gemm_variants::gemm_avx2_packed, gemm_variants::gemm_avx2_small_m,
+       cpu_has_avx2_fma()},
+      {"avx512", gemm_variants::gemm_avx512, gemm_variants::gemm_avx512_packed, gemm_variants::gemm_avx512_small_m,
+       cpu_has_avx512()},
+  };
+  for (const auto& kn : kernels_) {
+    if (!kn.runs) {
+      MESSAGE("gemm variant " << kn.name << " cannot run on this CPU: skipped");
+      continue;
+    }
+    for (const Case& cs : cases)
+      for (bool ta : {false, true}) {
+        const GemmCase& c = cs.c;
+        INFO(kn.name << " M=" << c.M << " N=" << c.N << " K=" << c.K << " trans_a=" << ta << " trans_b=" << cs.trans_b);
+        const std::vector<float> A = random_vector(c.M * c.K, 71), B = random_vector(c.K * c.N, 72);
+        const std::vector<float> C0 = random_vector(c.M * c.N, 73);
+        std::vector<float> got = C0, packed = C0, small_m = C0;
+        kn.variant(ta, cs.trans_b, c.M, c.N, c.K, 0.5f, A.data(), B.data(), 1.0f, got.data());
+        kn.packed(ta, cs.trans_b, c.M, c.N, c.K, 0.5f, A.data(), B.data(), 1.0f, packed.data());
+        kn.small_m(ta, cs.trans_b, c.M, c.N, c.K, 0.5f, A.data(), B.data(), 1.0f, small_m.data());
+        CHECK(packed != small_m);
+        CHECK(got == (cs.small_m ? small_m : packed));
+        const std::vector<float> want = naive_gemm(ta, cs.trans_b, c.M, c.N, c.K, 0.5f, A, B, 1.0f, C0);
+        CHECK(worst_error(got, want) < kGemmTolerance);  // K <= 200 sums: see kGemmTolerance
+      }
+  }
+#else
+  MESSAGE("no x86 GEMM variants in this build: skipped");
+  (void)cases;
+#endif
+}
+
 TEST_CASE("gemm variants: a Linear layer's products on a batch of 8 (the small-M path), threaded and not") {
   // y = x W^T, dx = dy W, dW = dy^T x for batch 8, 700 -> 300 features: M = 8 in the first two
   // (the small-M path of graft's kernels, split over threads by columns), K = 8 in the third.
@@ -366,5 +421,63 @@ TEST_CASE("max_pool2d: the separable inference variant matches the argmax refere
       }
     }
     CHECK(nans >= 1);
+  }
+}
+
+TEST_CASE("max_pool2d: the interior variant gives the reference's values and argmax (ties, -inf, NaN)") {
+  // The argmax decides where the backward sends each gradient, so it must be the reference's
+  // exactly: the first maximum on ties, the last NaN of a window, a window of -inf's first
+  // element. Values are drawn from 5 levels (ties in most windows), with -inf and NaN sprinkled
+  // in and one plane all -inf; sizes are odd, and the windows cover ResNet's 3x3 s2 p1, VGG's
+  // 2x2 s2, strides 1 and 3 (the SSE path's other two loads), the generic sizes, ceil_mode's
+  // clipped last windows, and a window larger than the image.
+  struct Case {
+    const char* name;
+    Pool2dParams p;
+    int64_t H, W;
+  };
+  const Case cases[] = {
+      {"3x3 stride 2 pad 1 (ResNet)", {3, 3, 2, 2, 1, 1}, 13, 11},
+      {"3x3 stride 2 pad 1, even size", {3, 3, 2, 2, 1, 1}, 12, 16},
+      {"3x3 stride 2 pad 1, wide (many 4-lane groups)", {3, 3, 2, 2, 1, 1}, 30, 37},
+      {"3x3 stride 3 (lanes gathered one by one)", {3, 3, 3, 3, 1, 1}, 11, 29},
+      {"2x2 stride 2 (VGG)", {2, 2, 2, 2}, 9, 12},
+      {"3x3 stride 1 pad 1", {3, 3, 1, 1, 1, 1}, 7, 6},
+      {"3x2 stride (2,1) pad (1,0), generic", {3, 2, 2, 1, 1, 0}, 9, 7},
+      {"3x3 stride 2 ceil_mode", {3, 3, 2, 2, 0, 0, true}, 10, 8},
+      {"2x2 stride 2 ceil_mode, odd size", {2, 2, 2, 2, 0, 0, true}, 7, 9},
+      {"5x5 pad 2 on a 3x4 image", {5, 5, 1, 1, 2, 2}, 3, 4},
+  };
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Tensor x = testing::random_tensor({2, 3, c.H, c.W}, 81);
+    float* px = x.data();
+    const int64_t plane = c.H * c.W;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      px[i] = std::round(px[i] * 2.0f);  // -2 .. 2: ties
+      if (i % 17 == 3) px[i] = -inf;
+      if (i % 29 == 7 || i % 29 == 8) px[i] = nan;  // neighbours: two NaNs in some windows
+    }
+    for (int64_t i = 4 * plane; i < 5 * plane; ++i) px[i] = -inf;  // plane 4: all -inf
+    const Shape ys = {2, 3, pool_output_size(c.H, c.p.kernel_h, c.p.stride_h, c.p.pad_h, 1, c.p.ceil_mode),
+                      pool_output_size(c.W, c.p.kernel_w, c.p.stride_w, c.p.pad_w, 1, c.p.ceil_mode)};
+    Tensor y_ref = Tensor::empty(ys), y_fast = Tensor::empty(ys);
+    const Tensor i_ref = kernels::max_pool2d_forward.call_variant(Device::CPU, "reference", x, y_ref, c.p, true);
+    const Tensor i_fast = kernels::max_pool2d_forward.call_variant(Device::CPU, "interior", x, y_fast, c.p, true);
+    const std::vector<float> a = y_fast.to_vector(), b = y_ref.to_vector();
+    const int64_t* ia = i_fast.data_ptr<int64_t>();
+    const int64_t* ib = i_ref.data_ptr<int64_t>();
+    int nans = 0, minus_inf = 0, mismatches = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+      nans += std::isnan(b[i]);
+      minus_inf += b[i] == -inf;
+      // A maximum is one of the inputs: exact; NaN must stay NaN.
+      const bool same = std::isnan(b[i]) ? std::isnan(a[i]) : a[i] == b[i];
+      if (!same || ia[i] != ib[i]) ++mismatches;
+    }
+    CHECK(mismatches == 0);
+    CHECK(nans >= 1);       // the NaN rule was exercised
+    CHECK(minus_inf >= 1);  // the all -inf plane
   }
 }

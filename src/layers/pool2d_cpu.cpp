@@ -3,8 +3,14 @@
 // Every (n,c) plane is pooled independently, so the loops run in parallel over N*C planes.
 // Max pooling remembers the flat index h*W+w of each window's winner (the first maximum on
 // ties, and NaN wins, exactly as PyTorch's CPU kernel) so the backward pass is a scatter.
-// Variants of max_pool2d_forward: "reference" (the argmax loop) and "separable" (rank 1), which
-// takes the max in two passes when no backward will run (inference, a frozen backbone).
+// Variants of max_pool2d_forward: "reference" (the argmax loop), "separable" (rank 1), which
+// takes the max in two passes when no backward will run (inference, a frozen backbone), and
+// "interior" (rank 2): with a backward, the argmax loop without clipping inside the image
+// (unrolled for 3x3 and 2x2 windows); without one, the separable variant.
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -112,6 +118,139 @@ Tensor max_pool2d_forward_separable(const Tensor& x, Tensor& y, const Pool2dPara
   return Tensor();
 }
 
+// The "interior" variant (rank 2): the reference's argmax loop, without its per-window cost
+// where it can go. For one output row whose window rows lie inside the image, the outputs whose
+// window columns do too (ow in [q0, q1)) read a fixed KH x KW block with no clipping, four
+// outputs at a time in SSE lanes (x86-64's baseline; elsewhere a scalar loop); ResNet's stem
+// (3x3 stride 2 pad 1) and VGG (2x2 stride 2) have compile-time sizes (unrolled). The edges,
+// and rows that touch the padding, take the reference's window(). Each window is scanned in the
+// reference's order (rows, then columns; strictly greater; every NaN replaces the best), so
+// values and argmax indices are the reference's bit for bit (ties: the first maximum; NaN: the
+// last NaN; all -inf: the window's first element).
+// Without a backward it is the separable variant (no argmax to keep). Measured: ResNet18's
+// training step at 8x224, 2 threads (perf, self time): max_pool2d forward 2.3% of the step with
+// the reference, 0.6% with this.
+// x: [N,C,H,W] -> y: [N,C,P,Q], argmax: [N,C,P,Q] (flat h*W+w in the plane)
+
+// One window, rows [h0,h1) x columns [w0,w1) of a plane of width W: the reference's scan.
+inline void window_argmax(const float* in, int64_t W, int64_t h0, int64_t h1, int64_t w0, int64_t w1, float* y,
+                          int64_t* idx) {
+  float best = -std::numeric_limits<float>::infinity();
+  int64_t best_i = h0 * W + w0;
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t w = w0; w < w1; ++w) {
+      const float v = in[h * W + w];
+      const bool take = v > best || std::isnan(v);
+      best = take ? v : best;
+      best_i = take ? h * W + w : best_i;
+    }
+  *y = best;
+  *idx = best_i;
+}
+
+// Outputs [q0, q1) of one row, every window inside the image (rows [h0, h0+KH), columns
+// [ow*SW - pad_w, + KW)); a size of 0: that size from p (any window).
+template <int64_t KH, int64_t KW, int64_t SW>
+void interior_row(const float* in, int64_t W, int64_t h0, int64_t q0, int64_t q1, const Pool2dParams& p, float* y,
+                  int64_t* idx) {
+  const int64_t kh = KH ? KH : p.kernel_h, kw = KW ? KW : p.kernel_w, sw = SW ? SW : p.stride_w;
+  int64_t ow = q0;
+#if defined(__SSE2__)
+  // Four outputs at once, one SSE lane each, every lane the scalar scan below: take v when
+  // v > best or v is NaN (cmpunord(v, v)), by masks instead of branches (on random data the
+  // branches mispredicted: the first, scalar version of this loop was no faster than the
+  // reference). The index is the window offset r*W + c, in int32 lanes.
+  for (; ow + 4 <= q1; ow += 4) {
+    const int64_t w0 = ow * sw - p.pad_w;
+    // stride 2 loads 8 columns from each window column: stay inside the row (and the tensor)
+    if (sw == 2 && w0 + 7 + kw - 1 >= W) break;
+    const float* win = in + h0 * W + w0;
+    __m128 best = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+    __m128i best_i = _mm_setzero_si128();
+#pragma GCC unroll 3
+    for (int64_t r = 0; r < kh; ++r)
+#pragma GCC unroll 3
+      for (int64_t c = 0; c < kw; ++c) {
+        const float* src = win + r * W + c;  // column c of the window of lane 0
+        __m128 v;
+        if (sw == 1) v = _mm_loadu_ps(src);
+        else if (sw == 2) v = _mm_shuffle_ps(_mm_loadu_ps(src), _mm_loadu_ps(src + 4), _MM_SHUFFLE(2, 0, 2, 0));
+        else v = _mm_setr_ps(src[0], src[sw], src[2 * sw], src[3 * sw]);
+        const __m128 take = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
+        best = _mm_or_ps(_mm_and_ps(take, v), _mm_andnot_ps(take, best));
+        const __m128i t = _mm_castps_si128(take), off = _mm_set1_epi32(static_cast<int32_t>(r * W + c));
+        best_i = _mm_or_si128(_mm_and_si128(t, off), _mm_andnot_si128(t, best_i));
+      }
+    _mm_storeu_ps(y + ow, best);
+    alignas(16) int32_t off[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(off), best_i);
+    for (int64_t l = 0; l < 4; ++l) idx[ow + l] = h0 * W + w0 + l * sw + off[l];
+  }
+#endif
+  for (; ow < q1; ++ow) {
+    const int64_t w0 = ow * sw - p.pad_w;
+    const float* win = in + h0 * W + w0;
+    float best = -std::numeric_limits<float>::infinity();
+    int64_t best_i = 0;  // offset from the window's first element
+    for (int64_t r = 0; r < kh; ++r)
+      for (int64_t c = 0; c < kw; ++c) {
+        const float v = win[r * W + c];
+        if (v > best || std::isnan(v)) {
+          best = v;
+          best_i = r * W + c;
+        }
+      }
+    y[ow] = best;
+    idx[ow] = h0 * W + w0 + best_i;
+  }
+}
+
+Tensor max_pool2d_forward_interior(const Tensor& x, Tensor& y, const Pool2dParams& p, bool for_backward) {
+  if (!for_backward) return max_pool2d_forward_separable(x, y, p, false);
+  const Planes s_ = planes(x, y);
+  [[maybe_unused]] const int64_t NC = s_.NC, H = s_.H, W = s_.W, P = s_.P, Q = s_.Q;
+  Tensor argmax = Tensor::empty(y.shape(), DType::Int64);
+  const float* px = x.data();
+  float* py = y.data();
+  int64_t* pi = argmax.data_ptr<int64_t>();
+  // Interior outputs: ow*sw - pw >= 0 and ow*sw - pw + kw <= W (the same for rows).
+  const auto first_inside = [](int64_t pad, int64_t stride) { return (pad + stride - 1) / stride; };
+  const auto end_inside = [](int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t out) {
+    return in + pad - k < 0 ? int64_t{0} : std::min(out, (in + pad - k) / stride + 1);
+  };
+  const int64_t q0 = std::min(Q, first_inside(p.pad_w, p.stride_w));
+  const int64_t q1 = std::max(q0, end_inside(W, p.kernel_w, p.pad_w, p.stride_w, Q));
+  const int64_t p0 = std::min(P, first_inside(p.pad_h, p.stride_h));
+  const int64_t p1 = std::max(p0, end_inside(H, p.kernel_h, p.pad_h, p.stride_h, P));
+  const bool k3s2 = p.kernel_h == 3 && p.kernel_w == 3 && p.stride_w == 2;  // ResNet's stem
+  const bool k2s2 = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_w == 2;  // VGG
+#pragma omp parallel for if (NC * P * Q > 8192)
+  for (int64_t plane = 0; plane < NC; ++plane) {
+    const float* in = px + plane * H * W;
+    float* out = py + plane * P * Q;
+    int64_t* idx = pi + plane * P * Q;
+    for (int64_t oh = 0; oh < P; ++oh) {
+      float* yrow = out + oh * Q;
+      int64_t* irow = idx + oh * Q;
+      const bool inside_rows = oh >= p0 && oh < p1;
+      const int64_t a = inside_rows ? q0 : Q, b = inside_rows ? q1 : Q;  // [a, b): no clipping
+      for (int64_t ow = 0; ow < Q; ++ow) {
+        if (ow == a) ow = b;  // the interior is done below
+        if (ow >= Q) break;
+        const Window win = window(oh, ow, H, W, p);
+        window_argmax(in, W, win.h0, win.h1, win.w0, win.w1, yrow + ow, irow + ow);
+      }
+      if (a < b) {
+        const int64_t h0 = oh * p.stride_h - p.pad_h;
+        if (k3s2) interior_row<3, 3, 2>(in, W, h0, a, b, p, yrow, irow);
+        else if (k2s2) interior_row<2, 2, 2>(in, W, h0, a, b, p, yrow, irow);
+        else interior_row<0, 0, 0>(in, W, h0, a, b, p, yrow, irow);
+      }
+    }
+  }
+  return argmax;
+}
+
 // gy: [N,C,P,Q] -> gx: [N,C,H,W]: each window's gradient goes to its winner.
 void max_pool2d_backward_cpu(const Tensor&, const Tensor& argmax, const Tensor& gy, Tensor& gx, const Pool2dParams&) {
   const Planes s_ = planes(gx, gy);
@@ -171,6 +310,7 @@ void avg_pool2d_backward_cpu(const Tensor& gy, Tensor& gx, const Pool2dParams& p
 
 GRAFT_REGISTER_KERNEL(kernels::max_pool2d_forward, CPU, "reference", max_pool2d_forward_reference);
 GRAFT_REGISTER_KERNEL(kernels::max_pool2d_forward, CPU, "separable", max_pool2d_forward_separable, 1);
+GRAFT_REGISTER_KERNEL(kernels::max_pool2d_forward, CPU, "interior", max_pool2d_forward_interior, 2);
 GRAFT_REGISTER_KERNEL(kernels::max_pool2d_backward, CPU, "reference", max_pool2d_backward_cpu);
 GRAFT_REGISTER_KERNEL(kernels::avg_pool2d_forward, CPU, "reference", avg_pool2d_forward_cpu);
 GRAFT_REGISTER_KERNEL(kernels::avg_pool2d_backward, CPU, "reference", avg_pool2d_backward_cpu);

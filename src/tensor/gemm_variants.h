@@ -11,9 +11,10 @@
 //               about twice Eigen's speed on convolution shapes
 // graft's two kernels share one driver, gemm_packed.inc: the packed (BLIS-style) path, and for
 // M <= 32 (a Linear layer on a batch of 8-32) a small-M path that streams B once instead of
-// packing it. Both paths are exported alone (_packed, _small_m) so that the tests can check
-// each. The packed paths of avx2 and avx512 run the same sequence of FMAs for every element of
-// C (k in order within KC = 256 slices), so they agree bit for bit; the tile sizes differ.
+// packing it (with B transposed only when K >= 5 M: use_small_m has the measurements). Both
+// paths are exported alone (_packed, _small_m) so that the tests can check each. The packed
+// paths of avx2 and avx512 run the same sequence of FMAs for every element of C (k in order
+// within KC = 256 slices), so they agree bit for bit; the tile sizes differ.
 //
 // ODR: Eigen's templates are instantiated in every Eigen variant with different flags, and the
 // linker keeps one arbitrary copy of identically named inline functions — it could run AVX2
