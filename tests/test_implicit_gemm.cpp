@@ -6,7 +6,7 @@
 //   the image kernels     avx2 / avx512 gemm_*_image against im2col + the same kernel's packed
 //                         path (the same panels, so bit for bit) and against the definition;
 //   the convolution       the "batched" variant (implicit) against "im2col" (the column matrix
-//                         written), forward and weight gradient, with each GEMM kernel.
+//                         written), forward and both gradients, with each GEMM kernel.
 // Shapes: padded, strided, dilated, pointwise (in place when alone, several images side by side),
 // odd sizes, more than one KC = 256 slice of taps or pixels, panels cut at the edge.
 #include <omp.h>
@@ -44,6 +44,7 @@ const ConvCase kCases[] = {
     {"3x3 dilation 2 pad 2", {2, 2, 9, 9}, {3, 2, 3, 3}, {1, 1, 2, 2, 2, 2}},
     {"7x7 stride 2 pad 3", {2, 3, 12, 13}, {40, 3, 7, 7}, {2, 2, 3, 3, 1, 1}},
     {"3x1 pad 2x0, more padding than image", {2, 3, 2, 5}, {4, 3, 3, 1}, {1, 1, 2, 0, 1, 1}},
+    {"3x3 pad 3 (more than R-1: dx by col2im)", {2, 3, 5, 6}, {4, 3, 3, 3}, {1, 1, 3, 3, 1, 1}},
     {"3x3 pad 1, 297 taps (two KC slices), 40 channels out", {3, 33, 6, 6}, {40, 33, 3, 3}, {1, 1, 1, 1, 1, 1}},
     {"3x3 pad 1, 18x18 images (pixels in two KC slices)", {2, 5, 18, 18}, {36, 5, 3, 3}, {1, 1, 1, 1, 1, 1}},
 };
@@ -176,12 +177,18 @@ TEST_CASE("conv2d: the implicit-GEMM variant (batched) matches the column matrix
         const Shape ys = conv2d_output_shape(c.x, c.w, c.p);
         const Tensor dy = testing::random_tensor(ys, 83);
         Tensor y[2] = {Tensor::empty(ys), Tensor::empty(ys)}, dw[2] = {Tensor::empty(c.w), Tensor::empty(c.w)};
+        Tensor dx[2] = {Tensor::empty(c.x), Tensor::empty(c.x)};
         const char* variants[2] = {"im2col", "batched"};
         KernelSelectionGuard gemm_choice("gemm=" + gemm_variant);
         for (int v = 0; v < 2; ++v) {
           kernels::conv2d_forward.call_variant(Device::CPU, variants[v], x, w, y[v], c.p);
+          kernels::conv2d_backward_input.call_variant(Device::CPU, variants[v], dy, w, dx[v], c.p);
           kernels::conv2d_backward_weight.call_variant(Device::CPU, variants[v], dy, x, dw[v], c.p);
         }
+        // dx of a stride-1 convolution is the convolution of dy with the flipped weights (one
+        // sum over k and the taps, where im2col's route sums over k, then col2im over the taps):
+        // float rounding, as below.
+        CHECK_CLOSE("dx", dx[1], dx[0], 1e-5, 1e-5);
         // The same products; where the explicit GEMM takes another path (M = K <= 32: the
         // small-M path; few columns: the transposed packed route) the sums run in another order.
         // Float rounding only: ~1e-6 relative for these sums of <= 480 terms of size ~1.

@@ -1,6 +1,6 @@
 // tools/bench_conv_variants.cpp — the CPU time of one convolution kernel, variant against
 // variant, called directly (no autograd): the implicit GEMM ("batched") against the column
-// matrix written ("im2col"). Process CPU time, best of `reps`, so that a shared machine's load
+// matrix written ("im2col"), for the forward, the input gradient (dx) and the weight gradient (dw). Process CPU time, best of `reps`, so that a shared machine's load
 // moves the numbers less than wall time would:
 //   build/tools/bench_conv_variants N C H K R stride [reps]    (square images, padding R/2)
 #include <algorithm>
@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   normal_(x, 0.0f, 1.0f);
   normal_(w, 0.0f, 0.1f);
   Tensor y = Tensor::empty(conv2d_output_shape(x.shape(), w.shape(), p)), gw = Tensor::empty(w.shape());
+  Tensor gx = Tensor::empty(x.shape());
   normal_(y, 0.0f, 1.0f);
   const auto best = [&](auto&& f) {
     double t = 1e9;
@@ -41,8 +42,9 @@ int main(int argc, char** argv) {
               (long long)R, (long long)stride);
   for (const char* v : {"im2col", "batched"}) {
     const double f = best([&] { kernels::conv2d_forward.call_variant(Device::CPU, v, x, w, y, p); });
+    const double d = best([&] { kernels::conv2d_backward_input.call_variant(Device::CPU, v, y, w, gx, p); });
     const double b = best([&] { kernels::conv2d_backward_weight.call_variant(Device::CPU, v, y, x, gw, p); });
-    std::printf("  %s fwd %.2f ms dw %.2f ms", v, f, b);
+    std::printf("  %s fwd %.2f dx %.2f dw %.2f", v, f, d, b);
   }
   std::printf("  (cpu ms)\n");
 }

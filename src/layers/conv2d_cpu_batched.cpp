@@ -122,8 +122,8 @@ void forward_im2col(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dPar
   forward_grouped(x, w, y, p, false);
 }
 
-// gy: [N,K,P,Q], w: [K,C,R,S] -> gx: [N,C,H,W]
-void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+// gy: [N,K,P,Q], w: [K,C,R,S] -> gx: [N,C,H,W] through the column matrix dcols and col2im
+void backward_input_im2col(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
   const ConvGeometry g = geometry(gx.shape(), w.shape(), p);
   if (!split_batch(g)) return backward_input_reference(gy, w, gx, p);
   const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
@@ -142,6 +142,32 @@ void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const
         for (int64_t i = 0; i < gn; ++i) col2im(dcols + i * PQ, gxn + i * CHW, g, ld);
     }
   }
+}
+
+// The input gradient of a stride-1 convolution is itself a convolution, of dy with the
+// weights flipped and transposed, which the implicit forward computes without dcols or col2im:
+//   gx[c,h,w] = sum_{k,r,s} w[k,c,r,s] dy[k, h + pad_h - r*dil_h, w + pad_w - s*dil_w]
+//             = sum_{k,r',s'} wt[c,k,r',s'] dy[k, h - pad'_h + r'*dil_h, ...]    (r' = R-1-r)
+// with wt[c,k,r',s'] = w[k,c,R-1-r',S-1-s'] and padding pad' = dil*(R-1) - pad (>= 0 for the
+// usual "same" padding), stride 1; the output is H x W again. One GEMM sums over k and the taps
+// where the im2col route sums over k, then col2im over the taps: the same products in another
+// order (float rounding). Strided convolutions, padding beyond dil*(R-1), and an Eigen GEMM
+// keep the route above.
+void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+  const ConvGeometry g = geometry(gx.shape(), w.shape(), p);
+  const Conv2dParams pt{1, 1, p.dil_h * (g.R - 1) - p.pad_h, p.dil_w * (g.S - 1) - p.pad_w, p.dil_h, p.dil_w};
+  const bool as_convolution = split_batch(g) && p.stride_h == 1 && p.stride_w == 1 && pt.pad_h >= 0 && pt.pad_w >= 0;
+  if (!as_convolution) return backward_input_im2col(gy, w, gx, p);
+  Tensor wt = Tensor::empty({g.C, g.K, g.R, g.S});  // [C,K,R,S]: transposed, the taps flipped
+  const ConvGeometry gt = geometry(gy.shape(), wt.shape(), pt);
+  if (!implicit_columns(true, gt, group_size(gt))) return backward_input_im2col(gy, w, gx, p);
+  const float* pw = w.data();
+  float* pwt = wt.data();
+  const int64_t RS = g.R * g.S;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t t = 0; t < RS; ++t) pwt[(c * g.K + k) * RS + t] = pw[(k * g.C + c) * RS + (RS - 1 - t)];
+  forward_grouped(gy, wt, gx, pt, true);
 }
 
 // gy: [N,K,P,Q], x: [N,C,H,W] -> gw: [K,C,R,S]; `implicit`: without writing the column matrix
@@ -196,6 +222,7 @@ void backward_weight_im2col(const Tensor& gy, const Tensor& x, Tensor& gw, const
 }  // namespace
 
 GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "im2col", forward_im2col, -1);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, "im2col", backward_input_im2col, -1);
 GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_weight, CPU, "im2col", backward_weight_im2col, -1);
 GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "batched", forward_batched, 1);
 GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, "batched", backward_input_batched, 1);
