@@ -17,7 +17,8 @@
 //
 //
 // The fast path that splits the batch over threads is conv2d_cpu_batched.cpp, checked against
-// these loops in tests/test_perf.cpp.
+// these loops in tests/test_perf.cpp. With graft's own GEMM it never writes cols: the GEMM packs
+// its panels from x through image_column_index's tables below (tensor/gemm_image.h).
 #include <algorithm>
 
 #include "layers/conv2d_cpu.h"

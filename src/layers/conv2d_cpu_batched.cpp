@@ -17,7 +17,9 @@
 // write the column matrix — the GEMM packs its panels straight from x, through index tables
 // built once per call (tensor/gemm_image.h) — and pointwise convolutions of several images are
 // read in place too. The panels are those im2col + the packed GEMM would make, so the results
-// are bit for bit the same where the explicit route also takes the packed path. Variant
+// are bit for bit the same where the explicit route also takes the packed path. The input
+// gradient of a stride-1 convolution is computed as a forward of dy (see backward_input_batched):
+// no dcols, no col2im; the same products summed in another order. Variant
 // "im2col" (rank -1, chosen only by name: GRAFT_KERNELS='conv2d_*=im2col') is the same loop
 // with the column matrix written, as before; it is also what runs with an Eigen GEMM.
 #include <omp.h>

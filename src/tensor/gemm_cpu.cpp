@@ -52,6 +52,11 @@ ImageGemmFn image_gemm() {
 }
 }  // namespace
 
+float ImageColumns::at(int64_t t, int64_t u) const {
+  const int32_t ih = tap.h[t] + pixel.h[u], iw = tap.w[t] + pixel.w[u];
+  return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[tap.offset[t] + pixel.offset[u]] : 0.0f;
+}
+
 bool gemm_reads_image_columns() { return image_gemm() != nullptr; }
 
 void gemm_image_columns(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -41,11 +41,10 @@ struct ImageColumns {
   int64_t taps, pixels;  // rows (C*R*S) and columns (G*P*Q) of the matrix
   ImageAxis tap, pixel;
 
-  // Element (t, u) by the definition: the reference the kernels are tested against.
-  float at(int64_t t, int64_t u) const {
-    const int32_t ih = tap.h[t] + pixel.h[u], iw = tap.w[t] + pixel.w[u];
-    return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[tap.offset[t] + pixel.offset[u]] : 0.0f;
-  }
+  // Element (t, u) by the definition: the reference the kernels are tested against. Defined in
+  // gemm_cpu.cpp, not inline here: this header is included by the AVX files, and an inline copy
+  // compiled there could be the one the linker keeps (gemm_variants.h, ODR).
+  float at(int64_t t, int64_t u) const;
 };
 
 // C[M,N] = alpha * A * op(cols) + beta * C, A: [M,K] row-major, op(cols) = cols [K=taps, N=pixels]
