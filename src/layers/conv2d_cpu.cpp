@@ -17,7 +17,8 @@
 //
 //
 // The fast path that splits the batch over threads is conv2d_cpu_batched.cpp, checked against
-// these loops in tests/test_perf.cpp.
+// these loops in tests/test_perf.cpp. With graft's own GEMM it never writes cols: the GEMM packs
+// its panels from x through image_column_index's tables below (tensor/gemm_image.h).
 #include <algorithm>
 
 #include "layers/conv2d_cpu.h"
@@ -91,6 +92,50 @@ void col2im(const float* cols, float* x, const ConvGeometry& g, int64_t ld) {
         }
       }
   }
+}
+
+// The same mapping as im2col's, as tables: cols[t][u] = x[tap_offset[t] + pixel_offset[u]]
+// inside the image (gemm_image.h). The padding entries (to a multiple of 32: a panel's NR
+// lanes) are zeros, and never read as data: the kernels mask lanes past the matrix.
+bool image_columns_fit(const ConvGeometry& g, int64_t G) {
+  return G * g.C * g.H * g.W < (int64_t{1} << 31) && g.H < (int64_t{1} << 30) && g.W < (int64_t{1} << 30);
+}
+
+ImageColumnIndex image_column_index(const ConvGeometry& g, int64_t G) {
+  const Conv2dParams& p = g.p;
+  const auto padded = [](int64_t n) { return static_cast<size_t>((n + 31) / 32 * 32); };
+  ImageColumnIndex ix;
+  ix.H = static_cast<int32_t>(g.H);
+  ix.W = static_cast<int32_t>(g.W);
+  ix.taps = g.rows();
+  ix.pixels_per_image = g.cols();
+  for (auto* v : {&ix.tap_offset, &ix.tap_h, &ix.tap_w}) v->assign(padded(g.rows()), 0);
+  for (auto* v : {&ix.pixel_offset, &ix.pixel_h, &ix.pixel_w}) v->assign(padded(G * g.cols()), 0);
+  for (int64_t c = 0, t = 0; c < g.C; ++c)  // tap t = (c, r, s)
+    for (int64_t r = 0; r < g.R; ++r)
+      for (int64_t s = 0; s < g.S; ++s, ++t) {
+        ix.tap_h[t] = static_cast<int32_t>(r * p.dil_h);
+        ix.tap_w[t] = static_cast<int32_t>(s * p.dil_w);
+        ix.tap_offset[t] = static_cast<int32_t>(c * g.H * g.W + ix.tap_h[t] * g.W + ix.tap_w[t]);
+      }
+  for (int64_t i = 0, u = 0; i < G; ++i)  // pixel u = (i, oh, ow)
+    for (int64_t oh = 0; oh < g.P; ++oh)
+      for (int64_t ow = 0; ow < g.Q; ++ow, ++u) {
+        ix.pixel_h[u] = static_cast<int32_t>(oh * p.stride_h - p.pad_h);
+        ix.pixel_w[u] = static_cast<int32_t>(ow * p.stride_w - p.pad_w);
+        ix.pixel_offset[u] = static_cast<int32_t>(i * g.C * g.H * g.W + ix.pixel_h[u] * g.W + ix.pixel_w[u]);
+      }
+  return ix;
+}
+
+ImageColumns ImageColumnIndex::of(const float* x_group, int64_t gn) const {
+  return ImageColumns{x_group,
+                      H,
+                      W,
+                      taps,
+                      gn * pixels_per_image,
+                      {tap_offset.data(), tap_h.data(), tap_w.data()},
+                      {pixel_offset.data(), pixel_h.data(), pixel_w.data()}};
 }
 
 namespace {

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "layers/conv2d.h"
+#include "tensor/gemm_image.h"
 
 namespace graft::conv2d_cpu {
 
@@ -30,6 +32,20 @@ void im2col(const float* x, float* cols, const ConvGeometry& g, int64_t ld);
 // cols: [C*R*S, P*Q] -> x: [C,H,W] (one image): x zeroed, then every entry added back to the
 // pixel im2col copied it from (pixels seen by several taps sum).
 void col2im(const float* cols, float* x, const ConvGeometry& g, int64_t ld);
+
+// The column matrix [C*R*S, G*P*Q] of G images as index tables (tensor/gemm_image.h), for a GEMM
+// that reads it from the input without writing it. Built once per convolution call.
+struct ImageColumnIndex {
+  std::vector<int32_t> tap_offset, tap_h, tap_w;        // C*R*S entries, padded (gemm_image.h)
+  std::vector<int32_t> pixel_offset, pixel_h, pixel_w;  // G*P*Q entries, padded
+  int32_t H = 0, W = 0;
+  int64_t taps = 0, pixels_per_image = 0;
+  // The matrix of gn <= G images starting at x_group: [gn, C, H, W].
+  ImageColumns of(const float* x_group, int64_t gn) const;
+};
+ImageColumnIndex image_column_index(const ConvGeometry& g, int64_t G);
+// Whether G images' offsets fit the tables' int32.
+bool image_columns_fit(const ConvGeometry& g, int64_t G);
 
 // The reference kernels (conv2d_cpu.cpp): one image at a time, the GEMM threaded by itself.
 void forward_reference(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p);

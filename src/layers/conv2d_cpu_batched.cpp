@@ -12,6 +12,16 @@
 // it is the reference's image loop (conv2d_cpu.cpp), whose GEMM uses the threads instead.
 // Registered as the "batched" variant (rank 1) of the conv2d kernels; GRAFT_KERNELS=conv2d_*=
 // reference turns it off, and tests/test_perf.cpp checks it against the reference.
+//
+// Implicit GEMM: with graft's own GEMM (avx2, avx512) the forward and the weight gradient never
+// write the column matrix — the GEMM packs its panels straight from x, through index tables
+// built once per call (tensor/gemm_image.h) — and pointwise convolutions of several images are
+// read in place too. The panels are those im2col + the packed GEMM would make, so the results
+// are bit for bit the same where the explicit route also takes the packed path. The input
+// gradient of a stride-1 convolution is computed as a forward of dy (see backward_input_batched):
+// no dcols, no col2im; the same products summed in another order. Variant
+// "im2col" (rank -1, chosen only by name: GRAFT_KERNELS='conv2d_*=im2col') is the same loop
+// with the column matrix written, as before; it is also what runs with an Eigen GEMM.
 #include <omp.h>
 
 #include <algorithm>
@@ -19,6 +29,7 @@
 
 #include "layers/conv2d_cpu.h"
 #include "tensor/gemm.h"
+#include "tensor/gemm_image.h"
 #include "tensor/workspace.h"
 
 namespace graft::conv2d_cpu {
@@ -74,29 +85,47 @@ const float* group_grad(const float* gy, int64_t n0, int64_t gn, const ConvGeome
   return grouped;
 }
 
-// x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q]
-void forward_batched(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+// Whether this call reads the column matrix from x (implicit GEMM, see the top of the file): the
+// GEMM selected can, and the group's offsets fit its int32 tables.
+bool implicit_columns(bool wanted, const ConvGeometry& g, int64_t G) {
+  return wanted && gemm_reads_image_columns() && image_columns_fit(g, G);
+}
+
+// x: [N,C,H,W], w: [K,C,R,S] -> y: [N,K,P,Q]; `implicit`: without writing the column matrix
+void forward_grouped(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p, bool implicit) {
   const ConvGeometry g = geometry(x.shape(), w.shape(), p);
   if (!split_batch(g)) return forward_reference(x, w, y, p);
-  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, PQ = g.cols();
+  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, PQ = g.cols(), CHW = g.C * g.H * g.W;
+  implicit = implicit_columns(implicit, g, G);
+  const ImageColumnIndex index = implicit ? image_column_index(g, G) : ImageColumnIndex{};
 #pragma omp parallel
   {
-    float* cols = thread_workspace(0, g.rows() * G * PQ);
+    float* cols = implicit ? nullptr : thread_workspace(0, g.rows() * G * PQ);
     float* out = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t grp = 0; grp < groups; ++grp) {
       const int64_t n0 = grp * G, gn = std::min(G, g.N - n0);
       // y [K, gn*PQ] = w [K,CRS] * cols [CRS, gn*PQ]; a lone image's y is written in place
       float* yg = gn == 1 ? y.data() + n0 * g.K * PQ : out;
-      gemm(Device::CPU, false, false, g.K, gn * PQ, g.rows(), 1.0f, w.data(), group_columns(x.data(), n0, gn, g, cols),
-           0.0f, yg);
+      if (implicit && !(gn == 1 && g.pointwise()))  // (a lone pointwise image: x_n is cols)
+        gemm_image_columns(false, g.K, gn * PQ, g.rows(), 1.0f, w.data(), index.of(x.data() + n0 * CHW, gn), 0.0f,
+                           yg);
+      else
+        gemm(Device::CPU, false, false, g.K, gn * PQ, g.rows(), 1.0f, w.data(),
+             group_columns(x.data(), n0, gn, g, cols), 0.0f, yg);
       if (gn > 1) scatter_images(out, n0, gn, g.K, PQ, y.data());
     }
   }
 }
+void forward_batched(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+  forward_grouped(x, w, y, p, true);
+}
+void forward_im2col(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+  forward_grouped(x, w, y, p, false);
+}
 
-// gy: [N,K,P,Q], w: [K,C,R,S] -> gx: [N,C,H,W]
-void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+// gy: [N,K,P,Q], w: [K,C,R,S] -> gx: [N,C,H,W] through the column matrix dcols and col2im
+void backward_input_im2col(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
   const ConvGeometry g = geometry(gx.shape(), w.shape(), p);
   if (!split_batch(g)) return backward_input_reference(gy, w, gx, p);
   const int64_t G = group_size(g), groups = (g.N + G - 1) / G, CHW = g.C * g.H * g.W, PQ = g.cols();
@@ -117,12 +146,40 @@ void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const
   }
 }
 
-// gy: [N,K,P,Q], x: [N,C,H,W] -> gw: [K,C,R,S]
-void backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& gw, const Conv2dParams& p) {
+// The input gradient of a stride-1 convolution is itself a convolution, of dy with the
+// weights flipped and transposed, which the implicit forward computes without dcols or col2im:
+//   gx[c,h,w] = sum_{k,r,s} w[k,c,r,s] dy[k, h + pad_h - r*dil_h, w + pad_w - s*dil_w]
+//             = sum_{k,r',s'} wt[c,k,r',s'] dy[k, h - pad'_h + r'*dil_h, ...]    (r' = R-1-r)
+// with wt[c,k,r',s'] = w[k,c,R-1-r',S-1-s'] and padding pad' = dil*(R-1) - pad (>= 0 for the
+// usual "same" padding), stride 1; the output is H x W again. One GEMM sums over k and the taps
+// where the im2col route sums over k, then col2im over the taps: the same products in another
+// order (float rounding). Strided convolutions, padding beyond dil*(R-1), and an Eigen GEMM
+// keep the route above.
+void backward_input_batched(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+  const ConvGeometry g = geometry(gx.shape(), w.shape(), p);
+  const Conv2dParams pt{1, 1, p.dil_h * (g.R - 1) - p.pad_h, p.dil_w * (g.S - 1) - p.pad_w, p.dil_h, p.dil_w};
+  const bool as_convolution = split_batch(g) && p.stride_h == 1 && p.stride_w == 1 && pt.pad_h >= 0 && pt.pad_w >= 0;
+  if (!as_convolution) return backward_input_im2col(gy, w, gx, p);
+  Tensor wt = Tensor::empty({g.C, g.K, g.R, g.S});  // [C,K,R,S]: transposed, the taps flipped
+  const ConvGeometry gt = geometry(gy.shape(), wt.shape(), pt);
+  if (!implicit_columns(true, gt, group_size(gt))) return backward_input_im2col(gy, w, gx, p);
+  const float* pw = w.data();
+  float* pwt = wt.data();
+  const int64_t RS = g.R * g.S;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t k = 0; k < g.K; ++k)
+      for (int64_t t = 0; t < RS; ++t) pwt[(c * g.K + k) * RS + t] = pw[(k * g.C + c) * RS + (RS - 1 - t)];
+  forward_grouped(gy, wt, gx, pt, true);
+}
+
+// gy: [N,K,P,Q], x: [N,C,H,W] -> gw: [K,C,R,S]; `implicit`: without writing the column matrix
+void backward_weight_grouped(const Tensor& gy, const Tensor& x, Tensor& gw, const Conv2dParams& p, bool implicit) {
   const ConvGeometry g = geometry(x.shape(), gw.shape(), p);
   if (!split_batch(g)) return backward_weight_reference(gy, x, gw, p);
   const int64_t weights = g.K * g.rows();
-  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, PQ = g.cols();
+  const int64_t G = group_size(g), groups = (g.N + G - 1) / G, PQ = g.cols(), CHW = g.C * g.H * g.W;
+  implicit = implicit_columns(implicit, g, G);
+  const ImageColumnIndex index = implicit ? image_column_index(g, G) : ImageColumnIndex{};
   // Deterministic sum: each thread takes a fixed, contiguous range of image groups
   // (schedule(static)) and sums them into its own partial; the partials are then added in
   // thread order. With dynamic scheduling the order of the floating-point additions would
@@ -131,7 +188,7 @@ void backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& gw, cons
   std::vector<float*> partials(threads, nullptr);
 #pragma omp parallel num_threads(threads)
   {
-    float* cols = thread_workspace(0, g.rows() * G * PQ);
+    float* cols = implicit ? nullptr : thread_workspace(0, g.rows() * G * PQ);
     float* dy = G > 1 ? thread_workspace(1, g.K * G * PQ) : nullptr;
     float* partial = thread_workspace(2, weights);  // this thread's sum over its images
     bool first = true;
@@ -139,8 +196,13 @@ void backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& gw, cons
     for (int64_t grp = 0; grp < groups; ++grp) {
       const int64_t n0 = grp * G, gn = std::min(G, g.N - n0);
       // partial [K,CRS] (+)= dy [K, gn*PQ] * cols^T [gn*PQ, CRS]
-      gemm(Device::CPU, false, true, g.K, g.rows(), gn * PQ, 1.0f, group_grad(gy.data(), n0, gn, g, dy),
-           group_columns(x.data(), n0, gn, g, cols), first ? 0.0f : 1.0f, partial);
+      const float* dyg = group_grad(gy.data(), n0, gn, g, dy);
+      if (implicit && !(gn == 1 && g.pointwise()))
+        gemm_image_columns(true, g.K, g.rows(), gn * PQ, 1.0f, dyg, index.of(x.data() + n0 * CHW, gn),
+                           first ? 0.0f : 1.0f, partial);
+      else
+        gemm(Device::CPU, false, true, g.K, g.rows(), gn * PQ, 1.0f, dyg, group_columns(x.data(), n0, gn, g, cols),
+             first ? 0.0f : 1.0f, partial);
       first = false;
     }
     if (!first) partials[omp_get_thread_num()] = partial;
@@ -152,8 +214,18 @@ void backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& gw, cons
       for (int64_t i = 0; i < weights; ++i) pgw[i] += partial[i];
 }
 
+void backward_weight_batched(const Tensor& gy, const Tensor& x, Tensor& gw, const Conv2dParams& p) {
+  backward_weight_grouped(gy, x, gw, p, true);
+}
+void backward_weight_im2col(const Tensor& gy, const Tensor& x, Tensor& gw, const Conv2dParams& p) {
+  backward_weight_grouped(gy, x, gw, p, false);
+}
+
 }  // namespace
 
+GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "im2col", forward_im2col, -1);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, "im2col", backward_input_im2col, -1);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_weight, CPU, "im2col", backward_weight_im2col, -1);
 GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "batched", forward_batched, 1);
 GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, "batched", backward_input_batched, 1);
 GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_weight, CPU, "batched", backward_weight_batched, 1);

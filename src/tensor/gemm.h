@@ -13,6 +13,8 @@
 //        (the last two: packed, or for M <= 32 streaming B; see gemm_packed.inc)
 //        the widest one the CPU runs is chosen; GRAFT_KERNELS=gemm=avx2 forces one.
 //   cuda cublas      column-major cuBLAS computing C^T = op(B)^T op(A)^T    (gemm_cublas.cpp)
+// The convolution's "implicit GEMM", whose B is a column matrix read from the images instead of
+// a dense array, is gemm_image.h (avx2 and avx512 only).
 #pragma once
 
 #include <cstdint>

@@ -41,6 +41,32 @@ inline void pack_b_row(const float* row, int64_t n, float* dst) {
   }
 }
 
+// One row of a packed B panel read from images (gemm_image.h, gemm_packed.inc's ImageB):
+// dst[l] = base[lanes.offset[l]] where the input row h0 + lanes.h[l] is in [0,H) and the column
+// w0 + lanes.w[l] in [0,W), else 0; zeros for l >= n. Two halves of 8 lanes: the bounds as
+// 0 <= i < H (two signed compares), then a masked gather — or, when the lanes' addresses are
+// consecutive, a masked load. Masked-off lanes are never read.
+inline __m256i inside(__m256i i, __m256i size) {  // all ones where 0 <= i < size
+  return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i), _mm256_cmpgt_epi32(size, i));
+}
+inline void pack_b_image_row(const float* base, const ImageAxis& lanes, int32_t h0, int32_t w0, int32_t H,
+                             int32_t W, int64_t n, bool contiguous, float* dst) {
+  const __m256i vH = _mm256_set1_epi32(H), vW = _mm256_set1_epi32(W);
+  const __m256i vh0 = _mm256_set1_epi32(h0), vw0 = _mm256_set1_epi32(w0);
+  for (int64_t half = 0; half < 2; ++half) {
+    const int64_t l0 = half * 8;
+    const __m256i ih = _mm256_add_epi32(vh0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.h + l0)));
+    const __m256i iw = _mm256_add_epi32(vw0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.w + l0)));
+    const __m256i valid = _mm256_and_si256(first_lanes(n - l0), _mm256_and_si256(inside(ih, vH), inside(iw, vW)));
+    const __m256 v =
+        contiguous ? _mm256_maskload_ps(base + lanes.offset[0] + l0, valid)
+                   : _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base,
+                                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes.offset + l0)),
+                                              _mm256_castsi256_ps(valid), 4);
+    _mm256_store_ps(dst + l0, v);
+  }
+}
+
 // C[0..m, 0..n) = alpha * (Ap^T Bp) + beta * C over kc steps; Ap: [kc][MR], Bp: [kc][NR]
 // (64-byte aligned). m <= MR, n <= NR; beta == 0 never reads C (it may be uninitialized).
 void micro_kernel(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t m, int64_t n,
@@ -113,4 +139,5 @@ constexpr int64_t AXPY_MI = 3, AXPY_NV = 4;  // 12 accumulators over 32 columns 
 #define GRAFT_GEMM_FN gemm_avx2
 #define GRAFT_GEMM_PACKED_FN gemm_avx2_packed
 #define GRAFT_GEMM_SMALL_M_FN gemm_avx2_small_m
+#define GRAFT_GEMM_IMAGE_FN gemm_avx2_image
 #include "tensor/gemm_packed.inc"

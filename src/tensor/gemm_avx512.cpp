@@ -37,6 +37,28 @@ inline void pack_b_row(const float* row, int64_t n, float* dst) {
   _mm512_store_ps(dst + 16, _mm512_maskz_loadu_ps(m1, row + 16));
 }
 
+// One row of a packed B panel read from images (gemm_image.h, gemm_packed.inc's ImageB):
+// dst[l] = base[lanes.offset[l]] where the input row h0 + lanes.h[l] is in [0,H) and the column
+// w0 + lanes.w[l] in [0,W), else 0; zeros for l >= n. Two halves of 16 lanes: the bounds as one
+// unsigned compare each (a negative row is a huge unsigned one), then a masked gather — or,
+// when the lanes' addresses are consecutive, a masked load. Masked-off lanes are never read.
+inline void pack_b_image_row(const float* base, const ImageAxis& lanes, int32_t h0, int32_t w0, int32_t H,
+                             int32_t W, int64_t n, bool contiguous, float* dst) {
+  const __m512i vH = _mm512_set1_epi32(H), vW = _mm512_set1_epi32(W);
+  const __m512i vh0 = _mm512_set1_epi32(h0), vw0 = _mm512_set1_epi32(w0);
+  for (int64_t half = 0; half < 2; ++half) {
+    const int64_t l0 = half * 16;
+    const __mmask16 first = n - l0 >= 16 ? 0xFFFF : n - l0 <= 0 ? 0 : static_cast<__mmask16>((1u << (n - l0)) - 1);
+    const __m512i ih = _mm512_add_epi32(vh0, _mm512_loadu_si512(lanes.h + l0));
+    const __m512i iw = _mm512_add_epi32(vw0, _mm512_loadu_si512(lanes.w + l0));
+    const __mmask16 valid = first & _mm512_cmplt_epu32_mask(ih, vH) & _mm512_cmplt_epu32_mask(iw, vW);
+    const __m512 v = contiguous ? _mm512_maskz_loadu_ps(valid, base + lanes.offset[0] + l0)
+                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid,
+                                                           _mm512_loadu_si512(lanes.offset + l0), base, 4);
+    _mm512_store_ps(dst + l0, v);
+  }
+}
+
 // C[0..m, 0..n) = alpha * (Ap^T Bp) + beta * C over kc steps; Ap: [kc][MR], Bp: [kc][NR]
 // (64-byte aligned). m <= MR, n <= NR; beta == 0 never reads C (it may be uninitialized).
 void micro_kernel(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t m, int64_t n,
@@ -97,4 +119,5 @@ constexpr int64_t AXPY_MI = 4, AXPY_NV = 4;  // 16 accumulators over 64 columns 
 #define GRAFT_GEMM_FN gemm_avx512
 #define GRAFT_GEMM_PACKED_FN gemm_avx512_packed
 #define GRAFT_GEMM_SMALL_M_FN gemm_avx512_small_m
+#define GRAFT_GEMM_IMAGE_FN gemm_avx512_image
 #include "tensor/gemm_packed.inc"

@@ -6,9 +6,11 @@
 // instructions the variant uses.
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "tensor/check.h"
 #include "tensor/gemm.h"
+#include "tensor/gemm_image.h"
 #include "tensor/gemm_variants.h"
 
 namespace graft {
@@ -52,5 +54,35 @@ GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "eigen_avx2", gemm_variants::gemm_eige
 GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "avx2", gemm_variants::gemm_avx2, 2, cpu_has_avx2_fma);
 GRAFT_REGISTER_KERNEL(kernels::gemm, CPU, "avx512", gemm_variants::gemm_avx512, 3, cpu_has_avx512);
 #endif
+
+// gemm_image.h: the implicit GEMM follows the GEMM variant selected now, so that
+// GRAFT_KERNELS=gemm=avx2 times the AVX2 kernel for both, and gemm=eigen the explicit im2col.
+namespace {
+using ImageGemmFn = void (*)(bool, int64_t, int64_t, int64_t, float, const float*, const ImageColumns&, float, float*);
+ImageGemmFn image_gemm() {
+#if defined(GRAFT_GEMM_X86_VARIANTS)
+  const std::string v = kernels::gemm.variant(Device::CPU);
+  if (v == "avx512") return gemm_variants::gemm_avx512_image;
+  if (v == "avx2") return gemm_variants::gemm_avx2_image;
+#endif
+  return nullptr;  // Eigen packs its own B: it has no form that reads images
+}
+}  // namespace
+
+float ImageColumns::at(int64_t t, int64_t u) const {
+  const int32_t ih = tap.h[t] + pixel.h[u], iw = tap.w[t] + pixel.w[u];
+  return ih >= 0 && ih < H && iw >= 0 && iw < W ? x[tap.offset[t] + pixel.offset[u]] : 0.0f;
+}
+
+bool gemm_reads_image_columns() { return image_gemm() != nullptr; }
+
+void gemm_image_columns(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                        const ImageColumns& B, float beta, float* C) {
+  const ImageGemmFn fn = image_gemm();
+  GRAFT_ASSERT(fn != nullptr, "gemm_image_columns", "the GEMM selected (", kernels::gemm.variant(Device::CPU),
+               ") cannot read image columns; check gemm_reads_image_columns() first");
+  if (M == 0 || N == 0) return;
+  fn(trans_b, M, N, K, alpha, A, B, beta, C);
+}
 
 }  // namespace graft

@@ -31,6 +31,7 @@
 #include <cstdint>
 
 #include "tensor/cpu_isa.h"  // cpu_has_avx2_fma, cpu_has_avx512
+#include "tensor/gemm_image.h"
 
 namespace graft {
 
@@ -47,12 +48,18 @@ void gemm_avx2_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
                       const float* B, float beta, float* C);
 void gemm_avx2_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                        const float* B, float beta, float* C);
+// The packed path with B the column matrix of images, read where it lies (gemm_image.h).
+void gemm_avx2_image(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                     const ImageColumns& B, float beta, float* C);
 void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  const float* B, float beta, float* C);
 void gemm_avx512_packed(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                         const float* B, float beta, float* C);
 void gemm_avx512_small_m(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                          const float* B, float beta, float* C);
+// The packed path with B the column matrix of images, read where it lies (gemm_image.h).
+void gemm_avx512_image(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                       const ImageColumns& B, float beta, float* C);
 #endif
 }  // namespace gemm_variants
 
