@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/check_isa_symbols.sh LIB... — the per-instruction-set copies of the CPU kernel files
-# (src/tensor/cpu_isa.h) must not define weak symbols: the linker keeps one copy of a weak
+# (src/tensor/cpu_isa.h) and graft's AVX2 / AVX-512 GEMM libraries must not define weak symbols: the linker keeps one copy of a weak
 # symbol for the whole program, and if it kept the AVX-512 copy, the baseline code would run
 # AVX-512 instructions (SIGILL on an AVX2 CPU). Such a symbol appears when a kernel file uses an
 # inline function or template with external linkage that the compiler does not inline (an
