@@ -104,8 +104,9 @@ TEST_CASE("dispatch: the registry lists every table, and the report says what ru
     CHECK_MESSAGE(names.count(k) == 1, k);
   const std::string report = kernel_report();
   CHECK(report.find("twice: cpu fast [impossible(n/a) fast reference*]") != std::string::npos);
-  // conv2d: Winograd (conv2d_winograd.cpp) first; its dx variant has rank -1, run only when selected
-  CHECK(report.find("conv2d_forward: cpu winograd4 [winograd4 winograd batched reference*]") != std::string::npos);
+  // conv2d: Winograd (conv2d_winograd.cpp) first; "winograd4_infer" (Winograd in inference only) and the
+  // dx variant have rank -1, run only when selected
+  CHECK(report.find("conv2d_forward: cpu winograd4 [winograd4 winograd batched reference* winograd4_infer]") != std::string::npos);
   CHECK(report.find("conv2d_backward_input: cpu batched [batched reference* winograd]") != std::string::npos);
 }
 

@@ -281,7 +281,8 @@ bool applies(const ConvGeometry& g) {
          g.C >= kMinChannels && g.K >= kMinChannels && std::min(g.P, g.Q) >= kMinSize && g.N > 0;
 }
 
-// Whether this forward is being recorded for backward: then it stays exact (the header comment).
+// Whether this forward is being recorded for backward (training): then only F(2x2,3x3), whose
+// error is the direct path's own (the header comment).
 bool recorded(const Tensor& x, const Tensor& w) { return grad_enabled() && (x.requires_grad() || w.requires_grad()); }
 
 // F(4x4,3x3) where the images are large enough, else F(2x2,3x3): small images give few 6x6
@@ -294,12 +295,16 @@ int64_t min_size_f4 = kMinSizeF4;
 // 2.0 ms) and 64 -> 64 (56x56: 19.9 vs 23.0 ms).
 constexpr int64_t kMinChannelProductF2 = 64 * 64;  // set_winograd_f4_min_size (the tests)
 
-template <int m>
+// m = 4 ("winograd4"): F(4x4,3x3) on large enough images when nothing is recorded, F(2x2,3x3)
+// otherwise. m = 2 ("winograd"): F(2x2,3x3) only. training = false ("winograd4_infer"): a
+// recorded forward takes the direct path, as before Winograd ran in training.
+template <int m, bool training = true>
 void forward_winograd_m(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
   const ConvGeometry g = geometry(x.shape(), w.shape(), p);
-  if (!applies(g) || recorded(x, w))
+  const bool train = recorded(x, w);
+  if (!applies(g) || (train && !training))
     return kernels::conv2d_forward.call_variant(Device::CPU, "batched", x, w, y, p);
-  if (m == 4 && std::min(g.P, g.Q) >= min_size_f4) return winograd_forward<4>(x, w, y, p);
+  if (m == 4 && !train && std::min(g.P, g.Q) >= min_size_f4) return winograd_forward<4>(x, w, y, p);
   if (g.C * g.K < kMinChannelProductF2)
     return kernels::conv2d_forward.call_variant(Device::CPU, "batched", x, w, y, p);
   winograd_forward<2>(x, w, y, p);
@@ -343,6 +348,7 @@ template void winograd_backward_input<4>(const Tensor&, const Tensor&, Tensor&, 
 
 GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd4", forward_winograd_m<4>, 3);
 GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd", forward_winograd_m<2>, 2);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd4_infer", forward_winograd_m<4, false>, -1);
 // dx: rank -1, chosen only by a selection (GRAFT_KERNELS=conv2d_backward_input=winograd). The
 // backward's time is mostly the weight gradient's, and on the ResNet shapes the whole backward
 // measured the same with and without it (within the noise of a shared machine), so training
