@@ -7,9 +7,16 @@
 #include <vector>
 
 #include "autograd/engine.h"
+#include "layers/activation.h"
+#include "layers/basic.h"
 #include "layers/conv2d.h"
 #include "layers/conv2d_winograd.h"
+#include "layers/linear.h"
+#include "layers/loss.h"
+#include "layers/sequential.h"
 #include "models/models.h"
+#include "optim/sgd.h"
+#include "tensor/random.h"
 #include "tensor/dispatch.h"
 #include "tensor/hdf5_io.h"
 #include "testing.h"
@@ -310,5 +317,50 @@ TEST_CASE("winograd: resnet18, vgg16 and densenet121 eval logits match torchvisi
       CHECK_CLOSE((arch + " " + mode), y, expected, 1e-4, 1e-4 * scale);
     }
     conv2d_cpu::set_winograd_f4_min_size(-1);
+  }
+}
+
+// Winograd in training is deterministic: each output tile is computed by one thread from a
+// block fixed by the sizes (conv2d_winograd.cpp), whichever thread takes it. So a stopped and
+// resumed run (here: plain SGD, whose only state is the weights) equals the straight one bit for
+// bit, as tests/test_fit.cpp checks on its toy model, with the 64 -> 64 convolutions on F(2,3).
+TEST_CASE("winograd: training with F(2x2,3x3) forwards is reproducible: 2 + 2 resumed SGD steps equal 4 straight") {
+  auto make = [] {
+    manual_seed(5);
+    return std::make_shared<Sequential>(std::initializer_list<ModulePtr>{
+        std::make_shared<Conv2d>(16, 64, 3, 1, 1), std::make_shared<ReLU>(true),  // C * K < 64 * 64: direct
+        std::make_shared<Conv2d>(64, 64, 3, 1, 1), std::make_shared<ReLU>(true),  // F(2,3)
+        std::make_shared<Conv2d>(64, 64, 3, 1, 1), std::make_shared<Flatten>(), std::make_shared<Linear>(64 * 10 * 10, 3)});
+  };
+  const Tensor x = testing::random_tensor({4, 16, 10, 10}, 81), target = Tensor::from_labels({0, 2, 1, 2});
+  auto steps = [&](Sequential& m, int n) {
+    SGD opt(m.parameters(), 0.05f);
+    for (int i = 0; i < n; ++i) {
+      opt.zero_grad();
+      cross_entropy(m(x), target).backward();
+      opt.step();
+    }
+  };
+  for (const std::string selection : {"", "conv2d_backward_input=winograd"}) {
+    INFO("selection '" << selection << "'");
+    KernelSelectionGuard s(selection);
+    auto straight = make();
+    steps(*straight, 4);
+    auto first = make();
+    steps(*first, 2);
+    auto resumed = make();  // "a new process": the weights of the first run, then 2 more steps
+    REQUIRE(resumed->load_state_dict(first->state_dict(), true).unexpected.empty());
+    steps(*resumed, 2);
+    const NamedTensors a = straight->state_dict(), b = resumed->state_dict(), init = make()->state_dict();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      CHECK_MESSAGE(identical(a[i].second, b[i].second), a[i].first);
+      CHECK_MESSAGE(!identical(a[i].second, init[i].second), a[i].first << " did not train");
+    }
+    // and the 64 -> 64 layers did take Winograd: the same steps on the direct path end elsewhere
+    KernelSelectionGuard direct("conv2d_*=batched");
+    auto exact = make();
+    steps(*exact, 4);
+    CHECK(!identical(exact->state_dict()[2].second, a[2].second));
   }
 }
