@@ -1,6 +1,7 @@
 // tools/bench_conv.cpp — time one convolution layer: forward and backward (input + weight
 // gradients) and an inference forward (under NoGradGuard: what a frozen or evaluated layer
-// runs, where F(4x4,3x3) applies; a training forward takes F(2x2,3x3)), best of 5 after one warm-up, in GFLOP/s. The before/after figures of
+// runs, where F(4x4,3x3) applies; the recorded forward takes F(2x2,3x3)), best of 5 after one
+// warm-up, in GFLOP/s, with the process's CPU time. The before/after figures of
 // docs/benchmarks.md come from here:
 //   build/tools/bench_conv 8 128 28 128 3 1                      (N C H K R stride; pad R/2)
 //   GRAFT_KERNELS=reference build/tools/bench_conv ...   (the reference kernels: Eigen with SSE2, image by image)

@@ -36,11 +36,11 @@
 // Training: a forward that autograd records (a gradient is wanted) runs F(2x2,3x3) under the
 // same thresholds, never F(4x4,3x3). F(2x2)'s error is the size of the direct path's own
 // rounding, and the models' gradient parity tests (test_models.cpp) stay where they were: worst
-// 0.43 of their tolerance (DenseNet121's norm0.weight; 0.39 on the direct path). F(4x4) there
-// put VGG16's gradients 28x over it (and an earlier attempt DenseNet121's 3x). dx by F(2x2)
-// stays opt-in: on whole training steps it measured the same as the direct dx (the weight
-// gradient dominates the backward). Switches: GRAFT_KERNELS=conv2d_forward=winograd4_infer
-// keeps Winograd for inference only (training bit for bit im2col + GEMM, as before);
+// 0.41 of their tolerance (DenseNet121's norm0.weight; 0.39 on the direct path, 0.43 with dx by
+// F(2x2) too). F(4x4) there put VGG16's gradients 28x over it (an earlier attempt, DenseNet121's
+// 3x). dx by F(2x2) stays opt-in: on whole training steps it did not win with the AVX-512 GEMM
+// (see its registration below). Switches: GRAFT_KERNELS=conv2d_forward=winograd4_infer keeps
+// Winograd for inference only (training bit for bit im2col + GEMM, as before);
 // GRAFT_KERNELS='conv2d_*=batched' is the direct path everywhere.
 #include <omp.h>
 
@@ -355,8 +355,9 @@ GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd", forward_winograd
 // Winograd in inference only (training on im2col + GEMM): rank -1, GRAFT_KERNELS=conv2d_forward=winograd4_infer.
 GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd4_infer", forward_winograd_m<4, false>, -1);
 // dx: rank -1, chosen only by a selection (GRAFT_KERNELS=conv2d_backward_input=winograd). The
-// backward's time is mostly the weight gradient's: whole ResNet18, DenseNet121 and VGG16 training
-// steps measured within 2% with and without it (CPU time, docs/benchmarks.md), so it is not the default.
+// backward's time is mostly the weight gradient's: on whole training steps (CPU time,
+// docs/benchmarks.md "Winograd in training") it saved 2-9% with the AVX2 GEMM and on VGG16, but
+// cost 1-3% on ResNet18 with the AVX-512 one (the default), so it is not the default.
 GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, "winograd", backward_input_winograd, -1);
 
 }  // namespace graft::conv2d_cpu
