@@ -104,15 +104,20 @@ TEST_CASE("dispatch: the registry lists every table, and the report says what ru
     CHECK_MESSAGE(names.count(k) == 1, k);
   const std::string report = kernel_report();
   CHECK(report.find("twice: cpu fast [impossible(n/a) fast reference*]") != std::string::npos);
-  // conv2d: Winograd (conv2d_winograd.cpp) first; its dx variant and the im2col ones
-  // (conv2d_cpu_batched.cpp) have rank -1, run only when selected (in either order: equal ranks)
-  CHECK(report.find("conv2d_forward: cpu winograd4 [winograd4 winograd batched reference* im2col]") !=
-        std::string::npos);
-  const size_t dx = report.find("conv2d_backward_input: cpu batched [batched reference* ");
-  REQUIRE(dx != std::string::npos);
-  const std::string dx_line = report.substr(dx, report.find('\n', dx) - dx);
-  CHECK(dx_line.find(" winograd") != std::string::npos);
-  CHECK(dx_line.find(" im2col") != std::string::npos);
+  // conv2d: Winograd (conv2d_winograd.cpp) first; its dx variant, "winograd4_infer" (Winograd in
+  // inference only) and the im2col ones (conv2d_cpu_batched.cpp) have rank -1, run only when
+  // selected (in either order: equal ranks)
+  const auto line_of = [&](const std::string& prefix) {
+    const size_t at = report.find(prefix);
+    REQUIRE(at != std::string::npos);
+    return report.substr(at, report.find('\n', at) - at);
+  };
+  const std::string fw = line_of("conv2d_forward: cpu winograd4 [winograd4 winograd batched reference* ");
+  CHECK(fw.find(" im2col") != std::string::npos);
+  CHECK(fw.find(" winograd4_infer") != std::string::npos);
+  const std::string dx = line_of("conv2d_backward_input: cpu batched [batched reference* ");
+  CHECK(dx.find(" winograd") != std::string::npos);
+  CHECK(dx.find(" im2col") != std::string::npos);
 }
 
 // ---- the caching allocator's policy, on a counting fake of the driver ---------------------------

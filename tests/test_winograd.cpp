@@ -7,9 +7,16 @@
 #include <vector>
 
 #include "autograd/engine.h"
+#include "layers/activation.h"
+#include "layers/basic.h"
 #include "layers/conv2d.h"
 #include "layers/conv2d_winograd.h"
+#include "layers/linear.h"
+#include "layers/loss.h"
+#include "layers/sequential.h"
 #include "models/models.h"
+#include "optim/sgd.h"
+#include "tensor/random.h"
 #include "tensor/dispatch.h"
 #include "tensor/hdf5_io.h"
 #include "testing.h"
@@ -185,22 +192,72 @@ TEST_CASE("winograd: the conv2d_forward variants run Winograd where it applies a
   omp_set_num_threads(saved);
 }
 
-TEST_CASE("winograd: recorded forwards, other convolutions and the switch back take the direct path exactly") {
-  const Tensor x = testing::random_tensor({3, 17, 24, 22}, 61), w = testing::random_tensor({19, 17, 3, 3}, 62);  // F(4,3)
+namespace {
+
+// One recorded conv2d forward and backward (training) under `selection`: {y, dx, dw}.
+std::vector<Tensor> train_step(const std::string& selection, const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  KernelSelectionGuard s(selection);
+  Tensor xs = x.clone().set_requires_grad(true), ws = w.clone().set_requires_grad(true);
+  Tensor y = conv2d(xs, ws, Tensor(), p);
+  y.backward(testing::random_tensor(y.shape(), 63));
+  return std::vector<Tensor>{y.detach(), xs.grad(), ws.grad()};
+}
+
+}  // namespace
+
+// Training: a recorded forward of a qualifying convolution runs F(2x2,3x3), never F(4x4,3x3)
+// (on VGG16's training gradients F(4,3) measured 28x over test_models.cpp's tolerance, F(2,3)
+// 0.002x); the tolerance is kTolF2 (above: F(2,3)'s error is the direct path's own size).
+TEST_CASE("winograd: training forward runs F(2x2,3x3) through the dispatcher, matches the direct path; switches restore it") {
+  const int saved = omp_get_max_threads();
+  // 22x21 outputs: inference would take F(4,3) here; C * K = 65 * 64 >= 64 * 64 lets F(2,3) run.
+  const Shape xs{2, 65, 22, 21};
+  const Tensor x = testing::random_tensor(xs, 71), w = testing::random_tensor({64, 65, 3, 3}, 72);
   const Conv2dParams p{1, 1, 1, 1, 1, 1};
-  // Training (a gradient recorded): bit for bit the batched path's forward and gradients.
-  auto train = [&](const std::string& selection) {
-    KernelSelectionGuard s(selection);
-    Tensor xs = x.clone().set_requires_grad(true), ws = w.clone().set_requires_grad(true);
-    Tensor y = conv2d(xs, ws, Tensor(), p);
-    y.backward(testing::random_tensor(y.shape(), 63));
-    return std::vector<Tensor>{y.detach(), xs.grad(), ws.grad()};
-  };
-  const auto fast = train(""), direct = train("conv2d_*=batched");
+  const Tensor exact = direct_double(x, w, 1, 1);
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    INFO(threads << " threads");
+    CHECK(kernels::conv2d_forward.variant(Device::CPU) == "winograd4");
+    CHECK(kernels::conv2d_backward_input.variant(Device::CPU) == "batched");
+    const auto fast = train_step("", x, w, p), direct = train_step("conv2d_*=batched", x, w, p);
+    // y: F(2,3) bit for bit (so not F(4,3), not im2col), within F(2,3)'s tolerance of both direct answers
+    Tensor y2 = Tensor::empty(exact.shape());
+    conv2d_cpu::winograd_forward<2>(x, w, y2, p);
+    CHECK(identical(fast[0], y2));
+    CHECK(!identical(fast[0], direct[0]));
+    const double ey = relative_error(fast[0], direct[0]), ex = relative_error(fast[0], exact);
+    CHECK(ey < kTolF2);
+    CHECK(ex < kTolF2);
+    // dx and dw come from the same dy and x on the direct path: unchanged
+    CHECK(identical(fast[1], direct[1]));
+    CHECK(identical(fast[2], direct[2]));
+    // dx by F(2,3) when selected: within F(2,3)'s tolerance of the direct dx
+    const auto wdx = train_step("conv2d_backward_input=winograd", x, w, p);
+    const double edx = relative_error(wdx[1], direct[1]);
+    MESSAGE(threads << " threads: training y F(2,3) vs direct " << ey << ", vs double " << ex << "; dx F(2,3) vs direct " << edx);
+    CHECK(edx < kTolF2);
+    CHECK(!identical(wdx[1], direct[1]));
+    CHECK(identical(wdx[2], direct[2]));
+    // The switches: 'conv2d_forward=winograd4_infer' keeps Winograd for inference only (training
+    // bit for bit the direct path, as before Winograd ran in training); 'conv2d_*=batched' turns it off.
+    const auto old = train_step("conv2d_forward=winograd4_infer", x, w, p);
+    for (size_t i = 0; i < old.size(); ++i) CHECK(identical(old[i], direct[i]));
+    CHECK(!identical(infer("conv2d_forward=winograd4_infer", x, w, p), infer("conv2d_*=batched", x, w, p)));
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("winograd: recorded forwards with few channels, other convolutions and the switch back take the direct path exactly") {
+  // C * K = 17 * 19 < 64 * 64: too few channels for F(2,3), so training stays on the batched path
+  // (inference would run F(4,3) on these 24x22 outputs)
+  const Tensor x = testing::random_tensor({3, 17, 24, 22}, 61), w = testing::random_tensor({19, 17, 3, 3}, 62);
+  const Conv2dParams p{1, 1, 1, 1, 1, 1};
+  const auto fast = train_step("", x, w, p), direct = train_step("conv2d_*=batched", x, w, p);
   CHECK(kernels::conv2d_forward.variant(Device::CPU) == "winograd4");
   for (size_t i = 0; i < fast.size(); ++i) CHECK(identical(fast[i], direct[i]));
   // dx by Winograd when selected: within F(2,3)'s tolerance of the direct dx
-  const auto wdx = train("conv2d_backward_input=winograd");
+  const auto wdx = train_step("conv2d_backward_input=winograd", x, w, p);
   CHECK(identical(wdx[0], direct[0]));
   CHECK(relative_error(wdx[1], direct[1]) < kTolF2);
   CHECK(!identical(wdx[1], direct[1]));
@@ -260,5 +317,50 @@ TEST_CASE("winograd: resnet18, vgg16 and densenet121 eval logits match torchvisi
       CHECK_CLOSE((arch + " " + mode), y, expected, 1e-4, 1e-4 * scale);
     }
     conv2d_cpu::set_winograd_f4_min_size(-1);
+  }
+}
+
+// Winograd in training is deterministic: each output tile is computed by one thread from a
+// block fixed by the sizes (conv2d_winograd.cpp), whichever thread takes it. So a stopped and
+// resumed run (here: plain SGD, whose only state is the weights) equals the straight one bit for
+// bit, as tests/test_fit.cpp checks on its toy model, with the 64 -> 64 convolutions on F(2,3).
+TEST_CASE("winograd: training with F(2x2,3x3) forwards is reproducible: 2 + 2 resumed SGD steps equal 4 straight") {
+  auto make = [] {
+    manual_seed(5);
+    return std::make_shared<Sequential>(std::initializer_list<ModulePtr>{
+        std::make_shared<Conv2d>(16, 64, 3, 1, 1), std::make_shared<ReLU>(true),  // C * K < 64 * 64: direct
+        std::make_shared<Conv2d>(64, 64, 3, 1, 1), std::make_shared<ReLU>(true),  // F(2,3)
+        std::make_shared<Conv2d>(64, 64, 3, 1, 1), std::make_shared<Flatten>(), std::make_shared<Linear>(64 * 10 * 10, 3)});
+  };
+  const Tensor x = testing::random_tensor({4, 16, 10, 10}, 81), target = Tensor::from_labels({0, 2, 1, 2});
+  auto steps = [&](Sequential& m, int n) {
+    SGD opt(m.parameters(), 0.05f);
+    for (int i = 0; i < n; ++i) {
+      opt.zero_grad();
+      cross_entropy(m(x), target).backward();
+      opt.step();
+    }
+  };
+  for (const std::string selection : {"", "conv2d_backward_input=winograd"}) {
+    INFO("selection '" << selection << "'");
+    KernelSelectionGuard s(selection);
+    auto straight = make();
+    steps(*straight, 4);
+    auto first = make();
+    steps(*first, 2);
+    auto resumed = make();  // "a new process": the weights of the first run, then 2 more steps
+    REQUIRE(resumed->load_state_dict(first->state_dict(), true).unexpected.empty());
+    steps(*resumed, 2);
+    const NamedTensors a = straight->state_dict(), b = resumed->state_dict(), init = make()->state_dict();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      CHECK_MESSAGE(identical(a[i].second, b[i].second), a[i].first);
+      CHECK_MESSAGE(!identical(a[i].second, init[i].second), a[i].first << " did not train");
+    }
+    // and the 64 -> 64 layers did take Winograd: the same steps on the direct path end elsewhere
+    KernelSelectionGuard direct("conv2d_*=batched");
+    auto exact = make();
+    steps(*exact, 4);
+    CHECK(!identical(exact->state_dict()[2].second, a[2].second));
   }
 }
