@@ -112,7 +112,18 @@ TEST_CASE("dispatch: the registry lists every table, and the report says what ru
     REQUIRE(at != std::string::npos);
     return report.substr(at, report.find('\n', at) - at);
   };
-  const std::string fw = line_of("conv2d_forward: cpu winograd4 [winograd4 winograd batched reference* ");
+  // conv2d_winograd.cpp is compiled once per instruction set (tensor/cpu_isa.h): each Winograd
+  // variant has a baseline copy and, on x86-64, an _avx2 and an _avx512 one ranked above it.
+  std::string copies;
+  for (const std::string base : {"winograd4", "winograd"}) {
+#if defined(GRAFT_GEMM_X86_VARIANTS)
+    copies += base + "_avx512" + (cpu_has_avx512() ? "" : "(n/a)") + " ";
+    copies += base + "_avx2" + (cpu_has_avx2_fma() ? "" : "(n/a)") + " ";
+#endif
+    copies += base + " ";
+  }
+  const std::string best = copies.substr(0, copies.find_first_of(" ("));
+  const std::string fw = line_of("conv2d_forward: cpu " + best + " [" + copies + "batched reference* ");
   CHECK(fw.find(" im2col") != std::string::npos);
   CHECK(fw.find(" winograd4_infer") != std::string::npos);
   const std::string dx = line_of("conv2d_backward_input: cpu batched [batched reference* ");

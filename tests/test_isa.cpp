@@ -11,7 +11,9 @@
 #include <cmath>
 #include <set>
 
+#include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "layers/conv2d.h"
 #include "models/models.h"
 #include "optim/adam.h"
 #include "optim/sgd.h"
@@ -123,6 +125,49 @@ TEST_CASE("isa: ResNet18 and DenseNet121 training steps agree between the refere
         CHECK_SCALE_CLOSE("sgd", wide.after_sgd[i].second, ref.after_sgd[i].second, 1e-6);
         CHECK_SCALE_CLOSE("adam", wide.after_adam[i].second, ref.after_adam[i].second, 1e-6);
       }
+    }
+  }
+}
+
+// Winograd (conv2d_winograd.cpp) is compiled per instruction set too, its copies named
+// "winograd4_avx2", "winograd_avx512", ... The copies run the same transforms; contraction into
+// FMAs changes their rounding by about one float32 ulp per step, well inside each algorithm's
+// own error against the exact answer (tests/test_winograd.cpp: F(2,3) 2e-6, F(4,3) 1e-5 of the
+// output's scale), so the copies must agree with the baseline copy to those tolerances.
+TEST_CASE("isa: the Winograd copies agree with the baseline copy (forward F(4,3) and F(2,3), dx F(2,3))") {
+  std::vector<std::string> suffixes;
+  if (cpu_has_avx2_fma()) suffixes.push_back("_avx2");
+  if (cpu_has_avx512()) suffixes.push_back("_avx512");
+  if (suffixes.empty()) {
+    MESSAGE("skipped: this CPU has no AVX2+FMA");
+    return;
+  }
+  NoGradGuard no_grad;
+  const Conv2dParams p{1, 1, 1, 1, 1, 1};
+  // 24x22: winograd4 takes F(4,3); 12x10 with C*K >= 64*64: F(2,3). Sizes not multiples of 8.
+  for (const Shape& xs : {Shape{2, 67, 24, 22}, Shape{3, 65, 12, 10}}) {
+    CAPTURE(xs[2]);
+    const Tensor x = random_tensor(xs, 21), w = random_tensor({69, xs[1], 3, 3}, 22);
+    const Tensor gy = random_tensor({xs[0], 69, xs[2], xs[3]}, 23);
+    const bool f4 = xs[2] >= 20;
+    for (const char* base : {"winograd4", "winograd"}) {
+      Tensor ref = Tensor::empty({xs[0], 69, xs[2], xs[3]});
+      kernels::conv2d_forward.call_variant(Device::CPU, base, x, w, ref, p);
+      for (const std::string& suffix : suffixes) {
+        CAPTURE(std::string(base) + suffix);
+        Tensor y = Tensor::empty(ref.shape());
+        kernels::conv2d_forward.call_variant(Device::CPU, base + suffix, x, w, y, p);
+        const double tol = (f4 && std::string(base) == "winograd4") ? 1e-5 : 2e-6;  // see above
+        CHECK_SCALE_CLOSE("y", y, ref, tol);
+      }
+    }
+    Tensor dref = Tensor::empty(xs);
+    kernels::conv2d_backward_input.call_variant(Device::CPU, "winograd", gy, w, dref, p);
+    for (const std::string& suffix : suffixes) {
+      CAPTURE(suffix);
+      Tensor dx = Tensor::empty(xs);
+      kernels::conv2d_backward_input.call_variant(Device::CPU, "winograd" + suffix, gy, w, dx, p);
+      CHECK_SCALE_CLOSE("dx", dx, dref, 2e-6);  // F(2,3), see above
     }
   }
 }

@@ -16,6 +16,7 @@
 #include "layers/sequential.h"
 #include "models/models.h"
 #include "optim/sgd.h"
+#include "tensor/cpu_isa.h"
 #include "tensor/random.h"
 #include "tensor/dispatch.h"
 #include "tensor/hdf5_io.h"
@@ -24,6 +25,12 @@
 using namespace graft;
 
 namespace {
+
+// The copy of a variant that runs by default: conv2d_winograd.cpp is compiled once per
+// instruction set (tensor/cpu_isa.h), "winograd4" / "winograd4_avx2" / "winograd4_avx512".
+std::string widest_copy(const std::string& variant) {
+  return variant + (cpu_has_avx512() ? "_avx512" : cpu_has_avx2_fma() ? "_avx2" : "");
+}
 
 // y[n,k,p,q] = sum_{c,r,s} x[n,c,p+r-ph,q+s-pw] w[k,c,r,s], in double: x [N,C,H,W], w [K,C,3,3].
 Tensor direct_double(const Tensor& x, const Tensor& w, int64_t ph, int64_t pw) {
@@ -218,9 +225,11 @@ TEST_CASE("winograd: training forward runs F(2x2,3x3) through the dispatcher, ma
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);
     INFO(threads << " threads");
-    CHECK(kernels::conv2d_forward.variant(Device::CPU) == "winograd4");
+    CHECK(kernels::conv2d_forward.variant(Device::CPU) == widest_copy("winograd4"));
     CHECK(kernels::conv2d_backward_input.variant(Device::CPU) == "batched");
-    const auto fast = train_step("", x, w, p), direct = train_step("conv2d_*=batched", x, w, p);
+    // the baseline copy of the default variant, so that the header's winograd_forward<2> (also
+    // the baseline copy) is its bit-for-bit answer; the wider copies: tests/test_isa.cpp
+    const auto fast = train_step("conv2d_forward=winograd4", x, w, p), direct = train_step("conv2d_*=batched", x, w, p);
     // y: F(2,3) bit for bit (so not F(4,3), not im2col), within F(2,3)'s tolerance of both direct answers
     Tensor y2 = Tensor::empty(exact.shape());
     conv2d_cpu::winograd_forward<2>(x, w, y2, p);
@@ -254,7 +263,7 @@ TEST_CASE("winograd: recorded forwards with few channels, other convolutions and
   const Tensor x = testing::random_tensor({3, 17, 24, 22}, 61), w = testing::random_tensor({19, 17, 3, 3}, 62);
   const Conv2dParams p{1, 1, 1, 1, 1, 1};
   const auto fast = train_step("", x, w, p), direct = train_step("conv2d_*=batched", x, w, p);
-  CHECK(kernels::conv2d_forward.variant(Device::CPU) == "winograd4");
+  CHECK(kernels::conv2d_forward.variant(Device::CPU) == widest_copy("winograd4"));
   for (size_t i = 0; i < fast.size(); ++i) CHECK(identical(fast[i], direct[i]));
   // dx by Winograd when selected: within F(2,3)'s tolerance of the direct dx
   const auto wdx = train_step("conv2d_backward_input=winograd", x, w, p);

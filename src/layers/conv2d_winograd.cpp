@@ -292,12 +292,32 @@ bool recorded(const Tensor& x, const Tensor& w) { return grad_enabled() && (x.re
 // F(4x4,3x3) where the images are large enough, else F(2x2,3x3): small images give few 6x6
 // tiles (narrow GEMMs, a weight transform of 36 points amortized over them) and waste more of
 // each at the edge (tools/bench_conv: F(2,3) was ahead at 14x14 and 7x7, F(4,3) at 28x28 and up).
-constexpr int64_t kMinSizeF4 = 20;
-int64_t min_size_f4 = kMinSizeF4;
+// (the setting itself, set_winograd_f4_min_size, lives in the baseline copy: one for all copies)
 // F(2x2,3x3) saves less (2.25x) and needs more channels to pay for its transforms: it lost to
 // the direct path at C = K = 32 (56x56: 9.1 vs 7.4 ms CPU) and won at 128 -> 32 (14x14: 1.5 vs
 // 2.0 ms) and 64 -> 64 (56x56: 19.9 vs 23.0 ms).
 constexpr int64_t kMinChannelProductF2 = 64 * 64;  // set_winograd_f4_min_size (the tests)
+
+// The two products, as the header's winograd_forward / winograd_backward_input.
+template <int m>
+void run_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
+  const ConvGeometry g = geometry(x.shape(), w.shape(), p);
+  constexpr int a = m + 2;
+  // U [a*a, K, C] in the calling thread's slot 2 (the other threads only read it).
+  float* U = thread_workspace(2, a * a * g.K * g.C);
+  transform_weights<m>(w.data(), g.K, g.C, false, U);
+  winograd<m>(x.data(), U, y.data(), Problem{g.N, g.C, g.H, g.W, g.K, g.P, g.Q, p.pad_h, p.pad_w});
+}
+
+template <int m>
+void run_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
+  const ConvGeometry g = geometry(gx.shape(), w.shape(), p);
+  constexpr int a = m + 2;
+  float* U = thread_workspace(2, a * a * g.K * g.C);
+  transform_weights<m>(w.data(), g.K, g.C, true, U);
+  // dx [N,C,H,W] = conv(dy [N,K,P,Q], w' [C,K,3,3], padding 2-p)
+  winograd<m>(gy.data(), U, gx.data(), Problem{g.N, g.K, g.P, g.Q, g.C, g.H, g.W, 2 - p.pad_h, 2 - p.pad_w});
+}
 
 // m = 4 ("winograd4"): F(4x4,3x3) on large enough images when nothing is recorded, F(2x2,3x3)
 // otherwise. m = 2 ("winograd"): F(2x2,3x3) only. training = false ("winograd4_infer"): a
@@ -308,56 +328,56 @@ void forward_winograd_m(const Tensor& x, const Tensor& w, Tensor& y, const Conv2
   const bool train = recorded(x, w);
   if (!applies(g) || (train && !training))
     return kernels::conv2d_forward.call_variant(Device::CPU, "batched", x, w, y, p);
-  if (m == 4 && !train && std::min(g.P, g.Q) >= min_size_f4) return winograd_forward<4>(x, w, y, p);
+  if (m == 4 && !train && std::min(g.P, g.Q) >= winograd_f4_min_size()) return run_forward<4>(x, w, y, p);
   if (g.C * g.K < kMinChannelProductF2)
     return kernels::conv2d_forward.call_variant(Device::CPU, "batched", x, w, y, p);
-  winograd_forward<2>(x, w, y, p);
+  run_forward<2>(x, w, y, p);
 }
 
 void backward_input_winograd(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
   const ConvGeometry g = geometry(gx.shape(), w.shape(), p);
   if (!applies(g) || p.pad_h > 2 || p.pad_w > 2)
     return kernels::conv2d_backward_input.call_variant(Device::CPU, "batched", gy, w, gx, p);
-  winograd_backward_input<2>(gy, w, gx, p);
+  run_backward_input<2>(gy, w, gx, p);
 }
 
 }  // namespace
 
+// The entry points of the header, and the F(4x4) threshold: in the baseline copy only (the
+// others would define the same names; tensor/cpu_isa.h).
+#if GRAFT_ISA_BASELINE
+namespace {
+constexpr int64_t kMinSizeF4 = 20;
+int64_t min_size_f4 = kMinSizeF4;
+}  // namespace
 void set_winograd_f4_min_size(int64_t size) { min_size_f4 = size < 0 ? kMinSizeF4 : size; }
+int64_t winograd_f4_min_size() { return min_size_f4; }
 
 template <int m>
 void winograd_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dParams& p) {
-  const ConvGeometry g = geometry(x.shape(), w.shape(), p);
-  constexpr int a = m + 2;
-  // U [a*a, K, C] in the calling thread's slot 2 (the other threads only read it).
-  float* U = thread_workspace(2, a * a * g.K * g.C);
-  transform_weights<m>(w.data(), g.K, g.C, false, U);
-  winograd<m>(x.data(), U, y.data(), Problem{g.N, g.C, g.H, g.W, g.K, g.P, g.Q, p.pad_h, p.pad_w});
+  run_forward<m>(x, w, y, p);
 }
-
 template <int m>
 void winograd_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, const Conv2dParams& p) {
-  const ConvGeometry g = geometry(gx.shape(), w.shape(), p);
-  constexpr int a = m + 2;
-  float* U = thread_workspace(2, a * a * g.K * g.C);
-  transform_weights<m>(w.data(), g.K, g.C, true, U);
-  // dx [N,C,H,W] = conv(dy [N,K,P,Q], w' [C,K,3,3], padding 2-p)
-  winograd<m>(gy.data(), U, gx.data(), Problem{g.N, g.K, g.P, g.Q, g.C, g.H, g.W, 2 - p.pad_h, 2 - p.pad_w});
+  run_backward_input<m>(gy, w, gx, p);
 }
-
 template void winograd_forward<2>(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&);
 template void winograd_forward<4>(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&);
 template void winograd_backward_input<2>(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&);
 template void winograd_backward_input<4>(const Tensor&, const Tensor&, Tensor&, const Conv2dParams&);
+#endif
 
-GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd4", forward_winograd_m<4>, 3);
-GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd", forward_winograd_m<2>, 2);
+// Compiled once per instruction set (tensor/cpu_isa.h): "winograd4" is the build's flags (SSE2
+// on a portable build: the 8-lane transforms as two 4-lane halves), "winograd4_avx2" and
+// "winograd4_avx512" the copies, ranked above it, so the widest runs.
+GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, GRAFT_ISA_VARIANT("winograd4", 3), forward_winograd_m<4>);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, GRAFT_ISA_VARIANT("winograd", 2), forward_winograd_m<2>);
 // Winograd in inference only (training on im2col + GEMM): rank -1, GRAFT_KERNELS=conv2d_forward=winograd4_infer.
-GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, "winograd4_infer", forward_winograd_m<4, false>, -1);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_forward, CPU, GRAFT_ISA_VARIANT("winograd4_infer", -1), forward_winograd_m<4, false>);
 // dx: rank -1, chosen only by a selection (GRAFT_KERNELS=conv2d_backward_input=winograd). The
 // backward's time is mostly the weight gradient's: on whole training steps (CPU time,
 // docs/benchmarks.md "Winograd in training") it saved 2-9% with the AVX2 GEMM and on VGG16, but
 // cost 1-3% on ResNet18 with the AVX-512 one (the default), so it is not the default.
-GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, "winograd", backward_input_winograd, -1);
+GRAFT_REGISTER_KERNEL(kernels::conv2d_backward_input, CPU, GRAFT_ISA_VARIANT("winograd", -1), backward_input_winograd);
 
 }  // namespace graft::conv2d_cpu

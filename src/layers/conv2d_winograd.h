@@ -20,5 +20,6 @@ void winograd_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx, cons
 // F(2x2,3x3): 20 by default (measured); the tests lower it to run F(4,3) on small models.
 // A negative size restores the default.
 void set_winograd_f4_min_size(int64_t size);
+int64_t winograd_f4_min_size();
 
 }  // namespace graft::conv2d_cpu

@@ -38,10 +38,13 @@ struct CpuIsa {
 };
 
 #if !defined(GRAFT_ISA) || GRAFT_ISA == 0
+#define GRAFT_ISA_BASELINE 1  // what only one copy may define (a file's external functions)
 static constexpr CpuIsa kIsa{"reference", 0, nullptr};
 #elif GRAFT_ISA == 1
+#define GRAFT_ISA_BASELINE 0
 static constexpr CpuIsa kIsa{"avx2", 1, &cpu_has_avx2_fma};
 #elif GRAFT_ISA == 2
+#define GRAFT_ISA_BASELINE 0
 static constexpr CpuIsa kIsa{"avx512", 2, &cpu_has_avx512};
 #else
 #error "GRAFT_ISA: 0 (the build's flags), 1 (AVX2+FMA) or 2 (AVX-512)"
@@ -59,7 +62,7 @@ static constexpr CpuIsa kIsa{"avx512", 2, &cpu_has_avx512};
 #else
 #define GRAFT_ISA_SUFFIX "_avx512"
 #endif
-#define GRAFT_ISA_VARIANT(name, rank) \
-  (::graft::CpuIsa{name GRAFT_ISA_SUFFIX, 3 * (rank) + ::graft::kIsa.rank, ::graft::kIsa.supported})
+#define GRAFT_ISA_VARIANT(base_name, base_rank) \
+  (::graft::CpuIsa{base_name GRAFT_ISA_SUFFIX, 3 * (base_rank) + ::graft::kIsa.rank, ::graft::kIsa.supported})
 
 }  // namespace graft
