@@ -171,6 +171,8 @@ TEST_CASE("fuzz findings: transform specs (review)") {
       {"rand_augment=1e19:1", [] { Pipeline::parse("rand_augment=1e19:1"); }, {"num_ops '1e19'", "from 0 to 100"}},
       {"hflip=nan", [] { Pipeline::parse("hflip=nan"); }, {"'hflip=nan'", "not a finite number"}},
       {"rotation=inf", [] { Pipeline::parse("rotation=inf"); }, {"'inf' is not a finite number"}},
+      {"rotation=0x1p315", [] { Pipeline::parse("rotation=0x1p315"); }, {"'rotation=0x1p315'", "degrees must be from 0 to 360"}},
+      {"rotation=-5", [] { Pipeline::parse("rotation=-5"); }, {"degrees must be from 0 to 360"}},
       {"color_jitter=-1", [] { Pipeline::parse("color_jitter=-1"); }, {"must be >= 0"}},
       {"color_jitter=0:0:0:-0.1", [] { Pipeline::parse("color_jitter=0:0:0:-0.1"); }, {"hue must be in [0, 0.5]"}},
   });

@@ -113,6 +113,9 @@ Pipeline Pipeline::parse(const std::string& spec) {
     } else if (key == "rotation" || key == "rotate") {
       need_value();
       double deg = number(item, val);
+      // torchvision: a single number must be positive; above 360 adds nothing, and a huge one
+      // (0x1p315, found by the fuzzer) overflowed float(deg) to inf and the angle to NaN.
+      if (deg < 0 || deg > 360) bad(item, "degrees must be from 0 to 360");
       st.random = true;
       st.apply = [deg](const Image& im, Generator& g) { return rotate(im, g.uniform(float(-deg), float(deg))); };
     } else if (key == "color_jitter") {
