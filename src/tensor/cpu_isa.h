@@ -17,9 +17,11 @@
 // (-mfma), which changes the last bit of some results; the tests compare the copies with the
 // reference to a stated tolerance (tests/test_isa.cpp).
 //
-// ODR: every function of such a file must have internal linkage (an anonymous namespace): an
-// inline function with external linkage compiled into two copies with different flags is one
-// symbol to the linker, which keeps either — an AVX-512 body could then run on any CPU.
+// ODR: every function of such a file must have internal linkage (an anonymous namespace), or
+// be compiled in one copy only (`#if GRAFT_ISA_BASELINE`, as conv2d_winograd.cpp's test entry
+// points): an inline function with external linkage compiled into two copies with different
+// flags is one symbol to the linker, which keeps either — an AVX-512 body could then run on
+// any CPU.
 // tests/check_isa_symbols.sh fails the build's tests if a copy defines any weak symbol.
 #pragma once
 
